@@ -1,0 +1,49 @@
+"""The aggregator's HTTP API (FastAPI): health, streams, per-stream state and recent events."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi.responses import JSONResponse
+
+from emostream.frames import STREAM_ID_RE
+from emostream.store import EventStore
+
+StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
+
+
+def create_app(store: EventStore, max_events_limit: int = 500, consumer: Any = None) -> FastAPI:
+    """Build the app around a started store (and, optionally, the consumer for readiness)."""
+    app = FastAPI(title="emostream aggregator", version="1", docs_url="/docs")
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        redis_ok = await store.ping()
+        consuming = consumer is None or consumer.assigned
+        body = {"status": "ok" if redis_ok else "degraded", "redis": redis_ok, "consuming": consuming}
+        return JSONResponse(body, status_code=200 if redis_ok else 503)
+
+    @app.get("/v1/streams")
+    async def streams() -> dict:
+        items = await store.list_streams()
+        return {"streams": items, "count": len(items)}
+
+    @app.get("/v1/streams/{stream_id}/state")
+    async def state(stream_id: StreamId) -> dict:
+        found = await store.stream_state(stream_id)
+        if found is None:
+            raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
+        return found
+
+    @app.get("/v1/streams/{stream_id}/events")
+    async def events(
+        stream_id: StreamId,
+        limit: Annotated[int, Query(ge=1, le=max_events_limit)] = 50,
+    ) -> dict:
+        items = await store.recent_events(stream_id, limit)
+        if not items and await store.stream_state(stream_id) is None:
+            raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
+        return {"stream_id": stream_id, "events": items, "count": len(items)}
+
+    return app

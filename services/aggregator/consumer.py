@@ -1,0 +1,100 @@
+"""Events topic -> Redis. Invalid events go to the dead-letter topic; offsets commit after Redis writes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+from pydantic import ValidationError
+
+from emostream.kafka import make_consumer, make_producer
+from emostream.schemas import EmotionEventV1
+from emostream.services.config import AggregatorOptions
+from emostream.services.worker.dead_letters import send_dead_letter
+from emostream.settings import KafkaSettings
+from emostream.store import EventStore
+
+log = structlog.get_logger(__name__)
+
+
+class EventConsumer:
+    """Consumes emotion events into the store; ``start``/``stop`` or ``async with``."""
+
+    def __init__(self, kafka: KafkaSettings, options: AggregatorOptions, store: EventStore) -> None:
+        self.kafka = kafka
+        self.options = options
+        self.store = store
+        self._consumer = make_consumer(kafka, [kafka.events_topic], options.group_id, "aggregator")
+        self._producer = make_producer(kafka, "aggregator")
+        self._stop = asyncio.Event()
+        self._started = False
+        self.consumed = 0
+        self.stored = 0
+        self.dead_letters = 0
+        self.last_progress = time.monotonic()
+
+    async def start(self) -> EventConsumer:
+        if not self._started:
+            await self._producer.start()
+            await self._consumer.start()
+            self._started = True
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._started:
+            self._started = False
+            await self._consumer.stop()
+            await self._producer.stop()
+
+    async def __aenter__(self) -> EventConsumer:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    @property
+    def assigned(self) -> bool:
+        return bool(self._started and self._consumer.assignment())
+
+    async def run(self) -> None:
+        while not self._stop.is_set():
+            batches = await self._consumer.getmany(
+                timeout_ms=self.options.max_wait_ms, max_records=self.options.max_batch_events
+            )
+            self.last_progress = time.monotonic()
+            records = [r for recs in batches.values() for r in recs]
+            if records:
+                await self.handle(records)
+
+    async def handle(self, records: list) -> None:
+        """Parse, store in Redis, dead-letter the invalid ones, then commit the batch."""
+        events = []
+        for r in records:
+            try:
+                events.append(EmotionEventV1.model_validate_json(r.value or b""))
+            except ValidationError as exc:
+                self.dead_letters += 1
+                await send_dead_letter(
+                    self._producer, self.kafka.dlq_topic, source_topic=r.topic,
+                    partition=r.partition, offset=r.offset, value=r.value,
+                    headers=list(r.headers or []), reason="invalid_event",
+                    detail=str(exc).splitlines()[0] if str(exc) else "validation error",
+                    stream_id=(r.key or b"").decode(errors="replace") or None,
+                )
+        self.stored += await self.store.add_events(events)
+        self.consumed += len(records)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit failed after rebalance", error=str(exc))

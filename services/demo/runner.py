@@ -1,0 +1,123 @@
+"""`emostream demo`: broker, Redis, ingest, worker and aggregator in one process, then a clean exit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+import uuid
+from contextlib import AsyncExitStack, ExitStack
+
+import redis.asyncio as aioredis
+import structlog
+from pydantic import SecretStr
+
+from emostream.kafka import ensure_topics
+from emostream.services.aggregator.api import create_app
+from emostream.services.aggregator.consumer import EventConsumer
+from emostream.services.config import DemoSettings, WorkerSettings
+from emostream.services.demo.embedded import RedisServer, TansuBroker
+from emostream.services.ingest.runner import Ingest
+from emostream.services.lifecycle import ApiServer, install_stop_handlers
+from emostream.services.worker.main import build_processor
+from emostream.services.worker.runner import Worker
+from emostream.store import EventStore
+
+log = structlog.get_logger(__name__)
+
+
+async def _reachable(url: str) -> bool:
+    client = aioredis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return bool(await client.ping())
+    except Exception:  # noqa: BLE001 - any failure means "not usable"
+        return False
+    finally:
+        await client.aclose()
+
+
+async def _delete_prefix(url: str, prefix: str) -> None:
+    client = aioredis.from_url(url)
+    try:
+        async for key in client.scan_iter(match=f"{prefix}:*", count=500):
+            await client.delete(key)
+    finally:
+        await client.aclose()
+
+
+async def run_demo(settings: DemoSettings, duration_s: float | None) -> int:
+    started = time.monotonic()
+    stop = asyncio.Event()
+    install_stop_handlers(stop.set)
+    with ExitStack() as procs:
+        broker = procs.enter_context(TansuBroker())
+        kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})
+        external = os.environ.get("REDIS_URL")
+        own_prefix = False
+        if settings.redis_mode != "embedded" and external and await _reachable(external):
+            # Someone else's Redis: keep our keys under a unique prefix and remove them at the end.
+            prefix = f"{settings.redis.key_prefix}:demo:{uuid.uuid4().hex[:8]}"
+            redis_settings = settings.redis.model_copy(update={"url": SecretStr(external), "key_prefix": prefix})
+            own_prefix = True
+            log.info("using Redis at REDIS_URL", key_prefix=prefix)
+        else:
+            server = procs.enter_context(RedisServer())
+            redis_settings = settings.redis.model_copy(update={"url": SecretStr(server.url)})
+        await ensure_topics(kafka)
+        processor = build_processor(WorkerSettings(kafka=kafka, detector=settings.detector, model=settings.model))
+        ingest_opts = settings.ingest.model_copy(update={"loop": True})
+        async with AsyncExitStack() as stack:
+            store = await stack.enter_async_context(EventStore(redis_settings))
+            consumer = EventConsumer(kafka, settings.aggregator, store)
+            worker = Worker(kafka, settings.worker, processor)
+            ingest = Ingest(kafka, ingest_opts)
+            # The API answers first; the Kafka clients join their groups concurrently.
+            app = create_app(store, settings.api.max_events_limit, consumer)
+            await stack.enter_async_context(ApiServer(app, settings.api.host, settings.api.port))
+            api = f"http://{settings.api.host}:{settings.api.port}"
+            print(f"emostream demo: API on {api}  (try {api}/v1/streams)", file=sys.stderr, flush=True)
+            for comp in (consumer, worker, ingest):
+                stack.push_async_callback(comp.stop)
+            await asyncio.gather(consumer.start(), worker.start(), ingest.start())
+            if not processor.model_info.trained:
+                print("WARNING: UNTRAINED MODEL - emotions are random", file=sys.stderr, flush=True)
+            tasks = [asyncio.create_task(c.run(), name=n) for c, n in
+                     ((consumer, "aggregator"), (worker, "worker"), (ingest, "ingest"))]
+            failed = False
+            try:
+                while not stop.is_set():
+                    done = [t for t in tasks if t.done() and t.get_name() != "ingest"]
+                    if done:
+                        failed = True
+                        log.error("component stopped", component=done[0].get_name(),
+                                  error=repr(done[0].exception()))
+                        break
+                    elapsed = time.monotonic() - started
+                    if duration_s is not None and elapsed >= duration_s:
+                        break
+                    _summary(elapsed, ingest, worker, consumer)
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=1.0)
+                    except TimeoutError:
+                        pass
+            finally:
+                for comp in (ingest, worker, consumer):
+                    comp.request_stop()
+                await asyncio.wait(tasks, timeout=15)
+                for t in tasks:
+                    if not t.done():
+                        t.cancel()
+                _summary(time.monotonic() - started, ingest, worker, consumer, final=True)
+            if own_prefix:
+                await _delete_prefix(external, redis_settings.key_prefix)
+    return 1 if failed else 0
+
+
+def _summary(elapsed: float, ingest: Ingest, worker: Worker, consumer: EventConsumer, final: bool = False) -> None:
+    line = (f"[{elapsed:5.1f}s] frames sent {ingest.sent}  processed {worker.frames}  "
+            f"events {worker.events}  stored {consumer.stored}  dead letters {worker.dead_letters}")
+    if sys.stdout.isatty() and not final:
+        print("\r" + line, end="", flush=True)
+    else:
+        print(line, flush=True)

@@ -1,0 +1,21 @@
+"""`emostream ingest`."""
+
+from __future__ import annotations
+
+import structlog
+
+from emostream.kafka import ensure_topics
+from emostream.services.config import IngestSettings, masked_dump
+from emostream.services.ingest.runner import Ingest
+from emostream.services.lifecycle import install_stop_handlers
+
+log = structlog.get_logger(__name__)
+
+
+async def run_ingest(settings: IngestSettings) -> int:
+    log.info("config", **masked_dump(settings))
+    await ensure_topics(settings.kafka)
+    async with Ingest(settings.kafka, settings.ingest) as ingest:
+        install_stop_handlers(ingest.request_stop)
+        await ingest.run()
+    return 0 if ingest.failed == 0 else 1

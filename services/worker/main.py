@@ -1,0 +1,35 @@
+"""`emostream worker`."""
+
+from __future__ import annotations
+
+import structlog
+
+from emostream.inference import EmotionEngine, load_model
+from emostream.kafka import ensure_topics
+from emostream.services.config import WorkerSettings, masked_dump
+from emostream.services.lifecycle import install_stop_handlers
+from emostream.services.worker.processing import FrameProcessor
+from emostream.services.worker.runner import Worker
+from emostream.vision import build_detector
+
+log = structlog.get_logger(__name__)
+
+
+def build_processor(settings: WorkerSettings) -> FrameProcessor:
+    det = settings.detector
+    detector = build_detector(det.kind, det.yunet_model, min_face_px=det.min_face_px,
+                              max_faces=det.max_faces, score_threshold=det.score_threshold)
+    model = load_model(settings.model)
+    engine = EmotionEngine(model, settings.model.device, settings.model.dtype,
+                           settings.model.max_batch_faces)
+    return FrameProcessor(detector, engine)
+
+
+async def run_worker(settings: WorkerSettings) -> int:
+    log.info("config", **masked_dump(settings))
+    processor = build_processor(settings)
+    await ensure_topics(settings.kafka)
+    async with Worker(settings.kafka, settings.worker, processor) as worker:
+        install_stop_handlers(worker.request_stop)
+        await worker.run()
+    return 0

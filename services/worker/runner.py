@@ -1,0 +1,125 @@
+"""The worker loop: consume frame micro-batches, process them off the event loop, publish, commit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
+
+from emostream.kafka import make_consumer, make_producer
+from emostream.services.config import WorkerOptions
+from emostream.services.worker.dead_letters import send_dead_letter
+from emostream.services.worker.processing import BatchResult, FrameProcessor, RawFrame
+from emostream.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+class Worker:
+    """At-least-once frames -> events. ``start``/``stop`` or ``async with``; ``run`` until stopped."""
+
+    def __init__(self, kafka: KafkaSettings, options: WorkerOptions, processor: FrameProcessor) -> None:
+        self.kafka = kafka
+        self.options = options
+        self.processor = processor
+        self._consumer = make_consumer(kafka, [kafka.frames_topic], options.group_id, "worker")
+        self._producer = make_producer(kafka, "worker")
+        self._stop = asyncio.Event()
+        self._started = False
+        self.frames = 0
+        self.events = 0
+        self.dead_letters = 0
+        self.last_progress = time.monotonic()
+
+    async def start(self) -> Worker:
+        if not self._started:
+            await self._producer.start()
+            await self._consumer.start()
+            self._started = True
+        return self
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._started:
+            self._started = False
+            await self._consumer.stop()
+            await self._producer.stop()
+
+    async def __aenter__(self) -> Worker:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        log.info("worker started", topic=self.kafka.frames_topic, group=self.options.group_id,
+                 model=self.processor.model_info.name, trained=self.processor.model_info.trained)
+        while not self._stop.is_set():
+            batches = await self._consumer.getmany(
+                timeout_ms=self.options.max_wait_ms, max_records=self.options.max_batch_frames
+            )
+            self.last_progress = time.monotonic()
+            records = [rec for recs in batches.values() for rec in recs]
+            if not records:
+                continue
+            await self.handle(records)
+
+    async def handle(self, records: list) -> BatchResult:
+        """Process one batch; publish events and dead letters; then commit.
+
+        Order: (1) process frames in a thread (decode, detect, classify); (2) send events and
+        dead letters and wait for every acknowledgement; (3) only then commit, per partition,
+        the offset after the last record of this batch. A crash before (3) replays the batch;
+        event ids are deterministic, so the aggregator drops the duplicates.
+        """
+        raw = [RawFrame(r.topic, r.partition, r.offset, r.value, list(r.headers or [])) for r in records]
+        t0 = time.perf_counter()
+        result = await asyncio.to_thread(self.processor.process, raw)
+        futures = []
+        for ev in result.events:
+            futures.append(
+                await self._producer.send(
+                    self.kafka.events_topic,
+                    ev.model_dump_json().encode(),
+                    key=ev.stream_id.encode(),
+                    headers=[("emostream-schema", b"emotion-event/1")],
+                )
+            )
+        if futures:
+            await asyncio.gather(*futures)
+        for rej in result.rejected:
+            await send_dead_letter(
+                self._producer,
+                self.kafka.dlq_topic,
+                source_topic=rej.frame.topic,
+                partition=rej.frame.partition,
+                offset=rej.frame.offset,
+                value=rej.frame.value,
+                headers=rej.frame.headers,
+                reason=rej.reason,
+                detail=rej.detail,
+                stream_id=rej.stream_id,
+            )
+            log.warning("frame dead-lettered", reason=rej.reason, detail=rej.detail,
+                        partition=rej.frame.partition, offset=rej.frame.offset)
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        try:
+            await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # Partitions moved during the batch; the new owner replays it (deduplicated downstream).
+            log.warning("commit failed after rebalance", error=str(exc))
+        self.frames += len(records)
+        self.events += len(result.events)
+        self.dead_letters += len(result.rejected)
+        log.info("batch done", frames=len(records), faces=result.faces, events=len(result.events),
+                 dead_letters=len(result.rejected), ms=round((time.perf_counter() - t0) * 1000, 1))
+        return result

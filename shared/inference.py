@@ -1,0 +1,126 @@
+"""Batched emotion classification for the worker: preprocessing from the model's config, any device/dtype."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import structlog
+import torch
+
+from emostream.errors import ConfigError
+from emostream.models.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    CheckpointError,
+    EmotionClassifier,
+    load_checkpoint,
+    untrained_model,
+)
+from emostream.settings import ModelSettings
+
+log = structlog.get_logger(__name__)
+_INTERP = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' requested but no CUDA device is available")
+    return torch.device(device)
+
+
+def pick_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    if dtype == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if dtype == "fp16" and device.type != "cuda":
+        raise ConfigError("fp16 needs a CUDA device; use fp32 or bf16 on CPU")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+
+
+class EmotionEngine:
+    """Preprocess grey face crops as the model's config says and classify them in batches."""
+
+    def __init__(
+        self,
+        model: EmotionClassifier,
+        device: str = "auto",
+        dtype: str = "fp32",
+        max_batch: int = 64,
+        channels_last: bool = True,
+    ) -> None:
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        self.max_batch = max_batch
+        self.channels_last = channels_last
+        self.preprocessing = model.preprocessing
+        model = model.to(self.device, dtype=self.dtype).eval()
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+
+    @property
+    def model_name(self) -> str:
+        return self.model.name
+
+    @property
+    def model_version(self) -> str:
+        return self.model.version
+
+    @property
+    def trained(self) -> bool:
+        return self.model.trained
+
+    def preprocess(self, gray_crops: list[np.ndarray]) -> torch.Tensor:
+        """Grey uint8 crops -> N x 3 x S x S float tensor in [0, 1]."""
+        size = self.preprocessing.input_size
+        interp = _INTERP.get(self.preprocessing.interpolation, cv2.INTER_LINEAR)
+        batch = np.stack([cv2.resize(c, (size, size), interpolation=interp) for c in gray_crops])
+        x = torch.from_numpy(batch).float().div_(255.0).unsqueeze(1).expand(-1, 3, -1, -1)
+        return x
+
+    @torch.inference_mode()
+    def classify_tensor(self, x: torch.Tensor) -> np.ndarray:
+        """N x 3 x S x S in [0, 1] -> N x 7 probabilities (float64 rows summing to 1)."""
+        out = []
+        for start in range(0, len(x), self.max_batch):
+            chunk = x[start : start + self.max_batch].to(self.device, dtype=self.dtype)
+            if self.channels_last:
+                chunk = chunk.contiguous(memory_format=torch.channels_last)
+            logits = self.model(chunk).float()
+            out.append(torch.softmax(logits, dim=1).double().cpu())
+        if not out:
+            return np.zeros((0, len(self.preprocessing.labels)))
+        probs = torch.cat(out).numpy()
+        return probs / probs.sum(axis=1, keepdims=True)
+
+    def classify(self, gray_crops: list[np.ndarray]) -> np.ndarray:
+        if not gray_crops:
+            return np.zeros((0, len(self.preprocessing.labels)))
+        return self.classify_tensor(self.preprocess(gray_crops))
+
+
+def load_model(settings: ModelSettings) -> EmotionClassifier:
+    """The configured checkpoint, else the packaged default, else (if allowed) an untrained RMN."""
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    if settings.checkpoint:
+        return load_checkpoint(settings.checkpoint)
+    if Path(DEFAULT_CHECKPOINT).is_file():
+        try:
+            return load_checkpoint(DEFAULT_CHECKPOINT)
+        except CheckpointError as exc:
+            if not settings.allow_untrained:
+                raise
+            log.error("packaged checkpoint unreadable", error=str(exc))
+    if not settings.allow_untrained:
+        raise ConfigError(
+            f"no trained model: set EMOSTREAM_MODEL__CHECKPOINT or restore {DEFAULT_CHECKPOINT}"
+        )
+    log.warning(
+        "UNTRAINED MODEL: no trained checkpoint found, emotions are random; every event says "
+        "model.trained=false",
+        expected=str(DEFAULT_CHECKPOINT),
+    )
+    return untrained_model()

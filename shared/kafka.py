@@ -1,0 +1,84 @@
+"""Kafka client construction and topic creation from ``KafkaSettings``."""
+
+from __future__ import annotations
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from emostream.errors import DependencyUnavailable
+from emostream.settings import KafkaSettings
+
+log = structlog.get_logger(__name__)
+
+
+def _common(settings: KafkaSettings, suffix: str) -> dict:
+    kwargs: dict = {
+        "bootstrap_servers": settings.bootstrap_servers,
+        "client_id": f"{settings.client_id}-{suffix}",
+        "request_timeout_ms": settings.request_timeout_ms,
+        "security_protocol": settings.security_protocol,
+    }
+    if settings.sasl_mechanism:
+        kwargs["sasl_mechanism"] = settings.sasl_mechanism
+        kwargs["sasl_plain_username"] = settings.sasl_username
+        kwargs["sasl_plain_password"] = (
+            settings.sasl_password.get_secret_value() if settings.sasl_password else None
+        )
+    return kwargs
+
+
+def make_producer(settings: KafkaSettings, suffix: str, **overrides) -> AIOKafkaProducer:
+    """acks=all producer. Not idempotent: some Kafka-protocol brokers lack InitProducerId;
+    duplicates are harmless because event ids are deterministic."""
+    kwargs = _common(settings, suffix) | {
+        "acks": "all",
+        "linger_ms": 5,
+        "max_request_size": settings.max_message_bytes,
+        "compression_type": None,
+    }
+    kwargs.update(overrides)
+    return AIOKafkaProducer(**kwargs)
+
+
+def make_consumer(settings: KafkaSettings, topics: list[str], group_id: str, suffix: str, **overrides) -> AIOKafkaConsumer:
+    """Manual-commit consumer: offsets are committed only after the work is acknowledged."""
+    kwargs = _common(settings, suffix) | {
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "session_timeout_ms": settings.session_timeout_ms,
+        "heartbeat_interval_ms": settings.heartbeat_interval_ms,
+        "max_partition_fetch_bytes": max(settings.max_message_bytes, 1_048_576),
+        "fetch_max_bytes": max(4 * settings.max_message_bytes, 52_428_800),
+    }
+    kwargs.update(overrides)
+    return AIOKafkaConsumer(*topics, **kwargs)
+
+
+async def ensure_topics(settings: KafkaSettings) -> None:
+    """Create the frames, events and dead-letter topics if missing (no-op when disabled)."""
+    if not settings.create_topics:
+        return
+    admin = AIOKafkaAdminClient(**_common(settings, "admin"))
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        raise DependencyUnavailable(f"Kafka not reachable at {settings.bootstrap_servers}: {exc}") from exc
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [settings.frames_topic, settings.events_topic, settings.dlq_topic]
+        new = [
+            NewTopic(t, settings.topic_partitions, settings.replication_factor)
+            for t in wanted
+            if t not in existing
+        ]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except KafkaError as exc:  # a concurrent creator won the race
+                log.info("create topics", result=str(exc))
+            log.info("topics created", topics=[t.name for t in new])
+    finally:
+        await admin.close()

@@ -1,0 +1,29 @@
+"""Emotion models: the Residual Masking Network, its registry and checkpoints."""
+
+from emostream.models.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    CheckpointError,
+    EmotionClassifier,
+    load_checkpoint,
+    save_checkpoint,
+    untrained_model,
+)
+from emostream.models.registry import EMOTIONS, ModelSpec, Preprocessing, get_spec, list_specs
+from emostream.models.rmn import MaskingBlock, ResMasking, RMNConfig
+
+__all__ = [
+    "DEFAULT_CHECKPOINT",
+    "EMOTIONS",
+    "CheckpointError",
+    "EmotionClassifier",
+    "MaskingBlock",
+    "ModelSpec",
+    "Preprocessing",
+    "RMNConfig",
+    "ResMasking",
+    "get_spec",
+    "list_specs",
+    "load_checkpoint",
+    "save_checkpoint",
+    "untrained_model",
+]

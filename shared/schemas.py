@@ -1,0 +1,118 @@
+"""Event schema v1: what workers publish to the emotion-events topic and what the API returns."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from emostream.models.registry import EMOTIONS
+
+SCHEMA_VERSION = 1
+Emotion = Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+
+
+class FaceBox(BaseModel):
+    """Face bounding box in frame pixels (top-left corner, width, height)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    w: int = Field(gt=0)
+    h: int = Field(gt=0)
+
+
+class Face(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    index: int = Field(ge=0, description="Position of the face in the frame (detector order)")
+    box: FaceBox
+    detector_score: float = Field(ge=0.0, le=1.0)
+    track_id: str | None = Field(None, description="Stable id of this face across frames, if tracked")
+
+
+class EmotionResult(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: Emotion
+    confidence: float = Field(ge=0.0, le=1.0)
+    probabilities: dict[Emotion, float] = Field(
+        description="All 7 class probabilities in FER2013 order; they sum to 1"
+    )
+
+    @field_validator("probabilities")
+    @classmethod
+    def _all_classes(cls, v: dict[str, float]) -> dict[str, float]:
+        if list(v) != list(EMOTIONS):
+            raise ValueError(f"probabilities must have exactly the keys {list(EMOTIONS)} in order")
+        total = sum(v.values())
+        if not math.isclose(total, 1.0, abs_tol=1e-3) or min(v.values()) < 0:
+            raise ValueError(f"probabilities must be >= 0 and sum to 1, got sum {total:.6f}")
+        return v
+
+    @model_validator(mode="after")
+    def _label_is_argmax(self) -> EmotionResult:
+        if max(self.probabilities, key=self.probabilities.__getitem__) != self.label:
+            raise ValueError("label must be the most probable class")
+        return self
+
+
+class ModelInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    version: str
+    trained: bool = Field(description="False means random weights: predictions are meaningless")
+
+
+class EmotionEventV1(BaseModel):
+    """One classified face in one frame."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    event_id: str = Field(description="Stable id: same stream, frame and face always give the same id")
+    stream_id: str = Field(min_length=1, max_length=128)
+    frame_seq: int = Field(ge=0)
+    captured_at: datetime
+    processed_at: datetime
+    face: Face
+    emotion: EmotionResult
+    model: ModelInfo
+
+    @staticmethod
+    def make_id(stream_id: str, frame_seq: int, face_index: int) -> str:
+        """Deterministic, so redelivered frames (at-least-once) produce the same event ids."""
+        digest = hashlib.sha256(f"{stream_id}\x00{frame_seq}\x00{face_index}".encode()).hexdigest()
+        return digest[:32]
+
+
+class DeadLetter(BaseModel):
+    """Why a message went to the dead-letter topic (also sent as headers on the original bytes)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str
+    detail: str
+    source_topic: str
+    source_partition: int
+    source_offset: int
+    stream_id: str | None = None
+    failed_at: datetime
+
+
+def json_schemas() -> dict[str, dict]:
+    """JSON Schemas of every published message type."""
+    return {
+        "EmotionEventV1": EmotionEventV1.model_json_schema(),
+        "DeadLetter": DeadLetter.model_json_schema(),
+    }
+
+
+def json_schemas_text() -> str:
+    return json.dumps(json_schemas(), indent=2)

@@ -1,0 +1,67 @@
+"""Typed settings sections shared by every service (environment: ``EMOSTREAM_`` prefix, ``__`` nesting).
+
+Sections are plain ``BaseModel``; each service composes them into its own ``BaseSettings``
+(see ``emostream.services.config``) built in ``main()``, never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+
+
+class KafkaSettings(BaseModel):
+    """Broker connection and topic names."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    frames_topic: str = "emostream.frames"
+    events_topic: str = "emostream.events"
+    dlq_topic: str = "emostream.dlq"
+    topic_partitions: int = Field(6, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    create_topics: bool = True
+    client_id: str = "emostream"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    max_message_bytes: int = Field(1_048_576, ge=1024)
+    request_timeout_ms: int = Field(30_000, ge=1000)
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(2_000, ge=100)
+
+
+class RedisSettings(BaseModel):
+    """Redis connection and the bounds on what the aggregator keeps."""
+
+    url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    key_prefix: str = "emostream"
+    max_events_per_stream: int = Field(1000, ge=1)
+    stream_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    json_output: bool | None = Field(None, description="None: JSON unless stdout is a TTY")
+
+
+class DetectorSettings(BaseModel):
+    """Face detection before classification."""
+
+    kind: Literal["haar", "yunet"] = "haar"
+    yunet_model: str | None = None
+    min_face_px: int = Field(32, ge=10)
+    score_threshold: float = Field(0.7, ge=0.0, le=1.0)
+    max_faces: int = Field(16, ge=1)
+
+
+class ModelSettings(BaseModel):
+    """Emotion classifier: a checkpoint (default: the packaged one) and how to run it."""
+
+    checkpoint: str | None = None
+    allow_untrained: bool = True
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
+    max_batch_faces: int = Field(64, ge=1)
+    threads: int | None = Field(None, ge=1)

@@ -1,0 +1,156 @@
+"""Redis-backed aggregate state: per-stream counters, latest faces and a bounded recent-events list.
+
+Keys (``{p}`` is the configured prefix):
+  {p}:streams                 ZSET stream_id -> last event time (ms)
+  {p}:stream:{id}:state       HASH counters and last-seen fields
+  {p}:stream:{id}:emotions    HASH label -> count
+  {p}:stream:{id}:faces       HASH face index -> latest event JSON
+  {p}:stream:{id}:events      LIST newest-first event JSON, trimmed to max_events_per_stream
+  {p}:seen:{event_id}         dedupe marker (at-least-once delivery may repeat events), TTL-bound
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from emostream.errors import DependencyUnavailable
+from emostream.schemas import EmotionEventV1
+from emostream.settings import RedisSettings
+
+DEDUPE_TTL_S = 3600
+
+
+class EventStore:
+    """Async Redis store for emotion events; ``start``/``stop`` or ``async with``."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        self.p = settings.key_prefix
+        self._redis: aioredis.Redis | None = None
+
+    async def start(self) -> EventStore:
+        if self._redis is None:
+            self._redis = aioredis.from_url(
+                self.settings.url.get_secret_value(), decode_responses=True, socket_timeout=10
+            )
+            try:
+                await self._redis.ping()
+            except (RedisConnectionError, OSError) as exc:
+                await self._redis.aclose()
+                self._redis = None
+                raise DependencyUnavailable(f"Redis not reachable: {exc}") from exc
+        return self
+
+    async def stop(self) -> None:
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def __aenter__(self) -> EventStore:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    @property
+    def redis(self) -> aioredis.Redis:
+        if self._redis is None:
+            raise RuntimeError("EventStore not started")
+        return self._redis
+
+    def _k(self, stream_id: str, part: str) -> str:
+        return f"{self.p}:stream:{stream_id}:{part}"
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self.redis.ping())
+        except Exception:  # noqa: BLE001 - health probe
+            return False
+
+    async def add_events(self, events: list[EmotionEventV1]) -> int:
+        """Store events idempotently (by event_id); returns how many were new."""
+        if not events:
+            return 0
+        r = self.redis
+        async with r.pipeline(transaction=False) as pipe:
+            for ev in events:
+                pipe.set(f"{self.p}:seen:{ev.event_id}", 1, nx=True, ex=DEDUPE_TTL_S)
+            fresh_flags = await pipe.execute()
+        fresh = [ev for ev, ok in zip(events, fresh_flags) if ok]
+        if not fresh:
+            return 0
+        ttl = self.settings.stream_ttl_s
+        keep = self.settings.max_events_per_stream
+        async with r.pipeline(transaction=True) as pipe:
+            for ev in fresh:
+                sid = ev.stream_id
+                doc = ev.model_dump_json()
+                ts_ms = int(ev.captured_at.timestamp() * 1000)
+                pipe.lpush(self._k(sid, "events"), doc)
+                pipe.hset(self._k(sid, "faces"), str(ev.face.index), doc)
+                pipe.hincrby(self._k(sid, "emotions"), ev.emotion.label, 1)
+                pipe.hincrby(self._k(sid, "state"), "events_total", 1)
+                pipe.zadd(f"{self.p}:streams", {sid: ts_ms}, gt=True)
+            for sid in {ev.stream_id for ev in fresh}:
+                last = max((e for e in fresh if e.stream_id == sid), key=lambda e: (e.frame_seq, e.face.index))
+                pipe.ltrim(self._k(sid, "events"), 0, keep - 1)
+                pipe.hset(
+                    self._k(sid, "state"),
+                    mapping={
+                        "stream_id": sid,
+                        "last_frame_seq": last.frame_seq,
+                        "last_event_at": last.captured_at.isoformat(),
+                        "last_processed_at": last.processed_at.isoformat(),
+                        "model": last.model.model_dump_json(),
+                    },
+                )
+                for part in ("events", "faces", "emotions", "state"):
+                    pipe.expire(self._k(sid, part), ttl)
+            await pipe.execute()
+        return len(fresh)
+
+    async def list_streams(self) -> list[dict[str, Any]]:
+        ids = await self.redis.zrevrange(f"{self.p}:streams", 0, -1)
+        out = []
+        for sid in ids:
+            state = await self.redis.hgetall(self._k(sid, "state"))
+            if not state:
+                continue
+            out.append(
+                {
+                    "stream_id": sid,
+                    "events_total": int(state.get("events_total", 0)),
+                    "last_event_at": state.get("last_event_at"),
+                    "last_frame_seq": int(state.get("last_frame_seq", 0)),
+                }
+            )
+        return out
+
+    async def stream_state(self, stream_id: str) -> dict[str, Any] | None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k(stream_id, "state"))
+            pipe.hgetall(self._k(stream_id, "emotions"))
+            pipe.hgetall(self._k(stream_id, "faces"))
+            state, emotions, faces = await pipe.execute()
+        if not state:
+            return None
+        last_seq = int(state.get("last_frame_seq", 0))
+        latest = [json.loads(doc) for _, doc in sorted(faces.items(), key=lambda kv: int(kv[0]))]
+        return {
+            "stream_id": stream_id,
+            "events_total": int(state.get("events_total", 0)),
+            "last_event_at": state.get("last_event_at"),
+            "last_processed_at": state.get("last_processed_at"),
+            "last_frame_seq": last_seq,
+            "emotion_counts": {k: int(v) for k, v in emotions.items()},
+            "faces": [f for f in latest if f["frame_seq"] == last_seq],
+            "model": json.loads(state["model"]) if "model" in state else None,
+        }
+
+    async def recent_events(self, stream_id: str, limit: int) -> list[dict[str, Any]]:
+        docs = await self.redis.lrange(self._k(stream_id, "events"), 0, limit - 1)
+        return [json.loads(d) for d in docs]

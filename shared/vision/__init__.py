@@ -1,0 +1,6 @@
+"""Vision: face detection and the official RMN crop geometry."""
+
+from emostream.vision.crop import crop, official_crop_box
+from emostream.vision.detector import Detection, FaceDetector, build_detector
+
+__all__ = ["Detection", "FaceDetector", "build_detector", "crop", "official_crop_box"]

@@ -1,0 +1,109 @@
+"""Face detectors: OpenCV's Haar cascade (shipped with opencv) and YuNet (ONNX, given a file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from emostream.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Detection:
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float
+
+
+class FaceDetector(Protocol):
+    name: str
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]: ...
+
+
+class HaarDetector:
+    """Viola-Jones frontal-face cascade; score is a squashed neighbour count in [0, 1]."""
+
+    name = "haar"
+
+    def __init__(self, min_face_px: int = 32, max_faces: int = 16) -> None:
+        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        self._cascade = cv2.CascadeClassifier(str(path))
+        if self._cascade.empty():
+            raise ConfigError(
+                f"cannot load the Haar cascade at {path}; install opencv-python-headless 4.x "
+                "(5.x has no CascadeClassifier) or use detector kind 'yunet'"
+            )
+        self.min_face_px = min_face_px
+        self.max_faces = max_faces
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        gray = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY) if image_bgr.ndim == 3 else image_bgr
+        boxes, _, weights = self._cascade.detectMultiScale3(
+            gray,
+            scaleFactor=1.1,
+            minNeighbors=5,
+            minSize=(self.min_face_px, self.min_face_px),
+            outputRejectLevels=True,
+        )
+        found = []
+        for (x, y, w, h), weight in zip(boxes, np.asarray(weights).reshape(-1)):
+            score = float(1.0 / (1.0 + np.exp(-float(weight))))
+            found.append(Detection(int(x), int(y), int(w), int(h), score))
+        found.sort(key=lambda d: d.w * d.h, reverse=True)
+        return found[: self.max_faces]
+
+
+class YuNetDetector:
+    """OpenCV's YuNet CNN detector (``cv2.FaceDetectorYN``), the official RMN package's choice."""
+
+    name = "yunet"
+
+    def __init__(
+        self, model_path: str | Path, score_threshold: float = 0.7, min_face_px: int = 32, max_faces: int = 16
+    ) -> None:
+        model_path = Path(model_path)
+        if not model_path.is_file():
+            raise ConfigError(
+                f"YuNet model not found at {model_path}; run `emostream models pull` or place "
+                "face_detection_yunet_2023mar.onnx there by hand"
+            )
+        self._net = cv2.FaceDetectorYN.create(str(model_path), "", (320, 320), score_threshold, 0.3, 5000)
+        self.min_face_px = min_face_px
+        self.max_faces = max_faces
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        if image_bgr.ndim == 2:
+            image_bgr = cv2.cvtColor(image_bgr, cv2.COLOR_GRAY2BGR)
+        h, w = image_bgr.shape[:2]
+        self._net.setInputSize((w, h))
+        _, faces = self._net.detect(image_bgr)
+        found = []
+        for row in faces if faces is not None else []:
+            x, y, bw, bh = (int(round(v)) for v in row[:4])
+            x, y = max(x, 0), max(y, 0)
+            bw, bh = min(bw, w - x), min(bh, h - y)
+            if min(bw, bh) < self.min_face_px:
+                continue
+            found.append(Detection(x, y, bw, bh, float(min(max(row[-1], 0.0), 1.0))))
+        found.sort(key=lambda d: d.w * d.h, reverse=True)
+        return found[: self.max_faces]
+
+
+def build_detector(kind: str, yunet_model: str | None = None, **kwargs) -> FaceDetector:
+    if kind == "haar":
+        kwargs.pop("score_threshold", None)
+        return HaarDetector(**kwargs)
+    if kind == "yunet":
+        if yunet_model is None:
+            from emostream.models.hub import cache_dir
+
+            yunet_model = str(cache_dir() / "face_detection_yunet_2023mar.onnx")
+        return YuNetDetector(yunet_model, **kwargs)
+    raise ConfigError(f"unknown detector kind {kind!r}; use 'haar' or 'yunet'")

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from emostream.errors import InvalidFrame
+from emostream.frames import (
+    H_SEQ,
+    FrameMeta,
+    decode_frame,
+    encode_frame,
+    frame_headers,
+    parse_headers,
+    validate_stream_id,
+)
+
+
+def test_jpeg_round_trip(astronaut_bgr):
+    payload = encode_frame(astronaut_bgr, jpeg_quality=90)
+    assert payload[:2] == b"\xff\xd8"
+    back = decode_frame(payload)
+    assert back.shape == astronaut_bgr.shape
+    assert np.abs(back.astype(int) - astronaut_bgr.astype(int)).mean() < 4
+
+
+def test_headers_round_trip():
+    meta = FrameMeta("cam-1", 42, 1_700_000_000_000)
+    assert parse_headers(frame_headers(meta)) == meta
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [(b"", "empty_payload"), (None, "empty_payload"), (b"\xff\xd8garbage" * 10, "corrupt_image")],
+)
+def test_bad_payloads(payload, reason):
+    with pytest.raises(InvalidFrame) as info:
+        decode_frame(payload)
+    assert info.value.reason == reason
+
+
+def test_truncated_jpeg_is_invalid(astronaut_bgr):
+    payload = encode_frame(astronaut_bgr)
+    with pytest.raises(InvalidFrame):
+        decode_frame(payload[:200])
+
+
+def test_missing_and_malformed_headers():
+    headers = frame_headers(FrameMeta("cam", 1, 5))
+    with pytest.raises(InvalidFrame) as info:
+        parse_headers([h for h in headers if h[0] != H_SEQ])
+    assert info.value.reason == "missing_headers"
+    assert H_SEQ in str(info.value)
+    bad = [(k, b"x" if k == H_SEQ else v) for k, v in headers]
+    with pytest.raises(InvalidFrame) as info:
+        parse_headers(bad)
+    assert info.value.reason == "bad_headers"
+    with pytest.raises(InvalidFrame):
+        parse_headers(None)
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "../x", "x" * 200, "-lead"])
+def test_stream_id_validation(bad):
+    with pytest.raises(ValueError):
+        validate_stream_id(bad)
