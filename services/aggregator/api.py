@@ -1,6 +1,5 @@
 """The aggregator's HTTP API (FastAPI): health, streams, per-stream state and recent events."""
 
-from __future__ import annotations
 
 from typing import Annotated, Any
 

@@ -85,7 +85,14 @@ def _torch_load(path: Path) -> Any:
 
 def _load_strict(net: nn.Module, state: dict, path: Path, arch: str) -> None:
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
-    result = net.load_state_dict(state, strict=False)
+    try:
+        result = net.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        first = str(exc).splitlines()[1:3]
+        raise CheckpointError(
+            f"{path} does not match architecture {arch!r}: {' '.join(s.strip() for s in first)}. "
+            "Pass the checkpoint's own architecture, or re-export it with `emostream train`."
+        ) from exc
     if result.missing_keys or result.unexpected_keys:
         missing = result.missing_keys[:5]
         unexpected = result.unexpected_keys[:5]

@@ -48,8 +48,8 @@ def classification_report(labels: np.ndarray, pred: np.ndarray) -> dict:
     per_class = {}
     for i, name in enumerate(EMOTIONS):
         tp = int(cm[i, i])
-        precision = tp / cm[:, i].sum() if cm[:, i].sum() else 0.0
-        recall = tp / cm[i, :].sum() if cm[i, :].sum() else 0.0
+        precision = float(tp / cm[:, i].sum()) if cm[:, i].sum() else 0.0
+        recall = float(tp / cm[i, :].sum()) if cm[i, :].sum() else 0.0
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[name] = {
             "precision": round(precision, 4),

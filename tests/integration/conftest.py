@@ -1,0 +1,55 @@
+"""Real servers for integration tests: a Kafka-protocol broker (Tansu) and redis-server.
+
+Each test gets unique topic names and consumer groups, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+
+import pytest
+from pydantic import SecretStr
+
+from emostream.services.demo.embedded import RedisServer, TansuBroker
+from emostream.settings import KafkaSettings, RedisSettings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="session")
+def broker():
+    with TansuBroker() as b:
+        yield b
+
+
+@pytest.fixture(scope="session")
+def redis_url():
+    if shutil.which("redis-server"):
+        with RedisServer() as server:
+            yield server.url
+        return
+    from testcontainers.redis import RedisContainer  # needs a Docker engine
+
+    with RedisContainer("redis:7-alpine") as container:
+        host = container.get_container_host_ip()
+        yield f"redis://{host}:{container.get_exposed_port(6379)}/0"
+
+
+@pytest.fixture
+def kafka_settings(broker) -> KafkaSettings:
+    tag = uuid.uuid4().hex[:8]
+    return KafkaSettings(
+        bootstrap_servers=broker.bootstrap,
+        frames_topic=f"frames-{tag}",
+        events_topic=f"events-{tag}",
+        dlq_topic=f"dlq-{tag}",
+        topic_partitions=2,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+
+
+@pytest.fixture
+def redis_settings(redis_url) -> RedisSettings:
+    return RedisSettings(url=SecretStr(redis_url), key_prefix=f"t{uuid.uuid4().hex[:8]}")

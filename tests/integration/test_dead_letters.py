@@ -1,0 +1,74 @@
+"""Invalid frames go to the dead-letter topic with a reason; the worker keeps serving valid frames."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from emostream.frames import FrameMeta, encode_frame, frame_headers
+from emostream.inference import EmotionEngine
+from emostream.kafka import ensure_topics
+from emostream.models import untrained_model
+from emostream.services.config import WorkerOptions
+from emostream.services.worker import FrameProcessor, Worker
+from emostream.services.worker.dead_letters import H_REASON
+from emostream.vision.detector import HaarDetector
+
+pytestmark = pytest.mark.integration
+
+
+async def collect(bootstrap: str, topic: str, n: int, timeout_s: float = 40.0) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                group_id=None)
+    await consumer.start()
+    out = []
+    try:
+        async with asyncio.timeout(timeout_s):
+            while len(out) < n:
+                batch = await consumer.getmany(timeout_ms=500)
+                for recs in batch.values():
+                    out.extend(recs)
+    finally:
+        await consumer.stop()
+    return out
+
+
+async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr):
+    await ensure_topics(kafka_settings)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    topic = kafka_settings.frames_topic
+    key = b"door-cam"
+    try:
+        await producer.send_and_wait(topic, b"\xff\xd8\xff\xe0corrupt", key=key,
+                                     headers=frame_headers(FrameMeta("door-cam", 0, 1)))
+        await producer.send_and_wait(topic, b"", key=key,
+                                     headers=frame_headers(FrameMeta("door-cam", 1, 1)))
+        await producer.send_and_wait(topic, encode_frame(astronaut_bgr), key=key, headers=[])
+        await producer.send_and_wait(topic, encode_frame(astronaut_bgr), key=key,
+                                     headers=frame_headers(FrameMeta("door-cam", 3, 1)))
+    finally:
+        await producer.stop()
+
+    processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
+    async with Worker(kafka_settings, WorkerOptions(group_id="dlq-test"), processor) as worker:
+        task = asyncio.create_task(worker.run())
+        dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
+        events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 1)
+        assert not task.done(), "the worker must keep running after poison frames"
+        worker.request_stop()
+        await asyncio.wait_for(task, timeout=20)
+
+    reasons = sorted(dict(r.headers)[H_REASON].decode() for r in dead)
+    assert reasons == ["corrupt_image", "empty_payload", "missing_headers"]
+    for r in dead:
+        record = json.loads(dict(r.headers)["emostream-dlq-record"])
+        assert record["source_topic"] == kafka_settings.frames_topic
+        assert record["detail"]
+    corrupt = next(r for r in dead if dict(r.headers)[H_REASON] == b"corrupt_image")
+    assert corrupt.value == b"\xff\xd8\xff\xe0corrupt"  # original bytes kept for replay
+    assert json.loads(events[0].value)["frame_seq"] == 3
+    assert worker.dead_letters == 3 and worker.events == 1

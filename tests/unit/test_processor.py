@@ -1,0 +1,56 @@
+import numpy as np
+import pytest
+
+from emostream.frames import FrameMeta, encode_frame, frame_headers
+from emostream.inference import EmotionEngine
+from emostream.models import EMOTIONS, untrained_model
+from emostream.services.worker.processing import FrameProcessor, RawFrame
+from emostream.vision.detector import HaarDetector
+
+
+@pytest.fixture(scope="module")
+def processor():
+    return FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
+
+
+def raw(value, headers, offset=0):
+    return RawFrame("frames", 0, offset, value, headers)
+
+
+def test_face_frame_becomes_event(processor, astronaut_bgr):
+    h, w = astronaut_bgr.shape[:2]
+    frame = raw(encode_frame(astronaut_bgr), frame_headers(FrameMeta("cam-a", 3, 1_700_000_000_000)))
+    result = processor.process([frame])
+    assert result.rejected == [] and result.frames_ok == 1
+    assert len(result.events) == 1
+    ev = result.events[0]
+    assert ev.stream_id == "cam-a" and ev.frame_seq == 3 and ev.face.index == 0
+    box = ev.face.box
+    # The astronaut's face is around x 180-270, y 60-170 in the 512x512 photo.
+    assert 150 < box.x < 220 and 40 < box.y < 110 and 60 < box.w < 140
+    assert box.x + box.w <= w and box.y + box.h <= h
+    probs = ev.emotion.probabilities
+    assert list(probs) == list(EMOTIONS)
+    assert sum(probs.values()) == pytest.approx(1.0, abs=1e-6)
+    assert ev.model.trained is False and "UNTRAINED" in ev.model.name
+
+
+def test_no_face_no_event(processor):
+    blank = np.full((240, 320, 3), 128, np.uint8)
+    result = processor.process([raw(encode_frame(blank), frame_headers(FrameMeta("c", 0, 1)))])
+    assert result.events == [] and result.rejected == [] and result.frames_ok == 1
+
+
+def test_invalid_frames_rejected_with_reasons_and_others_survive(processor, astronaut_bgr):
+    good_headers = frame_headers(FrameMeta("cam-b", 9, 1))
+    frames = [
+        raw(b"\xff\xd8\xff\xe0not a jpeg", frame_headers(FrameMeta("cam-b", 7, 1)), 0),
+        raw(b"", frame_headers(FrameMeta("cam-b", 8, 1)), 1),
+        raw(encode_frame(astronaut_bgr), [], 2),
+        raw(encode_frame(astronaut_bgr), good_headers, 3),
+    ]
+    result = processor.process(frames)
+    reasons = {r.frame.offset: r.reason for r in result.rejected}
+    assert reasons == {0: "corrupt_image", 1: "empty_payload", 2: "missing_headers"}
+    assert result.rejected[0].stream_id == "cam-b"
+    assert [e.frame_seq for e in result.events] == [9]

@@ -1,0 +1,94 @@
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from emostream.models import EMOTIONS, load_checkpoint
+from emostream.services.cli import main
+from emostream.training import DatasetError, FaceDataset, TrainConfig, load_fer2013, train
+from emostream.training.fer2013 import write_csv
+
+
+def synthetic(n_per_class: int = 8, seed: int = 0) -> FaceDataset:
+    """Learnable faces: each class is a distinct brightness band plus noise."""
+    rng = np.random.default_rng(seed)
+    images, labels, usage = [], [], []
+    for label in range(len(EMOTIONS)):
+        for i in range(n_per_class):
+            img = np.clip(rng.normal(30 + label * 30, 10, (48, 48)), 0, 255).astype(np.uint8)
+            images.append(img)
+            labels.append(label)
+            usage.append(["Training", "PublicTest", "PrivateTest"][i % 3])
+    return FaceDataset(np.stack(images), np.array(labels), np.array(usage))
+
+
+@pytest.mark.parametrize("name", ["fer.csv", "fer.csv.gz"])
+def test_csv_loader(tmp_path, name):
+    data = synthetic()
+    write_csv(tmp_path / name, data)
+    loaded = load_fer2013(tmp_path / name)
+    assert len(loaded) == len(data)
+    assert np.array_equal(loaded.images, data.images)
+    assert np.array_equal(loaded.labels, data.labels)
+    public = load_fer2013(tmp_path / name, "PublicTest")
+    assert set(public.usage) == {"PublicTest"} and len(public) == (data.usage == "PublicTest").sum()
+
+
+def test_folder_loader(tmp_path):
+    data = synthetic(4)
+    prefix = {"Training": "Training_", "PublicTest": "PublicTest_", "PrivateTest": "PrivateTest_"}
+    for i, (img, label, usage) in enumerate(zip(data.images, data.labels, data.usage)):
+        split = "train" if usage == "Training" else "test"
+        folder = tmp_path / split / EMOTIONS[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{prefix[usage]}{i}.png"), img)
+    loaded = load_fer2013(tmp_path, "all")
+    assert len(loaded) == len(data)
+    assert sorted(loaded.labels.tolist()) == sorted(data.labels.tolist())
+    assert len(load_fer2013(tmp_path, "PrivateTest")) == (data.usage == "PrivateTest").sum()
+
+
+def test_bad_data_is_a_clear_error(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("emotion,pixels,Usage\n3,1 2 3,Training\n")
+    with pytest.raises(DatasetError, match="2304 pixels"):
+        load_fer2013(bad)
+    (tmp_path / "wrong.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(DatasetError, match="columns"):
+        load_fer2013(tmp_path / "wrong.csv")
+    with pytest.raises(DatasetError, match="not found"):
+        load_fer2013(tmp_path / "nope.csv")
+
+
+def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
+    data = synthetic(24)
+    csv = tmp_path / "fer.csv"
+    write_csv(csv, data)
+    out = tmp_path / "run"
+    cfg = TrainConfig(data=str(csv), out_dir=str(out), epochs=4, batch_size=32, lr=3e-3,
+                      label_smoothing=0.0, threads=2)
+    best = train(cfg)
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 4
+    assert history[-1]["train_loss"] < history[0]["train_loss"]
+    for png in ("curves.png", "confusion_matrix.png"):
+        assert (out / png).stat().st_size > 1000
+    model = load_checkpoint(out / "best.pt")
+    assert model.trained and model.name == "rmn_compact"
+    assert best["val_acc"] >= 0
+
+    # Resuming a finished run trains nothing more.
+    train(cfg)
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+
+    rc = main(["eval", "--data", str(csv), "--usage", "PrivateTest", "--checkpoint",
+               str(out / "best.pt"), "--checkpoint", str(out / "best.pt"), "--tta", "2", "--flip",
+               "--json"])
+    assert rc == 0
+    out_text = capsys.readouterr().out
+    report = json.loads(out_text.strip().splitlines()[-1])
+    assert report["n"] == (data.usage == "PrivateTest").sum()
+    assert 0 <= report["accuracy"] <= 1 and len(report["models"]) == 2
+    assert set(report["per_class"]) == set(EMOTIONS)
+    assert sum(map(sum, report["confusion_matrix"])) == report["n"]
