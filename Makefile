@@ -1,0 +1,30 @@
+# Two entry points: `make demo` and `make test`. Both create .venv and install from pyproject.toml.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DURATION ?= 60
+PORT ?= 8000
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	# torch is installed first and pinned: an open range pulls a multi-GB CUDA build.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+.PHONY: install demo test unit integration bench
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	$(VENV)/bin/emostream demo --duration $(DURATION) --api-port $(PORT)
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+unit: $(VENV)/.installed
+	$(PY) -m pytest tests/unit
+
+integration: $(VENV)/.installed
+	$(PY) -m pytest tests/integration
+
+bench: $(VENV)/.installed
+	$(VENV)/bin/emostream bench classify --json
