@@ -62,6 +62,23 @@ class EmotionResult(BaseModel):
         return self
 
 
+class SmoothedEmotion(BaseModel):
+    """The track's emotion over time: EMA of probabilities with hysteresis on the label."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    label: Emotion | Literal["uncertain"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    probabilities: dict[Emotion, float]
+    stable_for_s: float = Field(ge=0.0, description="How long the label has been the stable one")
+    changed: bool = Field(description="The stable label changed (or was first set) on this frame")
+
+    @field_validator("probabilities")
+    @classmethod
+    def _all_classes(cls, v: dict[str, float]) -> dict[str, float]:
+        return EmotionResult._all_classes(v)
+
+
 class ModelInfo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -82,7 +99,8 @@ class EmotionEventV1(BaseModel):
     captured_at: datetime
     processed_at: datetime
     face: Face
-    emotion: EmotionResult
+    emotion: EmotionResult = Field(description="This frame's raw classification")
+    smoothed: SmoothedEmotion | None = Field(None, description="Per-track smoothed emotion")
     model: ModelInfo
 
     @staticmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -12,7 +13,15 @@ from emostream.errors import InvalidFrame
 from emostream.frames import FrameMeta, decode_frame, parse_headers
 from emostream.inference import EmotionEngine
 from emostream.models.registry import EMOTIONS
-from emostream.schemas import EmotionEventV1, EmotionResult, Face, FaceBox, ModelInfo
+from emostream.schemas import (
+    EmotionEventV1,
+    EmotionResult,
+    Face,
+    FaceBox,
+    ModelInfo,
+    SmoothedEmotion,
+)
+from emostream.tracking import EmotionSmoother, IoUTracker
 from emostream.vision import FaceDetector, crop, official_crop_box
 
 
@@ -43,22 +52,57 @@ class BatchResult:
     faces: int = 0
 
 
-class FrameProcessor:
-    """Turns raw frame records into emotion events; never raises for a bad frame."""
+@dataclass
+class StreamTracking:
+    tracker: IoUTracker
+    smoother: EmotionSmoother
 
-    def __init__(self, detector: FaceDetector, engine: EmotionEngine) -> None:
+
+def _probs_dict(p: np.ndarray) -> dict[str, float]:
+    rounded = np.round(np.asarray(p, dtype=np.float64), 6)
+    rounded[int(np.argmax(rounded))] += 1.0 - rounded.sum()  # exact sum after rounding
+    return {name: float(v) for name, v in zip(EMOTIONS, rounded)}
+
+
+class FrameProcessor:
+    """Turns raw frame records into emotion events; never raises for a bad frame.
+
+    Tracking state lives per stream in this worker (streams are keyed to partitions, so one
+    worker sees a stream's frames in order); at most ``max_streams`` streams, least recent
+    evicted. After a rebalance a stream's tracks restart with new ids.
+    """
+
+    def __init__(self, detector: FaceDetector, engine: EmotionEngine, max_streams: int = 1000,
+                 smoothing_half_life_s: float = 0.4, smoothing_hold_s: float = 0.4,
+                 min_confidence: float = 0.35) -> None:
         self.detector = detector
         self.engine = engine
+        self.max_streams = max_streams
+        self._smoothing = (smoothing_half_life_s, smoothing_hold_s, min_confidence)
+        self._streams: OrderedDict[str, StreamTracking] = OrderedDict()
         self.model_info = ModelInfo(
             name=engine.model_name if engine.trained else f"{engine.model_name} (UNTRAINED)",
             version=engine.model_version,
             trained=engine.trained,
         )
 
+    def _tracking(self, stream_id: str) -> StreamTracking:
+        st = self._streams.get(stream_id)
+        if st is None:
+            half_life, hold, min_conf = self._smoothing
+            st = StreamTracking(IoUTracker(prefix=stream_id),
+                                EmotionSmoother(EMOTIONS, half_life, hold, min_conf))
+            self._streams[stream_id] = st
+            if len(self._streams) > self.max_streams:
+                self._streams.popitem(last=False)
+        self._streams.move_to_end(stream_id)
+        return st
+
     def process(self, frames: list[RawFrame]) -> BatchResult:
         result = BatchResult()
         crops: list[np.ndarray] = []
         faces: list[tuple[FrameMeta, Face]] = []
+        decoded = []
         for raw in frames:
             meta: FrameMeta | None = None
             try:
@@ -68,34 +112,50 @@ class FrameProcessor:
                 sid = meta.stream_id if meta else None
                 result.rejected.append(Rejected(raw, exc.reason, str(exc), sid))
                 continue
+            decoded.append((meta, image))
+        # Tracking needs each stream's frames in capture order.
+        decoded.sort(key=lambda mi: (mi[0].stream_id, mi[0].seq))
+        for meta, image in decoded:
             result.frames_ok += 1
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             h, w = gray.shape
-            index = 0
+            kept = []
             for det in self.detector.detect(image):
                 box = official_crop_box(det.x, det.y, det.w, det.h, w, h)
-                if box is None:
-                    continue
+                if box is not None:
+                    kept.append((det, box))
+            track_ids, ended = self._tracking(meta.stream_id).tracker.update(
+                [(d.x, d.y, d.w, d.h) for d, _ in kept], meta.captured_ms / 1000
+            )
+            smoother = self._tracking(meta.stream_id).smoother
+            for t in ended:
+                smoother.forget(t.track_id)
+            for index, ((det, box), tid) in enumerate(zip(kept, track_ids)):
                 crops.append(crop(gray, box))
                 faces.append(
                     (meta, Face(index=index, box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),
-                                detector_score=round(min(max(det.score, 0.0), 1.0), 4)))
+                                detector_score=round(min(max(det.score, 0.0), 1.0), 4),
+                                track_id=tid))
                 )
-                index += 1
         if not crops:
             return result
         probs = self.engine.classify(crops)
         now = datetime.now(UTC)
         for (meta, face), p in zip(faces, probs):
-            result.events.append(self._event(meta, face, p, now))
+            sm = self._tracking(meta.stream_id).smoother.update(face.track_id, p, meta.captured_ms / 1000)
+            smoothed = SmoothedEmotion(
+                label=sm.label, confidence=round(min(sm.confidence, 1.0), 6),
+                probabilities=_probs_dict(sm.probabilities),
+                stable_for_s=round(sm.stable_for_s, 3), changed=sm.changed,
+            )
+            result.events.append(self._event(meta, face, p, now, smoothed))
         result.faces = len(faces)
         return result
 
-    def _event(self, meta: FrameMeta, face: Face, p: np.ndarray, now: datetime) -> EmotionEventV1:
-        rounded = np.round(p, 6)
-        rounded[int(np.argmax(rounded))] += 1.0 - rounded.sum()  # exact sum after rounding
-        probabilities = {name: float(v) for name, v in zip(EMOTIONS, rounded)}
-        label = EMOTIONS[int(np.argmax(rounded))]
+    def _event(self, meta: FrameMeta, face: Face, p: np.ndarray, now: datetime,
+               smoothed: SmoothedEmotion | None = None) -> EmotionEventV1:
+        probabilities = _probs_dict(p)
+        label = max(probabilities, key=probabilities.__getitem__)
         return EmotionEventV1(
             event_id=EmotionEventV1.make_id(meta.stream_id, meta.seq, face.index),
             stream_id=meta.stream_id,
@@ -104,5 +164,6 @@ class FrameProcessor:
             processed_at=now,
             face=face,
             emotion=EmotionResult(label=label, confidence=probabilities[label], probabilities=probabilities),
+            smoothed=smoothed,
             model=self.model_info,
         )

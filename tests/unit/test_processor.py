@@ -54,3 +54,19 @@ def test_invalid_frames_rejected_with_reasons_and_others_survive(processor, astr
     assert reasons == {0: "corrupt_image", 1: "empty_payload", 2: "missing_headers"}
     assert result.rejected[0].stream_id == "cam-b"
     assert [e.frame_seq for e in result.events] == [9]
+
+
+def test_faces_keep_track_ids_and_get_smoothed(astronaut_bgr):
+    proc = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
+    shifted = np.roll(astronaut_bgr, 6, axis=1)
+    frames = [
+        raw(encode_frame(img), frame_headers(FrameMeta("cam-t", seq, 1_000 + 100 * seq)), seq)
+        for seq, img in enumerate([astronaut_bgr, shifted, astronaut_bgr])
+    ]
+    events = proc.process(list(reversed(frames))).events  # out of order on purpose
+    assert [e.frame_seq for e in events] == [0, 1, 2]
+    assert len({e.face.track_id for e in events}) == 1
+    assert events[0].face.track_id.startswith("cam-t-")
+    first, last = events[0].smoothed, events[-1].smoothed
+    assert first.changed is True and last.stable_for_s == pytest.approx(0.2)
+    assert sum(last.probabilities.values()) == pytest.approx(1.0, abs=1e-6)

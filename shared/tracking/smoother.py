@@ -1,0 +1,76 @@
+"""Per-track temporal smoothing: EMA of probabilities plus hysteresis on the reported emotion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+UNCERTAIN = "uncertain"
+
+
+@dataclass
+class SmoothedState:
+    probs: np.ndarray
+    last_s: float
+    stable: str
+    stable_since_s: float
+    candidate: str | None = None
+    candidate_since_s: float = 0.0
+
+
+@dataclass(frozen=True)
+class Smoothed:
+    label: str  # an emotion, or "uncertain"
+    confidence: float
+    probabilities: np.ndarray
+    stable_for_s: float
+    changed: bool  # the stable label changed on this update
+
+
+class EmotionSmoother:
+    """Time-based EMA (``half_life_s``) with hysteresis.
+
+    The stable label switches only after another label has led the smoothed probabilities for
+    ``hold_s``; below ``min_confidence`` the track abstains (``uncertain``).
+    """
+
+    def __init__(self, labels: tuple[str, ...], half_life_s: float = 0.4, hold_s: float = 0.4,
+                 min_confidence: float = 0.35) -> None:
+        self.labels = labels
+        self.half_life_s = half_life_s
+        self.hold_s = hold_s
+        self.min_confidence = min_confidence
+        self.states: dict[str, SmoothedState] = {}
+
+    def _lead(self, probs: np.ndarray) -> str:
+        best = int(np.argmax(probs))
+        return self.labels[best] if probs[best] >= self.min_confidence else UNCERTAIN
+
+    def update(self, track_id: str, probs: np.ndarray, t_s: float) -> Smoothed:
+        probs = np.asarray(probs, dtype=np.float64)
+        st = self.states.get(track_id)
+        if st is None:
+            lead = self._lead(probs)
+            self.states[track_id] = SmoothedState(probs.copy(), t_s, lead, t_s)
+            return Smoothed(lead, float(probs.max()), probs.copy(), 0.0, True)
+        dt = max(t_s - st.last_s, 0.0)
+        alpha = 1.0 - 0.5 ** (dt / self.half_life_s) if self.half_life_s > 0 else 1.0
+        st.probs = (1 - alpha) * st.probs + alpha * probs
+        st.probs /= st.probs.sum()
+        st.last_s = t_s
+        lead = self._lead(st.probs)
+        changed = False
+        if lead == st.stable:
+            st.candidate = None
+        elif lead != st.candidate:
+            st.candidate, st.candidate_since_s = lead, t_s
+        if st.candidate is not None and t_s - st.candidate_since_s >= self.hold_s:
+            st.stable, st.stable_since_s, st.candidate = st.candidate, t_s, None
+            changed = True
+        conf = (float(st.probs[self.labels.index(st.stable)]) if st.stable != UNCERTAIN
+                else float(st.probs.max()))
+        return Smoothed(st.stable, conf, st.probs.copy(), t_s - st.stable_since_s, changed)
+
+    def forget(self, track_id: str) -> None:
+        self.states.pop(track_id, None)

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+
+from emostream.models import EMOTIONS
+from emostream.tracking import UNCERTAIN, EmotionSmoother, IoUTracker, iou
+
+
+def test_iou():
+    assert iou((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert iou((0, 0, 10, 10), (20, 20, 5, 5)) == 0.0
+    assert iou((0, 0, 10, 10), (5, 0, 10, 10)) == pytest.approx(50 / 150)
+
+
+def test_track_id_stable_while_face_moves_across_frame():
+    tr = IoUTracker(prefix="cam")
+    ids = set()
+    for i in range(60):  # 10 fps, 8 px per frame: 480 px across in 6 s
+        (tid,), _ = tr.update([(20 + 8 * i, 100, 80, 80)], i / 10)
+        ids.add(tid)
+    assert ids == {"cam-0"}
+
+
+def test_track_survives_brief_miss_and_ends_after_long_one():
+    tr = IoUTracker(prefix="s", max_missed_s=1.0)
+    (a,), _ = tr.update([(100, 100, 60, 60)], 0.0)
+    tr.update([(104, 100, 60, 60)], 0.1)
+    tr.update([], 0.2)  # 0.4 s without detections
+    tr.update([], 0.4)
+    (b,), _ = tr.update([(112, 100, 60, 60)], 0.6)
+    assert b == a
+    _, ended = tr.update([], 2.0)
+    assert [t.track_id for t in ended] == [a]
+    (c,), _ = tr.update([(112, 100, 60, 60)], 2.1)
+    assert c != a
+
+
+def test_two_faces_keep_their_ids_when_order_swaps():
+    tr = IoUTracker(prefix="s")
+    ids0, _ = tr.update([(0, 0, 50, 50), (300, 0, 50, 50)], 0.0)
+    ids1, _ = tr.update([(305, 0, 50, 50), (5, 0, 50, 50)], 0.1)
+    assert ids1 == [ids0[1], ids0[0]]
+
+
+def test_tracks_are_bounded():
+    tr = IoUTracker(prefix="s", max_tracks=3)
+    tr.update([(i * 100, 0, 50, 50) for i in range(5)], 0.0)
+    assert len(tr.tracks) == 3
+
+
+def onehot(label: str, p: float = 0.9) -> np.ndarray:
+    v = np.full(7, (1 - p) / 6)
+    v[EMOTIONS.index(label)] = p
+    return v
+
+
+def test_smoother_ignores_single_frame_flicker():
+    sm = EmotionSmoother(EMOTIONS, half_life_s=0.4, hold_s=0.4)
+    labels = []
+    for i in range(30):
+        raw = "sad" if i % 7 == 3 else "happy"  # one-frame flickers
+        labels.append(sm.update("t", onehot(raw), i / 10).label)
+    assert set(labels) == {"happy"}
+
+
+def test_smoother_follows_real_change_within_a_second():
+    sm = EmotionSmoother(EMOTIONS, half_life_s=0.4, hold_s=0.4)
+    for i in range(20):
+        sm.update("t", onehot("happy"), i / 10)
+    changed_at = None
+    for i in range(20, 40):
+        out = sm.update("t", onehot("angry"), i / 10)
+        if out.changed:
+            changed_at = i / 10
+            assert out.label == "angry" and out.stable_for_s == 0.0
+            break
+    assert changed_at is not None and changed_at - 2.0 <= 1.0
+
+
+def test_smoother_abstains_when_unsure():
+    sm = EmotionSmoother(EMOTIONS, min_confidence=0.35)
+    out = sm.update("t", np.full(7, 1 / 7), 0.0)
+    assert out.label == UNCERTAIN
+    assert out.probabilities.sum() == pytest.approx(1.0)
