@@ -92,6 +92,13 @@ def _cmd_models(args) -> int:
     return run_models(args)
 
 
+def _cmd_predict(args) -> int:
+    from emostream.services.predict import run_predict
+
+    configure_logging("WARNING")
+    return run_predict(args)
+
+
 def _cmd_bench(args) -> int:
     from emostream.models.bench import run_bench
 
@@ -166,6 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--cache-dir")
     m.add_argument("--hub-url", help="override the Hugging Face base URL (mirrors)")
     s.set_defaults(func=_cmd_models)
+
+    s = sub.add_parser("predict", help="faces and emotions in image files")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--detector", choices=["haar", "yunet"], default="haar")
+    s.add_argument("--yunet-model", help="YuNet ONNX path (default: the pulled one)")
+    s.add_argument("--checkpoint")
+    s.add_argument("--json", action="store_true", help="one JSON list, one entry per image")
+    s.add_argument("--annotate", help="write boxes and labels: a file, or a folder for several")
+    s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("bench", help="benchmarks (JSON)")
     bsub = s.add_subparsers(dest="bench_command", required=True)
