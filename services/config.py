@@ -41,6 +41,7 @@ class WorkerOptions(BaseModel):
     group_id: str = "emostream-worker"
     max_batch_frames: int = Field(16, ge=1)
     max_wait_ms: int = Field(200, ge=1)
+    max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
     shutdown_grace_s: float = Field(10.0, ge=0)
 
 

@@ -15,8 +15,12 @@ H_STREAM = "emostream-stream-id"
 H_SEQ = "emostream-seq"
 H_CAPTURED = "emostream-captured-ms"
 H_CONTENT = "content-type"
+H_LIVE = "emostream-live"
 STREAM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 MAX_SIDE_PX = 8192
+MAX_PIXELS = 40_000_000
+MAX_FRAME_BYTES = 8 * 1024 * 1024
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class FrameMeta:
     stream_id: str
     seq: int
     captured_ms: int
+    live: bool = False  # live cameras: stale frames may be dropped; files: process everything
 
 
 def validate_stream_id(stream_id: str) -> str:
@@ -50,6 +55,7 @@ def frame_headers(meta: FrameMeta) -> list[tuple[str, bytes]]:
         (H_SEQ, str(meta.seq).encode()),
         (H_CAPTURED, str(meta.captured_ms).encode()),
         (H_CONTENT, b"image/jpeg"),
+        (H_LIVE, b"1" if meta.live else b"0"),
     ]
 
 
@@ -67,13 +73,51 @@ def parse_headers(headers: list[tuple[str, bytes]] | tuple | None) -> FrameMeta:
         raise InvalidFrame(f"malformed headers: {exc}", reason="bad_headers") from exc
     if seq < 0 or captured_ms < 0:
         raise InvalidFrame("negative sequence or capture time", reason="bad_headers")
-    return FrameMeta(stream_id, seq, captured_ms)
+    return FrameMeta(stream_id, seq, captured_ms, values.get(H_LIVE) == b"1")
 
 
-def decode_frame(payload: bytes | None) -> np.ndarray:
-    """JPEG (or PNG) bytes -> BGR image; raises InvalidFrame for empty or undecodable payloads."""
+def declared_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG SOF or PNG IHDR header without decoding; None if not found."""
+    if payload[:8] == b"\x89PNG\r\n\x1a\n" and len(payload) >= 24:
+        return int.from_bytes(payload[16:20], "big"), int.from_bytes(payload[20:24], "big")
+    if payload[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 < len(payload):
+        if payload[i] != 0xFF:
+            i += 1
+            continue
+        marker = payload[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
+            i += 1 if marker == 0xFF else 2
+            continue
+        length = int.from_bytes(payload[i + 2 : i + 4], "big")
+        if marker in _SOF:
+            h = int.from_bytes(payload[i + 5 : i + 7], "big")
+            w = int.from_bytes(payload[i + 7 : i + 9], "big")
+            return w, h
+        if marker == 0xDA:  # start of scan: no SOF before it
+            return None
+        i += 2 + length
+    return None
+
+
+def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> np.ndarray:
+    """JPEG (or PNG) bytes -> BGR image.
+
+    Raises InvalidFrame for empty, oversized or undecodable payloads, and for images whose
+    declared dimensions exceed the limits (checked before decoding: decompression bombs).
+    """
     if not payload:
         raise InvalidFrame("empty payload", reason="empty_payload")
+    if len(payload) > max_frame_bytes:
+        raise InvalidFrame(f"payload of {len(payload)} bytes exceeds {max_frame_bytes}", reason="too_large")
+    size = declared_size(payload)
+    if size is not None:
+        w, h = size
+        if w == 0 or h == 0 or max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
+            raise InvalidFrame(f"declared image size {w}x{h} is outside the limits "
+                               f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)", reason="too_large")
     image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InvalidFrame(f"payload of {len(payload)} bytes is not a decodable image", reason="corrupt_image")

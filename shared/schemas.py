@@ -98,6 +98,7 @@ class EmotionEventV1(BaseModel):
     frame_seq: int = Field(ge=0)
     captured_at: datetime
     processed_at: datetime
+    latency_ms: int | None = Field(None, description="Capture to processing, end to end")
     face: Face
     emotion: EmotionResult = Field(description="This frame's raw classification")
     smoothed: SmoothedEmotion | None = Field(None, description="Per-track smoothed emotion")

@@ -65,7 +65,8 @@ async def run_demo(settings: DemoSettings, duration_s: float | None) -> int:
             server = procs.enter_context(RedisServer())
             redis_settings = settings.redis.model_copy(update={"url": SecretStr(server.url)})
         await ensure_topics(kafka)
-        processor = build_processor(WorkerSettings(kafka=kafka, detector=settings.detector, model=settings.model))
+        processor = build_processor(WorkerSettings(kafka=kafka, worker=settings.worker,
+                                                   detector=settings.detector, model=settings.model))
         ingest_opts = settings.ingest.model_copy(update={"loop": True})
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(EventStore(redis_settings))

@@ -87,7 +87,7 @@ class Ingest:
                 payload = await asyncio.to_thread(
                     lambda f=frame: encode_frame(fit_width(f, opts.max_width_px), opts.jpeg_quality)
                 )
-                meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000))
+                meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000), self.live)
                 self.seq += 1
                 fut = await self._producer.send(
                     self.kafka.frames_topic,

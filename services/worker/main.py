@@ -22,7 +22,7 @@ def build_processor(settings: WorkerSettings) -> FrameProcessor:
     model = load_model(settings.model)
     engine = EmotionEngine(model, settings.model.device, settings.model.dtype,
                            settings.model.max_batch_faces)
-    return FrameProcessor(detector, engine)
+    return FrameProcessor(detector, engine, max_frame_age_ms=settings.worker.max_frame_age_ms)
 
 
 async def run_worker(settings: WorkerSettings) -> int:

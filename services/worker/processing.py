@@ -50,6 +50,7 @@ class BatchResult:
     rejected: list[Rejected] = field(default_factory=list)
     frames_ok: int = 0
     faces: int = 0
+    stale_dropped: dict[str, int] = field(default_factory=dict)  # per stream
 
 
 @dataclass
@@ -74,10 +75,11 @@ class FrameProcessor:
 
     def __init__(self, detector: FaceDetector, engine: EmotionEngine, max_streams: int = 1000,
                  smoothing_half_life_s: float = 0.4, smoothing_hold_s: float = 0.4,
-                 min_confidence: float = 0.35) -> None:
+                 min_confidence: float = 0.35, max_frame_age_ms: int | None = None) -> None:
         self.detector = detector
         self.engine = engine
         self.max_streams = max_streams
+        self.max_frame_age_ms = max_frame_age_ms
         self._smoothing = (smoothing_half_life_s, smoothing_hold_s, min_confidence)
         self._streams: OrderedDict[str, StreamTracking] = OrderedDict()
         self.model_info = ModelInfo(
@@ -103,10 +105,16 @@ class FrameProcessor:
         crops: list[np.ndarray] = []
         faces: list[tuple[FrameMeta, Face]] = []
         decoded = []
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
         for raw in frames:
             meta: FrameMeta | None = None
             try:
                 meta = parse_headers(raw.headers)
+                if (self.max_frame_age_ms is not None and meta.live
+                        and now_ms - meta.captured_ms > self.max_frame_age_ms):
+                    # Freshness over completeness for live cameras: skip, count, never decode.
+                    result.stale_dropped[meta.stream_id] = result.stale_dropped.get(meta.stream_id, 0) + 1
+                    continue
                 image = decode_frame(raw.value)
             except InvalidFrame as exc:
                 sid = meta.stream_id if meta else None
@@ -162,6 +170,7 @@ class FrameProcessor:
             frame_seq=meta.seq,
             captured_at=datetime.fromtimestamp(meta.captured_ms / 1000, UTC),
             processed_at=now,
+            latency_ms=int(now.timestamp() * 1000) - meta.captured_ms,
             face=face,
             emotion=EmotionResult(label=label, confidence=probabilities[label], probabilities=probabilities),
             smoothed=smoothed,

@@ -32,6 +32,7 @@ class Worker:
         self.frames = 0
         self.events = 0
         self.dead_letters = 0
+        self.stale_dropped = 0
         self.last_progress = time.monotonic()
 
     async def start(self) -> Worker:
@@ -120,6 +121,8 @@ class Worker:
         self.frames += len(records)
         self.events += len(result.events)
         self.dead_letters += len(result.rejected)
+        self.stale_dropped += sum(result.stale_dropped.values())
         log.info("batch done", frames=len(records), faces=result.faces, events=len(result.events),
-                 dead_letters=len(result.rejected), ms=round((time.perf_counter() - t0) * 1000, 1))
+                 dead_letters=len(result.rejected),
+                 stale_dropped=sum(result.stale_dropped.values()), ms=round((time.perf_counter() - t0) * 1000, 1))
         return result

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -60,3 +61,36 @@ def test_missing_and_malformed_headers():
 def test_stream_id_validation(bad):
     with pytest.raises(ValueError):
         validate_stream_id(bad)
+
+
+def _with_declared_size(jpeg: bytes, w: int, h: int) -> bytes:
+    from emostream.frames import _SOF
+
+    i = 2
+    while True:
+        marker, length = jpeg[i + 1], int.from_bytes(jpeg[i + 2 : i + 4], "big")
+        if marker in _SOF:
+            return jpeg[: i + 5] + h.to_bytes(2, "big") + w.to_bytes(2, "big") + jpeg[i + 9 :]
+        i += 2 + length
+
+
+def test_declared_size_read_without_decoding(astronaut_bgr):
+    from emostream.frames import declared_size
+
+    assert declared_size(encode_frame(astronaut_bgr)) == (512, 512)
+    ok, png = cv2.imencode(".png", astronaut_bgr[:100, :200])
+    assert declared_size(png.tobytes()) == (200, 100)
+    assert declared_size(b"nothing") is None
+
+
+def test_decompression_bomb_rejected_before_decoding(astronaut_bgr):
+    bomb = _with_declared_size(encode_frame(astronaut_bgr), 60000, 60000)
+    with pytest.raises(InvalidFrame, match="declared image size 60000x60000") as info:
+        decode_frame(bomb)
+    assert info.value.reason == "too_large"
+
+
+def test_oversized_payload_rejected():
+    with pytest.raises(InvalidFrame, match="exceeds") as info:
+        decode_frame(b"\xff\xd8" + b"\x00" * 2000, max_frame_bytes=1000)
+    assert info.value.reason == "too_large"

@@ -70,3 +70,23 @@ def test_faces_keep_track_ids_and_get_smoothed(astronaut_bgr):
     first, last = events[0].smoothed, events[-1].smoothed
     assert first.changed is True and last.stable_for_s == pytest.approx(0.2)
     assert sum(last.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
+
+
+def test_stale_live_frames_dropped_and_counted_files_kept(astronaut_bgr):
+    import time as _time
+
+    proc = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"),
+                          max_frame_age_ms=500)
+    old_ms = int(_time.time() * 1000) - 5000
+    payload = encode_frame(astronaut_bgr)
+    frames = [
+        raw(payload, frame_headers(FrameMeta("live-cam", 0, old_ms, live=True)), 0),
+        raw(payload, frame_headers(FrameMeta("file-cam", 0, old_ms, live=False)), 1),
+        raw(payload, frame_headers(FrameMeta("live-cam", 1, int(_time.time() * 1000), live=True)), 2),
+    ]
+    result = proc.process(frames)
+    assert result.stale_dropped == {"live-cam": 1}
+    assert sorted((e.stream_id, e.frame_seq) for e in result.events) == [("file-cam", 0), ("live-cam", 1)]
+    file_event = next(e for e in result.events if e.stream_id == "file-cam")
+    assert file_event.latency_ms >= 5000
+    assert result.rejected == []
