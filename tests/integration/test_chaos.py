@@ -1,0 +1,139 @@
+"""Three workers share a 6-partition frames topic; one is SIGKILLed mid-run; nothing is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from emostream.frames import FrameMeta, encode_frame, frame_headers
+from emostream.kafka import ensure_topics
+from emostream.services.aggregator import EventConsumer
+from emostream.services.config import AggregatorOptions
+from emostream.store import EventStore
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+STREAMS = [f"cam-{i}" for i in range(6)]
+FRAMES_PER_STREAM = 16
+GROUP = "chaos-workers"
+
+
+def start_worker(kafka, n: int) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.update({
+        "EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        "EMOSTREAM_KAFKA__FRAMES_TOPIC": kafka.frames_topic,
+        "EMOSTREAM_KAFKA__EVENTS_TOPIC": kafka.events_topic,
+        "EMOSTREAM_KAFKA__DLQ_TOPIC": kafka.dlq_topic,
+        "EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+        "EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+        "EMOSTREAM_KAFKA__CLIENT_ID": f"chaos-{n}",
+        "EMOSTREAM_WORKER__GROUP_ID": GROUP,
+        "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+        "EMOSTREAM_MODEL__THREADS": "1",
+        "EMOSTREAM_LOG__LEVEL": "WARNING",
+    })
+    return subprocess.Popen([sys.executable, "-m", "emostream.services.cli", "worker"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+async def produce(kafka, payload: bytes, seqs: range) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for seq in seqs:
+            for sid in STREAMS:
+                await producer.send(kafka.frames_topic, payload, key=sid.encode(),
+                                    headers=frame_headers(FrameMeta(sid, seq, int(time.time() * 1000))))
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def committed_and_highwater(kafka) -> tuple[dict, dict]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=GROUP,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(kafka.frames_topic, p) for p in range(kafka.topic_partitions)]
+        consumer.assign(tps)
+        committed = {tp.partition: (await consumer.committed(tp)) or 0 for tp in tps}
+        for tp in tps:
+            await consumer.seek_to_end(tp)
+            await consumer.position(tp)
+        await consumer.getmany(timeout_ms=500)
+        high = {tp.partition: consumer.highwater(tp) for tp in tps}
+    finally:
+        await consumer.stop()
+    return committed, high
+
+
+async def test_sigkilled_worker_loses_nothing(broker, kafka_settings, redis_settings, astronaut_bgr):
+    kafka = kafka_settings.model_copy(update={"topic_partitions": 6})
+    await ensure_topics(kafka)
+    payload = encode_frame(astronaut_bgr)
+    workers = [start_worker(kafka, n) for n in range(3)]
+    try:
+        async with (
+            EventStore(redis_settings) as store,
+            EventConsumer(kafka, AggregatorOptions(group_id="chaos-agg"), store) as consumer,
+        ):
+            agg = asyncio.create_task(consumer.run())
+
+            async def stored_total() -> int:
+                streams = await store.list_streams()
+                return sum(s["events_total"] for s in streams)
+
+            half = FRAMES_PER_STREAM // 2
+            await produce(kafka, payload, range(half))
+            deadline = time.monotonic() + 90
+            while await stored_total() < 12 and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+            assert await stored_total() >= 12, "workers did not start processing"
+            workers[0].send_signal(signal.SIGKILL)  # mid-run, possibly mid-batch
+            workers[0].wait()
+            await produce(kafka, payload, range(half, FRAMES_PER_STREAM))
+
+            expected = len(STREAMS) * FRAMES_PER_STREAM
+            deadline = time.monotonic() + 120
+            while await stored_total() < expected and time.monotonic() < deadline:
+                await asyncio.sleep(0.5)
+
+            per_stream = {}
+            for sid in STREAMS:
+                events = await store.recent_events(sid, 1000)
+                per_stream[sid] = sorted(e["frame_seq"] for e in events)
+            total = await stored_total()
+            consumer.request_stop()
+            await asyncio.wait_for(agg, timeout=20)
+
+        # Every frame processed, each event held exactly once (duplicates were deduplicated).
+        for sid, seqs in per_stream.items():
+            assert seqs == list(range(FRAMES_PER_STREAM)), f"{sid}: {seqs}"
+        assert total == expected
+        assert all(w.poll() is None for w in workers[1:]), "surviving workers must keep running"
+
+        # Every partition consumed to its end by the surviving workers.
+        deadline = time.monotonic() + 30
+        while True:
+            committed, high = await committed_and_highwater(kafka)
+            if committed == high or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+        assert committed == high, f"committed {committed} vs highwater {high}"
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.send_signal(signal.SIGTERM)
+        for w in workers:
+            try:
+                w.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                w.kill()
+                w.wait()
