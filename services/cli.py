@@ -73,7 +73,8 @@ def _cmd_train(args) -> int:
     configure_logging("INFO")
     best = train(TrainConfig(data=args.data, out_dir=args.out, arch=args.arch, recipe=args.recipe,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                             seed=args.seed, threads=args.threads, max_batches=args.max_batches))
+                             seed=args.seed, threads=args.threads, max_batches=args.max_batches,
+                             input_blur_sigma=args.input_blur_sigma))
     print(json.dumps({k: v for k, v in best.items() if k != "report"}))
     return 0
 
@@ -149,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
     s.add_argument("--max-batches", type=int, help="batches per epoch (smoke runs)")
+    s.add_argument("--input-blur-sigma", type=float,
+                   help="blur inputs at inference to match blurred training data (default: estimated)")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("eval", help="evaluate checkpoints (an ensemble if several) on FER2013")

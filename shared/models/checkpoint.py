@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from emostream.models.registry import Preprocessing, get_spec
@@ -52,8 +54,28 @@ class EmotionClassifier(nn.Module):
         else:
             self._mean = None
             self._std = None
+        if preprocessing.blur_sigma <= 0:
+            self._blur = None
+        else:
+            sigma = preprocessing.blur_sigma
+            radius = max(1, math.ceil(3 * sigma))
+            t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+            k = torch.exp(-(t**2) / (2 * sigma**2))
+            self.register_buffer("_blur", (k / k.sum()).view(1, 1, 1, -1), persistent=False)
+
+    def blur(self, x: torch.Tensor) -> torch.Tensor:
+        """Separable Gaussian blur, reflect-padded, one channel at a time."""
+        n, c, h, w = x.shape
+        k = self._blur.to(dtype=x.dtype)
+        r = k.shape[-1] // 2
+        y = x.reshape(n * c, 1, h, w)
+        y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k)
+        y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k.transpose(-1, -2))
+        return y.reshape(n, c, h, w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self._blur is not None:
+            x = self.blur(x)
         if self._mean is not None:
             x = (x - self._mean) / self._std
         return self.net(x)

@@ -22,6 +22,8 @@ class Preprocessing:
         std: per-channel std divided after subtracting the mean.
         interpolation: resize interpolation ("bilinear" or "area").
         labels: class names in logit order.
+        blur_sigma: Gaussian blur (in input pixels) applied inside the model before the network,
+            so sharp inputs match training data that was itself blurred; 0 disables it.
     """
 
     input_size: int = 224
@@ -30,6 +32,7 @@ class Preprocessing:
     std: tuple[float, ...] | None = None
     interpolation: str = "bilinear"
     labels: tuple[str, ...] = EMOTIONS
+    blur_sigma: float = 0.0
 
     def to_dict(self) -> dict:
         data = asdict(self)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from emostream.models.checkpoint import save_checkpoint
 from emostream.models.registry import get_spec
 from emostream.training.augment import random_affine, random_erase, to_input
 from emostream.training.evaluate import classification_report, predict_proba, save_confusion_png
-from emostream.training.fer2013 import load_fer2013
+from emostream.training.fer2013 import estimate_blur_sigma, load_fer2013
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +45,7 @@ class TrainConfig:
     max_batches: int | None = None  # per epoch; for smoke tests
     val_usage: str = "PublicTest"
     half_weights: bool = True
+    input_blur_sigma: float | None = None  # None: estimated from the data (see estimate_blur_sigma)
 
 
 def _recipe_defaults(cfg: TrainConfig) -> tuple[int, float, float, float]:
@@ -91,7 +92,12 @@ def train(cfg: TrainConfig) -> dict:
 
     train_set = load_fer2013(cfg.data, "Training")
     val_set = load_fer2013(cfg.data, cfg.val_usage)
-    log.info("data loaded", train=len(train_set), val=len(val_set), arch=cfg.arch)
+    blur = cfg.input_blur_sigma
+    if blur is None:
+        blur = estimate_blur_sigma(train_set.images, val_set.images)
+    preprocessing = replace(spec.preprocessing, blur_sigma=blur)
+    log.info("data loaded", train=len(train_set), val=len(val_set), arch=cfg.arch,
+             input_blur_sigma=blur)
 
     torch.manual_seed(cfg.seed)
     net = spec.build().to(memory_format=torch.channels_last)
@@ -154,7 +160,7 @@ def train(cfg: TrainConfig) -> dict:
         from emostream.models.checkpoint import EmotionClassifier
 
         net.eval()
-        model = EmotionClassifier(net, spec.preprocessing, name=cfg.arch, trained=True)
+        model = EmotionClassifier(net, preprocessing, name=cfg.arch, trained=True)
         probs = predict_proba([model], val_set.images)
         val_pred = probs.argmax(1)
         val_loss = float(
@@ -185,7 +191,7 @@ def train(cfg: TrainConfig) -> dict:
                 "epoch": epoch,
                 "train_config": asdict(cfg),
             }
-            save_checkpoint(out / "best.pt", net, cfg.arch, spec.preprocessing, meta, cfg.half_weights)
+            save_checkpoint(out / "best.pt", net, cfg.arch, preprocessing, meta, cfg.half_weights)
             save_confusion_png(report["confusion_matrix"], out / "confusion_matrix.png",
                                f"{cfg.arch} {cfg.val_usage} (epoch {epoch})")
         torch.save(

@@ -92,3 +92,34 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     assert 0 <= report["accuracy"] <= 1 and len(report["models"]) == 2
     assert set(report["per_class"]) == set(EMOTIONS)
     assert sum(map(sum, report["confusion_matrix"])) == report["n"]
+
+
+def test_blur_estimate_recovers_training_blur():
+    from emostream.training.fer2013 import estimate_blur_sigma
+
+    rng = np.random.default_rng(0)
+    sharp = np.stack([cv2.resize(rng.integers(0, 255, (24, 24), dtype=np.uint8), (48, 48),
+                                 interpolation=cv2.INTER_NEAREST) for _ in range(60)])
+    blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 2.5) for im in sharp])
+    assert abs(estimate_blur_sigma(blurred, sharp) - 2.5) <= 0.5
+    assert estimate_blur_sigma(sharp, sharp) == 0.0
+
+
+def test_model_blur_matches_opencv_and_is_recorded(tmp_path):
+    import torch
+
+    from emostream.models import EmotionClassifier, Preprocessing, get_spec, load_checkpoint, save_checkpoint
+
+    pre = Preprocessing(input_size=48, blur_sigma=3.0)
+    net = get_spec("rmn_compact").build().eval()
+    model = EmotionClassifier(net, pre, "rmn_compact")
+    img = np.random.default_rng(1).integers(0, 255, (48, 48), dtype=np.uint8)
+    x = torch.from_numpy(img).float().div(255).view(1, 1, 48, 48).expand(1, 3, 48, 48)
+    ref = cv2.GaussianBlur(img.astype(np.float32) / 255, (19, 19), 3.0,
+                           borderType=cv2.BORDER_REPLICATE)
+    assert np.abs(model.blur(x)[0, 1].numpy() - ref).max() < 1e-5
+    path = save_checkpoint(tmp_path / "b.pt", net, "rmn_compact", pre)
+    loaded = load_checkpoint(path)
+    assert loaded.preprocessing.blur_sigma == 3.0
+    with torch.inference_mode():
+        assert torch.allclose(loaded(x), model(x), atol=1e-5)
