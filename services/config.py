@@ -42,6 +42,7 @@ class WorkerOptions(BaseModel):
     max_batch_frames: int = Field(16, ge=1)
     max_wait_ms: int = Field(200, ge=1)
     max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
+    metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus /metrics; 0 disables")
     shutdown_grace_s: float = Field(10.0, ge=0)
 
 

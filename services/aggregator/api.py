@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
 
 from emostream.frames import STREAM_ID_RE
 from emostream.store import EventStore
@@ -15,6 +16,7 @@ StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream
 def create_app(store: EventStore, max_events_limit: int = 500, consumer: Any = None) -> FastAPI:
     """Build the app around a started store (and, optionally, the consumer for readiness)."""
     app = FastAPI(title="emostream aggregator", version="1", docs_url="/docs")
+    app.mount("/metrics", make_asgi_app())
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

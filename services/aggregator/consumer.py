@@ -10,6 +10,7 @@ from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 
+from emostream import metrics
 from emostream.kafka import make_consumer, make_producer
 from emostream.schemas import EmotionEventV1
 from emostream.services.config import AggregatorOptions
@@ -88,7 +89,10 @@ class EventConsumer:
                     detail=str(exc).splitlines()[0] if str(exc) else "validation error",
                     stream_id=(r.key or b"").decode(errors="replace") or None,
                 )
-        self.stored += await self.store.add_events(events)
+        fresh = await self.store.add_events(events)
+        metrics.EVENTS_STORED.inc(fresh)
+        metrics.EVENTS_DUPLICATE.inc(len(events) - fresh)
+        self.stored += fresh
         self.consumed += len(records)
         offsets: dict[TopicPartition, int] = {}
         for r in records:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import structlog
 
+from emostream import metrics
 from emostream.frames import FrameMeta, encode_frame, frame_headers, validate_stream_id
 from emostream.kafka import make_producer
 from emostream.services.config import IngestOptions
@@ -81,6 +82,7 @@ class Ingest:
                 elif self.live and -delay > period_s:
                     # Live cameras: we are behind; drop this frame rather than lag further.
                     self.dropped += 1
+                    metrics.FRAMES_SKIPPED.labels(self.stream_id, "behind").inc()
                     next_at = time.monotonic() + period_s
                     continue
                 next_at = max(next_at + period_s, time.monotonic() - period_s)
@@ -114,3 +116,4 @@ class Ingest:
             log.error("frame send failed", stream_id=self.stream_id, error=str(fut.exception()))
         else:
             self.sent += 1
+            metrics.FRAMES_SENT.labels(self.stream_id).inc()

@@ -28,6 +28,11 @@ def build_processor(settings: WorkerSettings) -> FrameProcessor:
 async def run_worker(settings: WorkerSettings) -> int:
     log.info("config", **masked_dump(settings))
     processor = build_processor(settings)
+    if settings.worker.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.worker.metrics_port)
+        log.info("metrics listening", port=settings.worker.metrics_port, path="/metrics")
     await ensure_topics(settings.kafka)
     async with Worker(settings.kafka, settings.worker, processor) as worker:
         install_stop_handlers(worker.request_stop)

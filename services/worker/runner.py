@@ -9,6 +9,7 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
+from emostream import metrics
 from emostream.kafka import make_consumer, make_producer
 from emostream.services.config import WorkerOptions
 from emostream.services.worker.dead_letters import send_dead_letter
@@ -71,6 +72,27 @@ class Worker:
                 continue
             await self.handle(records)
 
+    def _observe(self, records, result: BatchResult, offsets, t0, t_processed, t_published,
+                 t_done) -> None:
+        stale = sum(result.stale_dropped.values())
+        metrics.FRAMES.labels("ok").inc(result.frames_ok)
+        metrics.FRAMES.labels("dead_letter").inc(len(result.rejected))
+        metrics.FRAMES.labels("stale").inc(stale)
+        metrics.FACES.inc(result.faces)
+        metrics.EVENTS_PUBLISHED.inc(len(result.events))
+        metrics.BATCH_FRAMES.observe(len(records))
+        metrics.STAGE_SECONDS.labels("process").observe(t_processed - t0)
+        metrics.STAGE_SECONDS.labels("publish").observe(t_published - t_processed)
+        metrics.STAGE_SECONDS.labels("commit").observe(t_done - t_published)
+        for ev in result.events:
+            if ev.latency_ms is not None:
+                metrics.E2E_LATENCY.observe(max(ev.latency_ms, 0) / 1000)
+        for tp, committed in offsets.items():
+            high = self._consumer.highwater(tp)
+            if high is not None:
+                metrics.CONSUMER_LAG.labels(self.options.group_id, tp.topic, str(tp.partition)).set(
+                    max(high - committed, 0))
+
     async def handle(self, records: list) -> BatchResult:
         """Process one batch; publish events and dead letters; then commit.
 
@@ -82,6 +104,7 @@ class Worker:
         raw = [RawFrame(r.topic, r.partition, r.offset, r.value, list(r.headers or [])) for r in records]
         t0 = time.perf_counter()
         result = await asyncio.to_thread(self.processor.process, raw)
+        t_processed = time.perf_counter()
         futures = []
         for ev in result.events:
             futures.append(
@@ -109,6 +132,7 @@ class Worker:
             )
             log.warning("frame dead-lettered", reason=rej.reason, detail=rej.detail,
                         partition=rej.frame.partition, offset=rej.frame.offset)
+        t_published = time.perf_counter()
         offsets: dict[TopicPartition, int] = {}
         for r in records:
             tp = TopicPartition(r.topic, r.partition)
@@ -118,6 +142,8 @@ class Worker:
         except (CommitFailedError, IllegalStateError) as exc:
             # Partitions moved during the batch; the new owner replays it (deduplicated downstream).
             log.warning("commit failed after rebalance", error=str(exc))
+        t_done = time.perf_counter()
+        self._observe(records, result, offsets, t0, t_processed, t_published, t_done)
         self.frames += len(records)
         self.events += len(result.events)
         self.dead_letters += len(result.rejected)

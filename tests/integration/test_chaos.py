@@ -35,6 +35,7 @@ def start_worker(kafka, n: int) -> subprocess.Popen:
         "EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
         "EMOSTREAM_KAFKA__CLIENT_ID": f"chaos-{n}",
         "EMOSTREAM_WORKER__GROUP_ID": GROUP,
+        "EMOSTREAM_WORKER__METRICS_PORT": "0",
         "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
         "EMOSTREAM_MODEL__THREADS": "1",
         "EMOSTREAM_LOG__LEVEL": "WARNING",

@@ -77,6 +77,7 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
             state = (await client.get("/v1/streams/lobby-cam/state")).json()
             missing = await client.get("/v1/streams/nope/state")
             bad_limit = await client.get("/v1/streams/lobby-cam/events", params={"limit": 0})
+            scrape = (await client.get("/metrics/")).text
 
         for c in (consumer, worker):
             c.request_stop()
@@ -115,3 +116,6 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
     assert missing.status_code == 404
     assert bad_limit.status_code == 422
     assert worker.dead_letters == 0
+    assert "emostream_events_stored_total" in scrape
+    assert "emostream_e2e_latency_seconds_bucket" in scrape  # worker metrics, same process
+    assert 'emostream_frames_total{outcome="ok"}' in scrape
