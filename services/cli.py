@@ -189,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("bench", help="benchmarks (JSON)")
     bsub = s.add_subparsers(dest="bench_command", required=True)
     b = bsub.add_parser("classify", help="faces/s by batch size and dtype vs the per-face baseline")
-    b.add_argument("--model", default="resmasking_dropout1")
+    b.add_argument("--model", default="resmasking_dropout1",
+                   help="registered name, 'default' (the packaged model) or a checkpoint path")
     b.add_argument("--batch-sizes", default="1,8,32")
     b.add_argument("--dtypes", default="fp32,bf16")
     b.add_argument("--seconds", type=float, default=5.0)

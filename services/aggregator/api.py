@@ -3,8 +3,9 @@
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Path, Query
+from fastapi import FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from prometheus_client import make_asgi_app
 
 from emostream.frames import STREAM_ID_RE
@@ -17,6 +18,11 @@ def create_app(store: EventStore, max_events_limit: int = 500, consumer: Any = N
     """Build the app around a started store (and, optionally, the consumer for readiness)."""
     app = FastAPI(title="emostream aggregator", version="1", docs_url="/docs")
     app.mount("/metrics", make_asgi_app())
+
+    @app.exception_handler(RedisError)
+    async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+        return JSONResponse({"detail": "state store (Redis) unavailable, retry shortly"},
+                            status_code=503, headers={"Retry-After": "2"})
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -9,6 +9,7 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from emostream import metrics
 from emostream.kafka import make_consumer, make_producer
@@ -36,6 +37,8 @@ class EventConsumer:
         self.stored = 0
         self.dead_letters = 0
         self.last_progress = time.monotonic()
+        self.redis_ok = True
+        self.max_backoff_s = 10.0
 
     async def start(self) -> EventConsumer:
         if not self._started:
@@ -74,6 +77,32 @@ class EventConsumer:
             if records:
                 await self.handle(records)
 
+    async def _store_with_retry(self, events: list[EmotionEventV1]) -> int | None:
+        """Write to Redis, retrying with capped exponential backoff while it is down.
+
+        Offsets are not committed until the write succeeds, so nothing is lost; consumption
+        pauses meanwhile (backpressure) and the health endpoint reports not-ready.
+        """
+        delay = 0.2
+        while True:
+            try:
+                fresh = await self.store.add_events(events)
+                if not self.redis_ok:
+                    log.info("redis back, resuming")
+                self.redis_ok = True
+                return fresh
+            except (RedisError, OSError) as exc:
+                if self.redis_ok:
+                    log.error("redis write failed, retrying", error=str(exc))
+                self.redis_ok = False
+                if self._stop.is_set():
+                    return None
+                try:
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                delay = min(delay * 2, self.max_backoff_s)
+
     async def handle(self, records: list) -> None:
         """Parse, store in Redis, dead-letter the invalid ones, then commit the batch."""
         events = []
@@ -89,7 +118,9 @@ class EventConsumer:
                     detail=str(exc).splitlines()[0] if str(exc) else "validation error",
                     stream_id=(r.key or b"").decode(errors="replace") or None,
                 )
-        fresh = await self.store.add_events(events)
+        fresh = await self._store_with_retry(events)
+        if fresh is None:  # stopping while Redis is down: leave offsets uncommitted
+            return
         metrics.EVENTS_STORED.inc(fresh)
         metrics.EVENTS_DUPLICATE.inc(len(events) - fresh)
         self.stored += fresh

@@ -16,6 +16,11 @@ from emostream.models.registry import get_spec
 
 
 def _model(name: str) -> EmotionClassifier:
+    """A registered architecture (random weights: speed only), 'default' or a checkpoint path."""
+    if name == "default":
+        from emostream.models.checkpoint import DEFAULT_CHECKPOINT
+
+        return load_checkpoint(DEFAULT_CHECKPOINT)
     try:
         spec = get_spec(name)
     except KeyError:
