@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
@@ -82,3 +82,12 @@ async def ensure_topics(settings: KafkaSettings) -> None:
             log.info("topics created", topics=[t.name for t in new])
     finally:
         await admin.close()
+
+
+def next_offsets(records: list) -> dict[TopicPartition, int]:
+    """Per partition, the offset to commit after ``records``: the last one's offset + 1."""
+    offsets: dict[TopicPartition, int] = {}
+    for r in records:
+        tp = TopicPartition(r.topic, r.partition)
+        offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+    return offsets

@@ -6,13 +6,12 @@ import asyncio
 import time
 
 import structlog
-from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from emostream import metrics
-from emostream.kafka import make_consumer, make_producer
+from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.schemas import EmotionEventV1
 from emostream.services.config import AggregatorOptions
 from emostream.services.worker.dead_letters import send_dead_letter
@@ -125,10 +124,7 @@ class EventConsumer:
         metrics.EVENTS_DUPLICATE.inc(len(events) - fresh)
         self.stored += fresh
         self.consumed += len(records)
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        offsets = next_offsets(records)
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:

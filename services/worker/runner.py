@@ -6,11 +6,10 @@ import asyncio
 import time
 
 import structlog
-from aiokafka import TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from emostream import metrics
-from emostream.kafka import make_consumer, make_producer
+from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.services.config import WorkerOptions
 from emostream.services.worker.dead_letters import send_dead_letter
 from emostream.services.worker.processing import BatchResult, FrameProcessor, RawFrame
@@ -133,10 +132,7 @@ class Worker:
             log.warning("frame dead-lettered", reason=rej.reason, detail=rej.detail,
                         partition=rej.frame.partition, offset=rej.frame.offset)
         t_published = time.perf_counter()
-        offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            tp = TopicPartition(r.topic, r.partition)
-            offsets[tp] = max(offsets.get(tp, 0), r.offset + 1)
+        offsets = next_offsets(records)
         try:
             await self._consumer.commit(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
