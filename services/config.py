@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.settings import (
@@ -47,9 +47,11 @@ class WorkerOptions(BaseModel):
 
 
 class ApiOptions(BaseModel):
-    host: str = "0.0.0.0"
+    host: str = Field("127.0.0.1", description="Binding beyond loopback requires API keys")
     port: int = Field(8000, ge=1, le=65535)
     max_events_limit: int = Field(500, ge=1)
+    read_keys: list[SecretStr] = Field(default_factory=list, description="X-API-Key values for reads")
+    admin_keys: list[SecretStr] = Field(default_factory=list, description="Keys with admin scope")
 
 
 class AggregatorOptions(BaseModel):

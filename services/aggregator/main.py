@@ -8,6 +8,7 @@ import structlog
 
 from emostream.kafka import ensure_topics
 from emostream.services.aggregator.api import create_app
+from emostream.services.aggregator.auth import check_bind
 from emostream.services.aggregator.consumer import EventConsumer
 from emostream.services.config import AggregatorSettings, masked_dump
 from emostream.services.lifecycle import ApiServer, install_stop_handlers
@@ -18,10 +19,12 @@ log = structlog.get_logger(__name__)
 
 async def run_aggregator(settings: AggregatorSettings) -> int:
     log.info("config", **masked_dump(settings))
+    api = settings.api
+    check_bind(api.host, api.read_keys, api.admin_keys)
     await ensure_topics(settings.kafka)
     async with EventStore(settings.redis) as store:
         async with EventConsumer(settings.kafka, settings.aggregator, store) as consumer:
-            app = create_app(store, settings.api.max_events_limit, consumer)
+            app = create_app(store, api.max_events_limit, consumer, api.read_keys, api.admin_keys)
             async with ApiServer(app, settings.api.host, settings.api.port):
                 install_stop_handlers(consumer.request_stop)
                 log.info("api listening", host=settings.api.host, port=settings.api.port)

@@ -15,6 +15,7 @@ from pydantic import SecretStr
 
 from emostream.kafka import ensure_topics
 from emostream.services.aggregator.api import create_app
+from emostream.services.aggregator.auth import check_bind
 from emostream.services.aggregator.consumer import EventConsumer
 from emostream.services.config import DemoSettings, WorkerSettings
 from emostream.services.demo.embedded import RedisServer, TansuBroker
@@ -74,7 +75,10 @@ async def run_demo(settings: DemoSettings, duration_s: float | None) -> int:
             worker = Worker(kafka, settings.worker, processor)
             ingest = Ingest(kafka, ingest_opts)
             # The API answers first; the Kafka clients join their groups concurrently.
-            app = create_app(store, settings.api.max_events_limit, consumer)
+            api_opts = settings.api
+            check_bind(api_opts.host, api_opts.read_keys, api_opts.admin_keys)
+            app = create_app(store, api_opts.max_events_limit, consumer, api_opts.read_keys,
+                             api_opts.admin_keys)
             await stack.enter_async_context(ApiServer(app, settings.api.host, settings.api.port))
             api = f"http://{settings.api.host}:{settings.api.port}"
             print(f"emostream demo: API on {api}  (try {api}/v1/streams)", file=sys.stderr, flush=True)
