@@ -7,11 +7,13 @@ Keys (``{p}`` is the configured prefix):
   {p}:stream:{id}:faces       HASH face index -> latest event JSON
   {p}:stream:{id}:events      LIST newest-first event JSON, trimmed to max_events_per_stream
   {p}:seen:{event_id}         dedupe marker (at-least-once delivery may repeat events), TTL-bound
+  {p}:live                    pub/sub channel: every newly stored event's JSON (live push)
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -91,6 +93,7 @@ class EventStore:
                 doc = ev.model_dump_json()
                 ts_ms = int(ev.captured_at.timestamp() * 1000)
                 pipe.lpush(self._k(sid, "events"), doc)
+                pipe.publish(f"{self.p}:live", doc)
                 pipe.hset(self._k(sid, "faces"), str(ev.face.index), doc)
                 pipe.hincrby(self._k(sid, "emotions"), ev.emotion.label, 1)
                 pipe.hincrby(self._k(sid, "state"), "events_total", 1)
@@ -112,6 +115,19 @@ class EventStore:
                     pipe.expire(self._k(sid, part), ttl)
             await pipe.execute()
         return len(fresh)
+
+    async def live(self, poll_s: float = 1.0) -> AsyncIterator[str | None]:
+        """Newly stored events as JSON strings; yields None every ``poll_s`` when idle (so callers
+        can check for disconnects and send heartbeats)."""
+        pubsub = self.redis.pubsub()
+        await pubsub.subscribe(f"{self.p}:live")
+        try:
+            while True:
+                msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=poll_s)
+                yield msg["data"] if msg else None
+        finally:
+            await pubsub.unsubscribe()
+            await pubsub.aclose()
 
     async def list_streams(self) -> list[dict[str, Any]]:
         ids = await self.redis.zrevrange(f"{self.p}:streams", 0, -1)

@@ -3,13 +3,14 @@
 
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
+from fastapi.responses import JSONResponse, StreamingResponse
 from redis.exceptions import RedisError
 from prometheus_client import make_asgi_app
 
 from emostream.frames import STREAM_ID_RE
-from emostream.services.aggregator.auth import require_scope
+from emostream.services.aggregator.auth import key_allowed, require_scope
+from emostream.services.aggregator.live import sse_stream, websocket_stream
 from emostream.store import EventStore
 
 StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
@@ -60,5 +61,24 @@ def create_app(
         if not items and await store.stream_state(stream_id) is None:
             raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
         return {"stream_id": stream_id, "events": items, "count": len(items)}
+
+    @app.get("/v1/live/sse", dependencies=[read])
+    async def live_sse(request: Request, stream_id: Annotated[list[str] | None, Query()] = None):
+        """Server-Sent Events: each newly stored event (filter with repeated ``stream_id``)."""
+        streams = set(stream_id) if stream_id else None
+        return StreamingResponse(sse_stream(store, streams, request.is_disconnected),
+                                 media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache"})
+
+    @app.websocket("/v1/live")
+    async def live_ws(ws: WebSocket, stream_id: Annotated[list[str] | None, Query()] = None,
+                      api_key: str | None = None) -> None:
+        """WebSocket: each newly stored event as a JSON text message. Key: X-API-Key or ?api_key=."""
+        key = ws.headers.get("x-api-key") or api_key
+        if not key_allowed(key, "read", read_keys or [], admin_keys or []):
+            await ws.accept()  # then close with a reason the client can read
+            await ws.close(code=4401, reason="missing or invalid API key")
+            return
+        await websocket_stream(ws, store, set(stream_id) if stream_id else None)
 
     return app

@@ -15,6 +15,15 @@ def _matches(key: str, keys: list[SecretStr]) -> bool:
     return any(hmac.compare_digest(key.encode(), k.get_secret_value().encode()) for k in keys)
 
 
+def key_allowed(key: str | None, scope: str, read_keys: list[SecretStr],
+                admin_keys: list[SecretStr]) -> bool:
+    if not read_keys and not admin_keys:
+        return True
+    if key is None:
+        return False
+    return _matches(key, admin_keys) or (scope == "read" and _matches(key, read_keys))
+
+
 def require_scope(scope: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> Callable:
     """A FastAPI dependency: 401 without a valid key, 403 with a key lacking ``scope``.
 
