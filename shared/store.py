@@ -7,6 +7,8 @@ Keys (``{p}`` is the configured prefix):
   {p}:stream:{id}:faces       HASH face index -> latest event JSON
   {p}:stream:{id}:events      LIST newest-first event JSON, trimmed to max_events_per_stream
   {p}:seen:{event_id}         dedupe marker (at-least-once delivery may repeat events), TTL-bound
+  {p}:stream:{id}:sec:{t}      HASH per capture second t: n, n:{label}, p:{label} (sum of probs)
+  {p}:stream:{id}:tracks      HASH track id -> latest event JSON (current smoothed state)
   {p}:live                    pub/sub channel: every newly stored event's JSON (live push)
 """
 
@@ -14,16 +16,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from emostream.errors import DependencyUnavailable
+from emostream.models.registry import EMOTIONS
 from emostream.schemas import EmotionEventV1
 from emostream.settings import RedisSettings
 
 DEDUPE_TTL_S = 3600
+MAX_WINDOW_S = 3600  # per-second buckets kept this long
 
 
 class EventStore:
@@ -98,6 +103,14 @@ class EventStore:
                 pipe.hincrby(self._k(sid, "emotions"), ev.emotion.label, 1)
                 pipe.hincrby(self._k(sid, "state"), "events_total", 1)
                 pipe.zadd(f"{self.p}:streams", {sid: ts_ms}, gt=True)
+                bucket = self._k(sid, f"sec:{ts_ms // 1000}")
+                pipe.hincrby(bucket, "n", 1)
+                pipe.hincrby(bucket, f"n:{ev.emotion.label}", 1)
+                for label, p in ev.emotion.probabilities.items():
+                    pipe.hincrbyfloat(bucket, f"p:{label}", p)
+                pipe.expire(bucket, MAX_WINDOW_S + 60)
+                if ev.face.track_id:
+                    pipe.hset(self._k(sid, "tracks"), ev.face.track_id, doc)
             for sid in {ev.stream_id for ev in fresh}:
                 last = max((e for e in fresh if e.stream_id == sid), key=lambda e: (e.frame_seq, e.face.index))
                 pipe.ltrim(self._k(sid, "events"), 0, keep - 1)
@@ -111,7 +124,7 @@ class EventStore:
                         "model": last.model.model_dump_json(),
                     },
                 )
-                for part in ("events", "faces", "emotions", "state"):
+                for part in ("events", "faces", "emotions", "state", "tracks"):
                     pipe.expire(self._k(sid, part), ttl)
             await pipe.execute()
         return len(fresh)
@@ -166,6 +179,49 @@ class EventStore:
             "faces": [f for f in latest if f["frame_seq"] == last_seq],
             "model": json.loads(state["model"]) if "model" in state else None,
         }
+
+    async def windows(self, stream_id: str, windows_s: list[int], now_ms: int) -> list[dict[str, Any]]:
+        """Counts and mean probabilities over the last W seconds of capture time, per W."""
+        longest = max(windows_s)
+        now_s = now_ms // 1000
+        seconds = list(range(now_s - longest + 1, now_s + 1))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for t in seconds:
+                pipe.hgetall(self._k(stream_id, f"sec:{t}"))
+            buckets = await pipe.execute()
+        out = []
+        for w in sorted(windows_s):
+            n, counts, sums = 0, {}, {}
+            for t, b in zip(seconds, buckets):
+                if t <= now_s - w or not b:
+                    continue
+                n += int(b.get("n", 0))
+                for key, value in b.items():
+                    if key.startswith("n:"):
+                        counts[key[2:]] = counts.get(key[2:], 0) + int(value)
+                    elif key.startswith("p:"):
+                        sums[key[2:]] = sums.get(key[2:], 0.0) + float(value)
+            out.append({
+                "window_s": w,
+                "events": n,
+                "counts": {e: counts.get(e, 0) for e in EMOTIONS},
+                "mean_probabilities": {e: round(sums.get(e, 0.0) / n, 6) if n else 0.0 for e in EMOTIONS},
+                "dominant": max(EMOTIONS, key=lambda e: sums.get(e, 0.0)) if n else None,
+            })
+        return out
+
+    async def tracks(self, stream_id: str, active_within_s: float, now_ms: int) -> list[dict[str, Any]]:
+        """Latest event of each track seen within ``active_within_s`` (its current smoothed state)."""
+        docs = await self.redis.hgetall(self._k(stream_id, "tracks"))
+        out = []
+        for tid, doc in docs.items():
+            ev = json.loads(doc)
+            seen_ms = int(datetime.fromisoformat(ev["captured_at"]).timestamp() * 1000)
+            if now_ms - seen_ms <= active_within_s * 1000:
+                out.append({"track_id": tid, "last_seen_at": ev["captured_at"],
+                            "box": ev["face"]["box"], "emotion": ev["emotion"],
+                            "smoothed": ev.get("smoothed")})
+        return sorted(out, key=lambda t: t["track_id"])
 
     async def recent_events(self, stream_id: str, limit: int) -> list[dict[str, Any]]:
         docs = await self.redis.lrange(self._k(stream_id, "events"), 0, limit - 1)

@@ -1,6 +1,5 @@
 """The aggregator's HTTP API (FastAPI): health, streams, per-stream state and recent events."""
-
-
+import time
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
@@ -11,7 +10,7 @@ from prometheus_client import make_asgi_app
 from emostream.frames import STREAM_ID_RE
 from emostream.services.aggregator.auth import key_allowed, require_scope
 from emostream.services.aggregator.live import sse_stream, websocket_stream
-from emostream.store import EventStore
+from emostream.store import MAX_WINDOW_S, EventStore
 
 StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
 
@@ -61,6 +60,31 @@ def create_app(
         if not items and await store.stream_state(stream_id) is None:
             raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
         return {"stream_id": stream_id, "events": items, "count": len(items)}
+
+    @app.get("/v1/streams/{stream_id}/windows", dependencies=[read])
+    async def windows(
+        stream_id: StreamId,
+        window_s: Annotated[list[int] | None, Query(description="seconds, 1-3600; repeatable")] = None,
+    ) -> dict:
+        """Rolling windows over capture time: event counts and mean probabilities."""
+        sizes = window_s or [10, 60, 300]
+        if any(not 1 <= w <= MAX_WINDOW_S for w in sizes) or len(sizes) > 10:
+            raise HTTPException(422, detail=f"window_s must be 1-{MAX_WINDOW_S}, at most 10 of them")
+        if await store.stream_state(stream_id) is None:
+            raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
+        now_ms = int(time.time() * 1000)
+        return {"stream_id": stream_id, "windows": await store.windows(stream_id, sizes, now_ms)}
+
+    @app.get("/v1/streams/{stream_id}/tracks", dependencies=[read])
+    async def tracks(
+        stream_id: StreamId,
+        active_within_s: Annotated[float, Query(gt=0, le=3600)] = 5.0,
+    ) -> dict:
+        """Face tracks seen recently, each with its latest raw and smoothed emotion."""
+        if await store.stream_state(stream_id) is None:
+            raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
+        items = await store.tracks(stream_id, active_within_s, int(time.time() * 1000))
+        return {"stream_id": stream_id, "tracks": items, "count": len(items)}
 
     @app.get("/v1/live/sse", dependencies=[read])
     async def live_sse(request: Request, stream_id: Annotated[list[str] | None, Query()] = None):

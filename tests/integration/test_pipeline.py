@@ -78,6 +78,11 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
             missing = await client.get("/v1/streams/nope/state")
             bad_limit = await client.get("/v1/streams/lobby-cam/events", params={"limit": 0})
             scrape = (await client.get("/metrics/")).text
+            windows = (await client.get("/v1/streams/lobby-cam/windows",
+                                        params={"window_s": [300, 3600]})).json()["windows"]
+            bad_window = await client.get("/v1/streams/lobby-cam/windows", params={"window_s": 0})
+            tracks_body = (await client.get("/v1/streams/lobby-cam/tracks",
+                                       params={"active_within_s": 600})).json()
 
         for c in (consumer, worker):
             c.request_stop()
@@ -116,6 +121,16 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
     assert missing.status_code == 404
     assert bad_limit.status_code == 422
     assert worker.dead_letters == 0
+    assert [w["window_s"] for w in windows] == [300, 3600]
+    for w in windows:
+        assert w["events"] == len(events) == sum(w["counts"].values())
+        assert sum(w["mean_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert bad_window.status_code == 422
+    assert tracks_body["count"] >= 1
+    main_track = max(set(t for t in [e["face"]["track_id"] for e in events]),
+                     key=lambda t: sum(e["face"]["track_id"] == t for e in events))
+    (track,) = [t for t in tracks_body["tracks"] if t["track_id"] == main_track]
+    assert track["smoothed"]["label"] in (*EMOTIONS, "uncertain")
     assert "emostream_events_stored_total" in scrape
     assert "emostream_e2e_latency_seconds_bucket" in scrape  # worker metrics, same process
     assert 'emostream_frames_total{outcome="ok"}' in scrape
