@@ -1,9 +1,10 @@
 """The aggregator's HTTP API (FastAPI): health, streams, per-stream state and recent events."""
 import time
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, StreamingResponse
 from redis.exceptions import RedisError
 from prometheus_client import make_asgi_app
 
@@ -12,6 +13,7 @@ from emostream.services.aggregator.auth import key_allowed, require_scope
 from emostream.services.aggregator.live import sse_stream, websocket_stream
 from emostream.store import MAX_WINDOW_S, EventStore
 
+DASHBOARD = FilePath(__file__).parent / "static" / "dashboard.html"
 StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
 
 
@@ -31,6 +33,15 @@ def create_app(
     async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
         return JSONResponse({"detail": "state store (Redis) unavailable, retry shortly"},
                             status_code=503, headers={"Retry-After": "2"})
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/dashboard")
+
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        """Live per-stream timelines and current tracks; no images. Data needs a read key."""
+        return HTMLResponse(DASHBOARD.read_text())
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:

@@ -78,6 +78,7 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
             missing = await client.get("/v1/streams/nope/state")
             bad_limit = await client.get("/v1/streams/lobby-cam/events", params={"limit": 0})
             scrape = (await client.get("/metrics/")).text
+            dashboard = await client.get("/dashboard")
             windows = (await client.get("/v1/streams/lobby-cam/windows",
                                         params={"window_s": [300, 3600]})).json()["windows"]
             bad_window = await client.get("/v1/streams/lobby-cam/windows", params={"window_s": 0})
@@ -126,6 +127,7 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
         assert w["events"] == len(events) == sum(w["counts"].values())
         assert sum(w["mean_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     assert bad_window.status_code == 422
+    assert dashboard.status_code == 200 and "/v1/live" in dashboard.text
     assert tracks_body["count"] >= 1
     main_track = max(set(t for t in [e["face"]["track_id"] for e in events]),
                      key=lambda t: sum(e["face"]["track_id"] == t for e in events))
