@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from emostream.models.registry import EMOTIONS
+from emostream.labels import EMOTIONS
 
 SCHEMA_VERSION = 1
 Emotion = Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]

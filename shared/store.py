@@ -23,7 +23,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from emostream.errors import DependencyUnavailable
-from emostream.models.registry import EMOTIONS
+from emostream.labels import EMOTIONS
 from emostream.schemas import EmotionEventV1
 from emostream.settings import RedisSettings
 

@@ -14,7 +14,7 @@ from emostream import metrics
 from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.schemas import EmotionEventV1
 from emostream.services.config import AggregatorOptions
-from emostream.services.worker.dead_letters import send_dead_letter
+from emostream.dead_letters import send_dead_letter
 from emostream.settings import KafkaSettings
 from emostream.store import EventStore
 

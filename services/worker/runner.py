@@ -11,7 +11,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError
 from emostream import metrics
 from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.services.config import WorkerOptions
-from emostream.services.worker.dead_letters import send_dead_letter
+from emostream.dead_letters import send_dead_letter
 from emostream.services.worker.processing import BatchResult, FrameProcessor, RawFrame
 from emostream.settings import KafkaSettings
 

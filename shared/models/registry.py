@@ -6,9 +6,10 @@ from dataclasses import asdict, dataclass, field
 
 from torch import nn
 
+from emostream.labels import EMOTIONS
 from emostream.models.rmn import ResMasking, RMNConfig
 
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+__all__ = ["EMOTIONS", "ModelSpec", "Preprocessing", "get_spec", "list_specs", "register"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from emostream.kafka import ensure_topics
 from emostream.models import untrained_model
 from emostream.services.config import WorkerOptions
 from emostream.services.worker import FrameProcessor, Worker
-from emostream.services.worker.dead_letters import H_REASON
+from emostream.dead_letters import H_REASON
 from emostream.vision.detector import HaarDetector
 
 pytestmark = pytest.mark.integration
