@@ -101,9 +101,13 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_bench(args) -> int:
+    configure_logging("WARNING")
+    if args.bench_command == "pipeline":
+        from emostream.services.bench_pipeline import run_bench_pipeline
+
+        return run_bench_pipeline(args)
     from emostream.models.bench import run_bench
 
-    configure_logging("WARNING")
     return run_bench(args)
 
 
@@ -194,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch-sizes", default="1,8,32")
     b.add_argument("--dtypes", default="fp32,bf16")
     b.add_argument("--seconds", type=float, default=5.0)
+    b.add_argument("--json", action="store_true")
+    b = bsub.add_parser("pipeline", help="sustained frames/s and latency vs a naive worker")
+    b.add_argument("--streams", type=int, default=4)
+    b.add_argument("--fps", type=float, default=15.0, help="per stream")
+    b.add_argument("--duration", type=float, default=20.0)
+    b.add_argument("--max-batch", type=int, default=16)
+    b.add_argument("--max-frame-age-ms", type=int, default=1000)
+    b.add_argument("--mode", choices=["both", "naive", "batched"], default="both")
     b.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_bench)
     return p

@@ -52,6 +52,7 @@ class DetectorSettings(BaseModel):
     kind: Literal["haar", "yunet"] = "haar"
     yunet_model: str | None = None
     min_face_px: int = Field(32, ge=10)
+    max_width_px: int | None = Field(480, ge=64, description="Downscale wider frames to detect")
     score_threshold: float = Field(0.7, ge=0.0, le=1.0)
     max_faces: int = Field(16, ge=1)
 

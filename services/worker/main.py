@@ -17,8 +17,9 @@ log = structlog.get_logger(__name__)
 
 def build_processor(settings: WorkerSettings) -> FrameProcessor:
     det = settings.detector
-    detector = build_detector(det.kind, det.yunet_model, min_face_px=det.min_face_px,
-                              max_faces=det.max_faces, score_threshold=det.score_threshold)
+    detector = build_detector(det.kind, det.yunet_model, max_width_px=det.max_width_px,
+                              min_face_px=det.min_face_px, max_faces=det.max_faces,
+                              score_threshold=det.score_threshold)
     model = load_model(settings.model)
     engine = EmotionEngine(model, settings.model.device, settings.model.dtype,
                            settings.model.max_batch_faces)

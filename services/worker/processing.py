@@ -100,19 +100,22 @@ class FrameProcessor:
         self._streams.move_to_end(stream_id)
         return st
 
+    def _stale(self, meta: FrameMeta) -> bool:
+        """Freshness over completeness for live cameras: frames past the age limit are skipped."""
+        if self.max_frame_age_ms is None or not meta.live:
+            return False
+        return datetime.now(UTC).timestamp() * 1000 - meta.captured_ms > self.max_frame_age_ms
+
     def process(self, frames: list[RawFrame]) -> BatchResult:
         result = BatchResult()
         crops: list[np.ndarray] = []
         faces: list[tuple[FrameMeta, Face]] = []
         decoded = []
-        now_ms = int(datetime.now(UTC).timestamp() * 1000)
         for raw in frames:
             meta: FrameMeta | None = None
             try:
                 meta = parse_headers(raw.headers)
-                if (self.max_frame_age_ms is not None and meta.live
-                        and now_ms - meta.captured_ms > self.max_frame_age_ms):
-                    # Freshness over completeness for live cameras: skip, count, never decode.
+                if self._stale(meta):
                     result.stale_dropped[meta.stream_id] = result.stale_dropped.get(meta.stream_id, 0) + 1
                     continue
                 image = decode_frame(raw.value)
@@ -124,6 +127,9 @@ class FrameProcessor:
         # Tracking needs each stream's frames in capture order.
         decoded.sort(key=lambda mi: (mi[0].stream_id, mi[0].seq))
         for meta, image in decoded:
+            if self._stale(meta):  # it may have aged while earlier frames were detected
+                result.stale_dropped[meta.stream_id] = result.stale_dropped.get(meta.stream_id, 0) + 1
+                continue
             result.frames_ok += 1
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             h, w = gray.shape

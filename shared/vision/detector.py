@@ -96,14 +96,52 @@ class YuNetDetector:
         return found[: self.max_faces]
 
 
-def build_detector(kind: str, yunet_model: str | None = None, **kwargs) -> FaceDetector:
+class DownscaledDetector:
+    """Runs a detector on a copy no wider than ``max_width_px`` and maps boxes back.
+
+    Detection cost grows with pixels; faces worth classifying stay detectable at ~480 px wide.
+    ``min_face_px`` is enforced in original-frame pixels.
+    """
+
+    def __init__(self, inner, max_width_px: int, min_face_px: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.max_width_px = max_width_px
+        self.min_face_px = min_face_px
+
+    def detect(self, image_bgr: np.ndarray) -> list[Detection]:
+        h, w = image_bgr.shape[:2]
+        scale = max(w / self.max_width_px, 1.0)
+        small = image_bgr if scale == 1.0 else cv2.resize(
+            image_bgr, (self.max_width_px, int(round(h / scale))), interpolation=cv2.INTER_AREA)
+        out = []
+        for d in self.inner.detect(small):
+            x, y = int(d.x * scale), int(d.y * scale)
+            bw, bh = min(int(d.w * scale), w - x), min(int(d.h * scale), h - y)
+            if min(bw, bh) >= self.min_face_px:
+                out.append(Detection(x, y, bw, bh, d.score))
+        return out
+
+
+def build_detector(kind: str, yunet_model: str | None = None, max_width_px: int | None = None,
+                   min_face_px: int = 32, **kwargs) -> FaceDetector:
+    """A detector by kind; ``max_width_px`` downscales wide frames before detection."""
     if kind == "haar":
         kwargs.pop("score_threshold", None)
-        return HaarDetector(**kwargs)
-    if kind == "yunet":
+
+        def make(min_px: int) -> FaceDetector:
+            return HaarDetector(min_face_px=min_px, **kwargs)
+    elif kind == "yunet":
         if yunet_model is None:
             from emostream.models.hub import cache_dir
 
             yunet_model = str(cache_dir() / "face_detection_yunet_2023mar.onnx")
-        return YuNetDetector(yunet_model, **kwargs)
-    raise ConfigError(f"unknown detector kind {kind!r}; use 'haar' or 'yunet'")
+
+        def make(min_px: int) -> FaceDetector:
+            return YuNetDetector(yunet_model, min_face_px=min_px, **kwargs)
+    else:
+        raise ConfigError(f"unknown detector kind {kind!r}; use 'haar' or 'yunet'")
+    if not max_width_px:
+        return make(min_face_px)
+    # The inner detector sees a smaller image: let it report faces down to 16 px there.
+    return DownscaledDetector(make(min(16, min_face_px)), max_width_px, min_face_px)

@@ -90,3 +90,17 @@ def test_stale_live_frames_dropped_and_counted_files_kept(astronaut_bgr):
     file_event = next(e for e in result.events if e.stream_id == "file-cam")
     assert file_event.latency_ms >= 5000
     assert result.rejected == []
+
+
+def test_downscaled_detection_maps_boxes_back(astronaut_bgr):
+    import cv2
+
+    from emostream.vision import build_detector
+
+    big = cv2.resize(astronaut_bgr, (1024, 1024))
+    full = HaarDetector().detect(big)
+    small = build_detector("haar", max_width_px=480, min_face_px=32).detect(big)
+    assert full and small  # detectors sort by area: [0] is the astronaut's face
+    a, b = full[0], small[0]
+    assert abs(a.x - b.x) < 25 and abs(a.y - b.y) < 25 and abs(a.w - b.w) < 40
+    assert build_detector("haar", max_width_px=480, min_face_px=400).detect(big) == []
