@@ -123,18 +123,24 @@ class FrameProcessor:
                 sid = meta.stream_id if meta else None
                 result.rejected.append(Rejected(raw, exc.reason, str(exc), sid))
                 continue
-            decoded.append((meta, image))
+            decoded.append((meta, image, raw))
         # Tracking needs each stream's frames in capture order.
-        decoded.sort(key=lambda mi: (mi[0].stream_id, mi[0].seq))
-        for meta, image in decoded:
+        decoded.sort(key=lambda item: (item[0].stream_id, item[0].seq))
+        for meta, image, raw in decoded:
             if self._stale(meta):  # it may have aged while earlier frames were detected
                 result.stale_dropped[meta.stream_id] = result.stale_dropped.get(meta.stream_id, 0) + 1
                 continue
-            result.frames_ok += 1
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
             h, w = gray.shape
+            try:
+                detections = self.detector.detect(image)
+            except Exception as exc:  # noqa: BLE001 - a poison frame must not crash-loop the worker
+                result.rejected.append(Rejected(raw, "processing_error", f"detection failed: {exc}",
+                                                meta.stream_id))
+                continue
+            result.frames_ok += 1
             kept = []
-            for det in self.detector.detect(image):
+            for det in detections:
                 box = official_crop_box(det.x, det.y, det.w, det.h, w, h)
                 if box is not None:
                     kept.append((det, box))

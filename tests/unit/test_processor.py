@@ -104,3 +104,24 @@ def test_downscaled_detection_maps_boxes_back(astronaut_bgr):
     a, b = full[0], small[0]
     assert abs(a.x - b.x) < 25 and abs(a.y - b.y) < 25 and abs(a.w - b.w) < 40
     assert build_detector("haar", max_width_px=480, min_face_px=400).detect(big) == []
+
+
+def test_detector_failure_dead_letters_the_frame_only(astronaut_bgr):
+    class Flaky:
+        name = "flaky"
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("boom")
+            return HaarDetector().detect(image)
+
+    proc = FrameProcessor(Flaky(), EmotionEngine(untrained_model(), device="cpu"))
+    payload = encode_frame(astronaut_bgr)
+    result = proc.process([raw(payload, frame_headers(FrameMeta("c", 0, 1)), 0),
+                           raw(payload, frame_headers(FrameMeta("c", 1, 1)), 1)])
+    assert [(r.reason, r.frame.offset) for r in result.rejected] == [("processing_error", 0)]
+    assert [e.frame_seq for e in result.events] == [1]
