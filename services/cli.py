@@ -102,6 +102,14 @@ def _cmd_predict(args) -> int:
 
 def _cmd_bench(args) -> int:
     configure_logging("WARNING")
+    if args.bench_command == "smoothing":
+        from emostream.services.bench_smoothing import run_bench_smoothing
+
+        return run_bench_smoothing(args)
+    if args.bench_command == "detect":
+        from emostream.services.bench_detect import run_bench_detect
+
+        return run_bench_detect(args)
     if args.bench_command == "pipeline":
         from emostream.services.bench_pipeline import run_bench_pipeline
 
@@ -206,6 +214,28 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--max-batch", type=int, default=16)
     b.add_argument("--max-frame-age-ms", type=int, default=1000)
     b.add_argument("--mode", choices=["both", "naive", "batched"], default="both")
+    b.add_argument("--json", action="store_true")
+    b = bsub.add_parser("smoothing", help="label changes/min raw vs smoothed on generated clips")
+    b.add_argument("--data", required=True, help="FER2013 CSV(.gz) or image folder (faces to paste)")
+    b.add_argument("--usage", default="PublicTest")
+    b.add_argument("--checkpoint", help="default: the packaged model")
+    b.add_argument("--detector", default="haar", choices=["haar", "yunet"])
+    b.add_argument("--segments", type=int, default=12)
+    b.add_argument("--segment-seconds", type=float, default=5.0)
+    b.add_argument("--fps", type=int, default=15)
+    b.add_argument("--half-life", type=float, default=0.4)
+    b.add_argument("--hold", type=float, default=0.4)
+    b.add_argument("--min-confidence", type=float, default=0.35)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b = bsub.add_parser("detect", help="faces found per image and ms/image per detector")
+    b.add_argument("folder", nargs="?", help="images with exactly one face each (sub-folders allowed)")
+    b.add_argument("--fer2013", help="instead of a folder: FER2013 faces pasted into frames")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--no-classify", action="store_true", help="skip emotion accuracy")
+    b.add_argument("--detectors", default="haar,yunet")
+    b.add_argument("--yunet-model", help="YuNet .onnx (default: the models cache)")
+    b.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
     b.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_bench)
     return p
