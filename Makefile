@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-.PHONY: install demo test unit integration bench
+.PHONY: install demo test unit integration bench benchmarks
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -28,3 +28,7 @@ integration: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/emostream bench classify --json
+
+# Every number in BENCHMARKS.md and MODEL_CARD.md (about 15 minutes on 2 cores); JSON in benchmarks/results/.
+benchmarks: $(VENV)/.installed
+	scripts/run_benchmarks.sh

@@ -52,6 +52,21 @@ class ApiOptions(BaseModel):
     max_events_limit: int = Field(500, ge=1)
     read_keys: list[SecretStr] = Field(default_factory=list, description="X-API-Key values for reads")
     admin_keys: list[SecretStr] = Field(default_factory=list, description="Keys with admin scope")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413")
+
+
+class AlertOptions(BaseModel):
+    """Rule alerts: webhook signing and delivery (the alerts topic is in the Kafka section)."""
+
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for X-Emostream-Signature; rules with webhooks need it")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(5, ge=1, le=20)
+    webhook_backoff_s: float = Field(0.5, gt=0, description="First retry delay, doubling")
+    webhook_max_backoff_s: float = Field(30.0, gt=0)
+    webhook_queue_size: int = Field(1000, ge=1, description="Pending deliveries; more are dropped")
+    webhook_concurrency: int = Field(4, ge=1, le=64)
+    shutdown_grace_s: float = Field(5.0, ge=0, description="Time to finish queued deliveries")
 
 
 class AggregatorOptions(BaseModel):
@@ -83,6 +98,7 @@ class AggregatorSettings(BaseSettings):
     log: LogSettings = LogSettings()
     aggregator: AggregatorOptions = AggregatorOptions()
     api: ApiOptions = ApiOptions()
+    alerts: AlertOptions = AlertOptions()
 
 
 class DemoSettings(BaseSettings):
@@ -98,6 +114,7 @@ class DemoSettings(BaseSettings):
     model: ModelSettings = ModelSettings()
     aggregator: AggregatorOptions = AggregatorOptions()
     api: ApiOptions = ApiOptions(host="127.0.0.1")
+    alerts: AlertOptions = AlertOptions()
     redis_mode: Literal["auto", "external", "embedded"] = "auto"
 
 

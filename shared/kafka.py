@@ -58,7 +58,7 @@ def make_consumer(settings: KafkaSettings, topics: list[str], group_id: str, suf
 
 
 async def ensure_topics(settings: KafkaSettings) -> None:
-    """Create the frames, events and dead-letter topics if missing (no-op when disabled)."""
+    """Create the pipeline's topics (frames, events, dead letters, changes, alerts) if missing."""
     if not settings.create_topics:
         return
     admin = AIOKafkaAdminClient(**_common(settings, "admin"))
@@ -68,7 +68,8 @@ async def ensure_topics(settings: KafkaSettings) -> None:
         raise DependencyUnavailable(f"Kafka not reachable at {settings.bootstrap_servers}: {exc}") from exc
     try:
         existing = set(await admin.list_topics())
-        wanted = [settings.frames_topic, settings.events_topic, settings.dlq_topic]
+        wanted = [settings.frames_topic, settings.events_topic, settings.dlq_topic,
+                  settings.changes_topic, settings.alerts_topic]
         new = [
             NewTopic(t, settings.topic_partitions, settings.replication_factor)
             for t in wanted

@@ -18,3 +18,9 @@ EVENTS_STORED = Counter("emostream_events_stored_total", "Events written to Redi
 EVENTS_DUPLICATE = Counter("emostream_events_duplicate_total", "Redelivered events dropped by id")
 FRAMES_SENT = Counter("emostream_frames_sent_total", "Frames published by ingest", ["stream_id"])
 FRAMES_SKIPPED = Counter("emostream_frames_dropped_total", "Frames dropped by policy", ["stream_id", "reason"])
+ALERTS = Counter("emostream_alerts_total", "Alerts fired by rules", ["kind"])
+ALERT_ERRORS = Counter("emostream_alert_errors_total", "Rule evaluation or alert publish failures",
+                       ["stage"])
+WEBHOOKS = Counter("emostream_webhook_deliveries_total",
+                   "Webhook deliveries by outcome (delivered, failed, dropped)", ["outcome"])
+WEBHOOK_QUEUE = Gauge("emostream_webhook_queue", "Webhook deliveries waiting to be sent")

@@ -111,6 +111,74 @@ class EmotionEventV1(BaseModel):
         return digest[:32]
 
 
+class EmotionChangeV1(BaseModel):
+    """A track's stable (smoothed) emotion changed: the event kind bots usually want.
+
+    Published to the changes topic, keyed by stream, once per change; the first stable
+    label of a new track counts as a change from ``None``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["stable_change"] = "stable_change"
+    event_id: str = Field(description="Id of the emotion event on which the change happened")
+    stream_id: str = Field(min_length=1, max_length=128)
+    track_id: str
+    frame_seq: int = Field(ge=0)
+    captured_at: datetime
+    from_label: Emotion | Literal["uncertain"] | None
+    to_label: Emotion | Literal["uncertain"]
+    confidence: float = Field(ge=0.0, le=1.0)
+    previous_held_s: float | None = Field(None, ge=0.0, description="How long from_label was held")
+    model: ModelInfo
+
+
+RuleKind = Literal["probability_above", "stable_change"]
+
+
+class AlertSummary(BaseModel):
+    """What the track looked like when the rule fired."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["smoothed", "raw"] = Field(description="Which distribution the rule read")
+    label: Emotion | Literal["uncertain"] = Field(description="Most probable (or stable) emotion")
+    confidence: float = Field(ge=0.0, le=1.0)
+    probabilities: dict[Emotion, float]
+    emotions: list[Emotion] | None = Field(None, description="probability_above: summed emotions")
+    score: float | None = Field(None, description="probability_above: their summed probability")
+    threshold: float | None = None
+    above_for_s: float | None = Field(None, description="How long the score had been above")
+    from_label: Emotion | Literal["uncertain"] | None = Field(None, description="stable_change")
+    to_label: Emotion | Literal["uncertain"] | None = Field(None, description="stable_change")
+
+
+class AlertV1(BaseModel):
+    """A rule fired for one track: published to the alerts topic, POSTed to the rule's webhook."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    alert_id: str = Field(description="sha256(rule, stream, track, episode start)[:32]")
+    rule_id: str
+    rule_name: str
+    kind: RuleKind
+    stream_id: str = Field(min_length=1, max_length=128)
+    track_id: str
+    episode_started_at: datetime = Field(description="Capture time the condition began")
+    fired_at: datetime = Field(description="Capture time of the event that fired the rule")
+    event_id: str = Field(description="The triggering emotion event")
+    frame_seq: int = Field(ge=0)
+    summary: AlertSummary
+
+    @staticmethod
+    def make_id(rule_id: str, stream_id: str, track_id: str, episode_start_ms: int) -> str:
+        """Deterministic, so a re-evaluated episode gives the same id (receivers dedupe on it)."""
+        material = f"{rule_id}\x00{stream_id}\x00{track_id}\x00{episode_start_ms}"
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
 class DeadLetter(BaseModel):
     """Why a message went to the dead-letter topic (also sent as headers on the original bytes)."""
 
@@ -129,6 +197,8 @@ def json_schemas() -> dict[str, dict]:
     """JSON Schemas of every published message type."""
     return {
         "EmotionEventV1": EmotionEventV1.model_json_schema(),
+        "EmotionChangeV1": EmotionChangeV1.model_json_schema(),
+        "AlertV1": AlertV1.model_json_schema(),
         "DeadLetter": DeadLetter.model_json_schema(),
     }
 

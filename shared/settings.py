@@ -18,6 +18,8 @@ class KafkaSettings(BaseModel):
     frames_topic: str = "emostream.frames"
     events_topic: str = "emostream.events"
     dlq_topic: str = "emostream.dlq"
+    changes_topic: str = "emostream.changes"
+    alerts_topic: str = "emostream.alerts"
     topic_partitions: int = Field(6, ge=1)
     replication_factor: int = Field(1, ge=1)
     create_topics: bool = True
@@ -39,6 +41,10 @@ class RedisSettings(BaseModel):
     key_prefix: str = "emostream"
     max_events_per_stream: int = Field(1000, ge=1)
     stream_ttl_s: int = Field(7 * 24 * 3600, ge=60)
+    session_gap_seconds: float = Field(30.0, gt=0, le=86_400,
+                                       description="A session ends after this long without events")
+    max_sessions_per_stream: int = Field(100, ge=1, description="Ended sessions kept per stream")
+    max_deliveries_per_rule: int = Field(100, ge=1, description="Webhook deliveries logged per rule")
 
 
 class LogSettings(BaseModel):

@@ -9,7 +9,11 @@ Keys (``{p}`` is the configured prefix):
   {p}:seen:{event_id}         dedupe marker (at-least-once delivery may repeat events), TTL-bound
   {p}:stream:{id}:sec:{t}      HASH per capture second t: n, n:{label}, p:{label} (sum of probs)
   {p}:stream:{id}:tracks      HASH track id -> latest event JSON (current smoothed state)
+  {p}:stream:{id}:session     STRING the current activity session's running totals (JSON)
+  {p}:stream:{id}:sessions    LIST newest-first ended sessions (JSON), max_sessions_per_stream
   {p}:live                    pub/sub channel: every newly stored event's JSON (live push)
+
+Rules, their per-track state and webhook delivery logs are in ``emostream.rule_store``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from emostream.errors import DependencyUnavailable
 from emostream.labels import EMOTIONS
 from emostream.schemas import EmotionEventV1
+from emostream.sessions import Session, apply_events, is_ended
 from emostream.settings import RedisSettings
 
 DEDUPE_TTL_S = 3600
@@ -80,8 +85,16 @@ class EventStore:
 
     async def add_events(self, events: list[EmotionEventV1]) -> int:
         """Store events idempotently (by event_id); returns how many were new."""
+        return len(await self.add_new_events(events))
+
+    async def add_new_events(self, events: list[EmotionEventV1]) -> list[EmotionEventV1]:
+        """Store events idempotently (by event_id); returns the new ones (rules run on those).
+
+        Counters, windows, tracks and sessions are written in one transaction, so the windows
+        and sessions endpoints count the same events, each once.
+        """
         if not events:
-            return 0
+            return []
         r = self.redis
         async with r.pipeline(transaction=False) as pipe:
             for ev in events:
@@ -89,9 +102,10 @@ class EventStore:
             fresh_flags = await pipe.execute()
         fresh = [ev for ev, ok in zip(events, fresh_flags) if ok]
         if not fresh:
-            return 0
+            return []
         ttl = self.settings.stream_ttl_s
         keep = self.settings.max_events_per_stream
+        sessions = await self._advance_sessions(fresh)
         async with r.pipeline(transaction=True) as pipe:
             for ev in fresh:
                 sid = ev.stream_id
@@ -126,8 +140,34 @@ class EventStore:
                 )
                 for part in ("events", "faces", "emotions", "state", "tracks"):
                     pipe.expire(self._k(sid, part), ttl)
+            for sid, (closed, current) in sessions.items():
+                for done in closed:
+                    pipe.lpush(self._k(sid, "sessions"), done.dumps())
+                pipe.ltrim(self._k(sid, "sessions"), 0, self.settings.max_sessions_per_stream - 1)
+                pipe.set(self._k(sid, "session"), current.dumps(), ex=ttl)
+                pipe.expire(self._k(sid, "sessions"), ttl)
             await pipe.execute()
-        return len(fresh)
+        return fresh
+
+    async def _advance_sessions(
+        self, fresh: list[EmotionEventV1]
+    ) -> dict[str, tuple[list[Session], Session]]:
+        """Per stream, the sessions the new events close and the updated current one.
+
+        Read-modify-write without a lock: a stream's events come from one partition, so one
+        aggregator replica at a time writes its session (a rebalance can race once, harmlessly).
+        """
+        by_stream: dict[str, list[EmotionEventV1]] = {}
+        for ev in fresh:
+            by_stream.setdefault(ev.stream_id, []).append(ev)
+        sids = list(by_stream)
+        docs = await self.redis.mget([self._k(sid, "session") for sid in sids])
+        out = {}
+        for sid, doc in zip(sids, docs):
+            closed, current = apply_events(Session.loads(doc), by_stream[sid],
+                                           self.settings.session_gap_seconds)
+            out[sid] = (closed, current)
+        return out
 
     async def live(self, poll_s: float = 1.0) -> AsyncIterator[str | None]:
         """Newly stored events as JSON strings; yields None every ``poll_s`` when idle (so callers
@@ -226,3 +266,24 @@ class EventStore:
     async def recent_events(self, stream_id: str, limit: int) -> list[dict[str, Any]]:
         docs = await self.redis.lrange(self._k(stream_id, "events"), 0, limit - 1)
         return [json.loads(d) for d in docs]
+
+    async def sessions(self, stream_id: str, limit: int, now_ms: int) -> list[dict[str, Any]]:
+        """Newest-first sessions: the current one (active or, after the gap, ended) first."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._k(stream_id, "session"))
+            pipe.lrange(self._k(stream_id, "sessions"), 0, max(limit - 1, 0))
+            current_doc, ended_docs = await pipe.execute()
+        gap = self.settings.session_gap_seconds
+        out = []
+        current = Session.loads(current_doc)
+        if current is not None:
+            out.append(current.view(ended=is_ended(current, now_ms, gap)))
+        out.extend(Session.loads(d).view(ended=True) for d in ended_docs)
+        return out[:limit]
+
+    async def session(self, stream_id: str, session_id: str, now_ms: int) -> dict[str, Any] | None:
+        everything = self.settings.max_sessions_per_stream + 1
+        for found in await self.sessions(stream_id, everything, now_ms):
+            if found["session_id"] == session_id:
+                return found
+        return None

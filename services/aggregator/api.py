@@ -1,4 +1,4 @@
-"""The aggregator's HTTP API (FastAPI): health, streams, per-stream state and recent events."""
+"""The aggregator's HTTP API (FastAPI): health, streams, per-stream state, events, sessions, rules."""
 import time
 from pathlib import Path as FilePath
 from typing import Annotated, Any
@@ -9,12 +9,17 @@ from redis.exceptions import RedisError
 from prometheus_client import make_asgi_app
 
 from emostream.frames import STREAM_ID_RE
+from emostream.rule_store import RuleStore
 from emostream.services.aggregator.auth import key_allowed, require_scope
+from emostream.services.aggregator.limits import BodySizeLimit
 from emostream.services.aggregator.live import sse_stream, websocket_stream
+from emostream.services.aggregator.rules_api import rules_router
+from emostream.services.config import AlertOptions
 from emostream.store import MAX_WINDOW_S, EventStore
 
 DASHBOARD = FilePath(__file__).parent / "static" / "dashboard.html"
 StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
+SessionId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Session id")]
 
 
 def create_app(
@@ -23,11 +28,20 @@ def create_app(
     consumer: Any = None,
     read_keys: list | None = None,
     admin_keys: list | None = None,
+    *,
+    alerts: AlertOptions | None = None,
+    max_body_bytes: int = 64 * 1024,
 ) -> FastAPI:
     """Build the app around a started store (and, optionally, the consumer for readiness)."""
     app = FastAPI(title="emostream aggregator", version="1", docs_url="/docs")
     read = Depends(require_scope("read", read_keys or [], admin_keys or []))
+    admin = Depends(require_scope("admin", read_keys or [], admin_keys or []))
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.mount("/metrics", make_asgi_app())
+    webhooks_enabled = (alerts or AlertOptions()).webhook_secret is not None
+    app.include_router(rules_router(RuleStore(store), read, admin, webhooks_enabled,
+                                    store.settings.max_deliveries_per_rule))
+    max_sessions = store.settings.max_sessions_per_stream
 
     @app.exception_handler(RedisError)
     async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
@@ -96,6 +110,25 @@ def create_app(
             raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
         items = await store.tracks(stream_id, active_within_s, int(time.time() * 1000))
         return {"stream_id": stream_id, "tracks": items, "count": len(items)}
+
+    @app.get("/v1/streams/{stream_id}/sessions", dependencies=[read])
+    async def sessions(
+        stream_id: StreamId,
+        limit: Annotated[int, Query(ge=1, le=max_sessions)] = 20,
+    ) -> dict:
+        """Activity sessions, newest first; one ends after the configured gap without events."""
+        if await store.stream_state(stream_id) is None:
+            raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
+        items = await store.sessions(stream_id, limit, int(time.time() * 1000))
+        return {"stream_id": stream_id, "session_gap_seconds": store.settings.session_gap_seconds,
+                "sessions": items, "count": len(items)}
+
+    @app.get("/v1/streams/{stream_id}/sessions/{session_id}", dependencies=[read])
+    async def session(stream_id: StreamId, session_id: SessionId) -> dict:
+        found = await store.session(stream_id, session_id, int(time.time() * 1000))
+        if found is None:
+            raise HTTPException(404, detail=f"unknown session {session_id!r} of {stream_id!r}")
+        return found
 
     @app.get("/v1/live/sse", dependencies=[read])
     async def live_sse(request: Request, stream_id: Annotated[list[str] | None, Query()] = None):

@@ -1,4 +1,6 @@
-"""Events topic -> Redis. Invalid events go to the dead-letter topic; offsets commit after Redis writes."""
+"""Events topic -> Redis -> rules. Invalid events go to the dead-letter topic; offsets commit after
+the Redis writes and after the batch's alerts were published (a failed publish is logged, not
+retried: re-consuming would not re-fire deduplicated events anyway)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ from redis.exceptions import RedisError
 
 from emostream import metrics
 from emostream.kafka import make_consumer, make_producer, next_offsets
+from emostream.rule_store import RuleStore
 from emostream.schemas import EmotionEventV1
-from emostream.services.config import AggregatorOptions
+from emostream.services.aggregator.alerts import AlertEngine
+from emostream.services.aggregator.webhooks import WebhookDispatcher
+from emostream.services.config import AggregatorOptions, AlertOptions
 from emostream.dead_letters import send_dead_letter
 from emostream.settings import KafkaSettings
 from emostream.store import EventStore
@@ -24,12 +29,16 @@ log = structlog.get_logger(__name__)
 class EventConsumer:
     """Consumes emotion events into the store; ``start``/``stop`` or ``async with``."""
 
-    def __init__(self, kafka: KafkaSettings, options: AggregatorOptions, store: EventStore) -> None:
+    def __init__(self, kafka: KafkaSettings, options: AggregatorOptions, store: EventStore,
+                 alerts: AlertOptions | None = None) -> None:
         self.kafka = kafka
         self.options = options
         self.store = store
         self._consumer = make_consumer(kafka, [kafka.events_topic], options.group_id, "aggregator")
         self._producer = make_producer(kafka, "aggregator")
+        rules = RuleStore(store)
+        self.webhooks = WebhookDispatcher(alerts or AlertOptions(), rules.record_delivery)
+        self.alerts = AlertEngine(rules, self._producer, kafka.alerts_topic, self.webhooks)
         self._stop = asyncio.Event()
         self._started = False
         self.consumed = 0
@@ -43,6 +52,7 @@ class EventConsumer:
         if not self._started:
             await self._producer.start()
             await self._consumer.start()
+            await self.webhooks.start()
             self._started = True
         return self
 
@@ -51,6 +61,7 @@ class EventConsumer:
         if self._started:
             self._started = False
             await self._consumer.stop()
+            await self.webhooks.stop()
             await self._producer.stop()
 
     async def __aenter__(self) -> EventConsumer:
@@ -76,7 +87,7 @@ class EventConsumer:
             if records:
                 await self.handle(records)
 
-    async def _store_with_retry(self, events: list[EmotionEventV1]) -> int | None:
+    async def _store_with_retry(self, events: list[EmotionEventV1]) -> list[EmotionEventV1] | None:
         """Write to Redis, retrying with capped exponential backoff while it is down.
 
         Offsets are not committed until the write succeeds, so nothing is lost; consumption
@@ -85,7 +96,7 @@ class EventConsumer:
         delay = 0.2
         while True:
             try:
-                fresh = await self.store.add_events(events)
+                fresh = await self.store.add_new_events(events)
                 if not self.redis_ok:
                     log.info("redis back, resuming")
                 self.redis_ok = True
@@ -103,7 +114,7 @@ class EventConsumer:
                 delay = min(delay * 2, self.max_backoff_s)
 
     async def handle(self, records: list) -> None:
-        """Parse, store in Redis, dead-letter the invalid ones, then commit the batch."""
+        """Parse, store in Redis, dead-letter the invalid ones, run the rules, then commit."""
         events = []
         for r in records:
             try:
@@ -120,9 +131,10 @@ class EventConsumer:
         fresh = await self._store_with_retry(events)
         if fresh is None:  # stopping while Redis is down: leave offsets uncommitted
             return
-        metrics.EVENTS_STORED.inc(fresh)
-        metrics.EVENTS_DUPLICATE.inc(len(events) - fresh)
-        self.stored += fresh
+        metrics.EVENTS_STORED.inc(len(fresh))
+        metrics.EVENTS_DUPLICATE.inc(len(events) - len(fresh))
+        self.stored += len(fresh)
+        await self.alerts.process(fresh)
         self.consumed += len(records)
         offsets = next_offsets(records)
         try:

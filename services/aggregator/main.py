@@ -23,8 +23,10 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
     check_bind(api.host, api.read_keys, api.admin_keys)
     await ensure_topics(settings.kafka)
     async with EventStore(settings.redis) as store:
-        async with EventConsumer(settings.kafka, settings.aggregator, store) as consumer:
-            app = create_app(store, api.max_events_limit, consumer, api.read_keys, api.admin_keys)
+        async with EventConsumer(settings.kafka, settings.aggregator, store,
+                                 settings.alerts) as consumer:
+            app = create_app(store, api.max_events_limit, consumer, api.read_keys, api.admin_keys,
+                             alerts=settings.alerts, max_body_bytes=api.max_body_bytes)
             async with ApiServer(app, settings.api.host, settings.api.port):
                 install_stop_handlers(consumer.request_stop)
                 log.info("api listening", host=settings.api.host, port=settings.api.port)

@@ -71,14 +71,15 @@ async def run_demo(settings: DemoSettings, duration_s: float | None) -> int:
         ingest_opts = settings.ingest.model_copy(update={"loop": True})
         async with AsyncExitStack() as stack:
             store = await stack.enter_async_context(EventStore(redis_settings))
-            consumer = EventConsumer(kafka, settings.aggregator, store)
+            consumer = EventConsumer(kafka, settings.aggregator, store, settings.alerts)
             worker = Worker(kafka, settings.worker, processor)
             ingest = Ingest(kafka, ingest_opts)
             # The API answers first; the Kafka clients join their groups concurrently.
             api_opts = settings.api
             check_bind(api_opts.host, api_opts.read_keys, api_opts.admin_keys)
             app = create_app(store, api_opts.max_events_limit, consumer, api_opts.read_keys,
-                             api_opts.admin_keys)
+                             api_opts.admin_keys, alerts=settings.alerts,
+                             max_body_bytes=api_opts.max_body_bytes)
             await stack.enter_async_context(ApiServer(app, settings.api.host, settings.api.port))
             api = f"http://{settings.api.host}:{settings.api.port}"
             print(f"emostream demo: API on {api}  (try {api}/v1/streams)", file=sys.stderr, flush=True)

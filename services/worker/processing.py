@@ -14,6 +14,7 @@ from emostream.frames import FrameMeta, decode_frame, parse_headers
 from emostream.inference import EmotionEngine
 from emostream.models.registry import EMOTIONS
 from emostream.schemas import (
+    EmotionChangeV1,
     EmotionEventV1,
     EmotionResult,
     Face,
@@ -47,6 +48,7 @@ class Rejected:
 @dataclass
 class BatchResult:
     events: list[EmotionEventV1] = field(default_factory=list)
+    changes: list[EmotionChangeV1] = field(default_factory=list)  # stable-emotion changes
     rejected: list[Rejected] = field(default_factory=list)
     frames_ok: int = 0
     faces: int = 0
@@ -168,7 +170,17 @@ class FrameProcessor:
                 probabilities=_probs_dict(sm.probabilities),
                 stable_for_s=round(sm.stable_for_s, 3), changed=sm.changed,
             )
-            result.events.append(self._event(meta, face, p, now, smoothed))
+            event = self._event(meta, face, p, now, smoothed)
+            result.events.append(event)
+            if sm.changed:
+                result.changes.append(EmotionChangeV1(
+                    event_id=event.event_id, stream_id=event.stream_id, track_id=face.track_id,
+                    frame_seq=event.frame_seq, captured_at=event.captured_at,
+                    from_label=sm.previous, to_label=sm.label, confidence=smoothed.confidence,
+                    previous_held_s=(round(sm.previous_held_s, 3)
+                                     if sm.previous_held_s is not None else None),
+                    model=self.model_info,
+                ))
         result.faces = len(faces)
         return result
 

@@ -114,6 +114,15 @@ class Worker:
                     headers=[("emostream-schema", b"emotion-event/1")],
                 )
             )
+        for change in result.changes:
+            futures.append(
+                await self._producer.send(
+                    self.kafka.changes_topic,
+                    change.model_dump_json().encode(),
+                    key=change.stream_id.encode(),
+                    headers=[("emostream-schema", b"emotion-change/1")],
+                )
+            )
         if futures:
             await asyncio.gather(*futures)
         for rej in result.rejected:

@@ -26,6 +26,8 @@ class Smoothed:
     probabilities: np.ndarray
     stable_for_s: float
     changed: bool  # the stable label changed on this update
+    previous: str | None = None  # the label it changed from (None for a new track)
+    previous_held_s: float | None = None  # how long the previous label was held
 
 
 class EmotionSmoother:
@@ -61,16 +63,20 @@ class EmotionSmoother:
         st.last_s = t_s
         lead = self._lead(st.probs)
         changed = False
+        previous: str | None = None
+        previous_held_s: float | None = None
         if lead == st.stable:
             st.candidate = None
         elif lead != st.candidate:
             st.candidate, st.candidate_since_s = lead, t_s
         if st.candidate is not None and t_s - st.candidate_since_s >= self.hold_s:
+            previous, previous_held_s = st.stable, t_s - st.stable_since_s
             st.stable, st.stable_since_s, st.candidate = st.candidate, t_s, None
             changed = True
         conf = (float(st.probs[self.labels.index(st.stable)]) if st.stable != UNCERTAIN
                 else float(st.probs.max()))
-        return Smoothed(st.stable, conf, st.probs.copy(), t_s - st.stable_since_s, changed)
+        return Smoothed(st.stable, conf, st.probs.copy(), t_s - st.stable_since_s, changed,
+                        previous, previous_held_s)
 
     def forget(self, track_id: str) -> None:
         self.states.pop(track_id, None)

@@ -44,6 +44,7 @@ def kafka_settings(broker) -> KafkaSettings:
         frames_topic=f"frames-{tag}",
         events_topic=f"events-{tag}",
         dlq_topic=f"dlq-{tag}",
+        alerts_topic=f"alerts-{tag}",
         topic_partitions=2,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,

@@ -63,12 +63,17 @@ def test_faces_keep_track_ids_and_get_smoothed(astronaut_bgr):
         raw(encode_frame(img), frame_headers(FrameMeta("cam-t", seq, 1_000 + 100 * seq)), seq)
         for seq, img in enumerate([astronaut_bgr, shifted, astronaut_bgr])
     ]
-    events = proc.process(list(reversed(frames))).events  # out of order on purpose
+    result = proc.process(list(reversed(frames)))  # out of order on purpose
+    events = result.events
     assert [e.frame_seq for e in events] == [0, 1, 2]
     assert len({e.face.track_id for e in events}) == 1
     assert events[0].face.track_id.startswith("cam-t-")
     first, last = events[0].smoothed, events[-1].smoothed
     assert first.changed is True and last.stable_for_s == pytest.approx(0.2)
+    # The new track's first stable label is a change event of its own kind; no flicker after.
+    assert [(c.track_id, c.from_label, c.to_label, c.frame_seq) for c in result.changes] == [
+        (events[0].face.track_id, None, first.label, 0)]
+    assert result.changes[0].event_id == events[0].event_id
     assert sum(last.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
 
 

@@ -72,6 +72,7 @@ def test_smoother_follows_real_change_within_a_second():
         if out.changed:
             changed_at = i / 10
             assert out.label == "angry" and out.stable_for_s == 0.0
+            assert out.previous == "happy" and out.previous_held_s == pytest.approx(i / 10)
             break
     assert changed_at is not None and changed_at - 2.0 <= 1.0
 

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every published number in one command: `make benchmarks` (FER=path to FER2013 CSV/folder).
+# Writes one JSON file per benchmark to benchmarks/results/ and prints each as it finishes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FER=${FER:-../shared/data/fer2013/fer2013_train_publictest.csv.gz}
+YUNET=${YUNET:-}
+OUT=${OUT:-benchmarks/results}
+BIN=${BIN:-.venv/bin/emostream}
+mkdir -p "$OUT"
+run() { local name=$1; shift; echo "== $name: emostream $*" >&2; "$BIN" "$@" | tail -1 | tee "$OUT/$name.json"; }
+
+run eval_publictest eval --data "$FER" --usage PublicTest --confusion-png docs/confusion_publictest.png --json
+run eval_publictest_flip eval --data "$FER" --usage PublicTest --flip --json
+run classify_default bench classify --model default --batch-sizes 1,16,64,128 --dtypes fp32,bf16 --seconds 8 --json
+run classify_rmn34 bench classify --model resmasking_dropout1 --batch-sizes 1,8,32 --dtypes fp32,bf16 --seconds 10 --json
+run pipeline bench pipeline --streams 4 --fps 15 --duration 30 --json
+run smoothing bench smoothing --data "$FER" --segments 12 --segment-seconds 5 --json
+if [ -n "$YUNET" ]; then
+  run detect bench detect --fer2013 "$FER" --limit 300 --yunet-model "$YUNET" --json
+else
+  run detect bench detect --fer2013 "$FER" --limit 300 --detectors haar --json
+fi

@@ -1,0 +1,83 @@
+"""Rules on the consumed events: evaluate, publish alerts to Kafka, hand webhooks to the dispatcher.
+
+Runs after a batch's events are in Redis and before its offsets are committed. Rules only see
+events that were new to the store, so a redelivered batch does not fire twice. Alert ids are
+deterministic; a crash between firing and publishing can lose or (after a state write race)
+repeat an alert, so alert consumers dedupe on ``alert_id``. A Redis or Kafka failure here is
+logged and counted, never allowed to stall event consumption.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from redis.exceptions import RedisError
+
+from emostream import metrics
+from emostream.rule_store import RuleStore, StateKey
+from emostream.rules import applies, evaluate_events, state_key
+from emostream.schemas import AlertV1, EmotionEventV1
+from emostream.services.aggregator.webhooks import WebhookDispatcher
+
+log = structlog.get_logger(__name__)
+
+
+class AlertEngine:
+    """Evaluates the stored rules on newly stored events."""
+
+    def __init__(self, rules: RuleStore, producer: AIOKafkaProducer, topic: str,
+                 dispatcher: WebhookDispatcher) -> None:
+        self.rules = rules
+        self.producer = producer
+        self.topic = topic
+        self.dispatcher = dispatcher
+        self.fired = 0
+
+    async def _evaluate(self, events: list[EmotionEventV1]) -> tuple[list[AlertV1], dict]:
+        rules = await self.rules.list()
+        if not rules:
+            return [], {}
+        keys: list[StateKey] = list(dict.fromkeys(
+            state_key(rule.id, ev) for ev in events for rule in rules if applies(rule, ev)))
+        states = await self.rules.load_states(keys)
+        by_id = {r.id: r for r in rules}
+        alerts = evaluate_events(rules, events, states)
+        await self.rules.save_states(states, by_id)
+        return alerts, by_id
+
+    async def process(self, events: list[EmotionEventV1]) -> list[AlertV1]:
+        """Alerts fired by ``events``: published to the alerts topic, webhooks queued."""
+        if not events:
+            return []
+        try:
+            alerts, rules = await self._evaluate(events)
+        except (RedisError, OSError) as exc:
+            metrics.ALERT_ERRORS.labels("evaluate").inc()
+            log.error("rule evaluation skipped for a batch", error=str(exc), events=len(events))
+            return []
+        if not alerts:
+            return []
+        futures = []
+        for alert in alerts:
+            metrics.ALERTS.labels(alert.kind).inc()
+            log.info("alert", rule_id=alert.rule_id, stream_id=alert.stream_id,
+                     track_id=alert.track_id, alert_id=alert.alert_id)
+            try:
+                futures.append(await self.producer.send(
+                    self.topic, alert.model_dump_json().encode(), key=alert.stream_id.encode(),
+                    headers=[("emostream-schema", b"alert/1")]))
+            except KafkaError as exc:
+                metrics.ALERT_ERRORS.labels("publish").inc()
+                log.error("alert not published", alert_id=alert.alert_id, error=str(exc))
+            url = rules[alert.rule_id].webhook_url
+            if url:
+                self.dispatcher.submit(alert.rule_id, url, alert)
+        for result in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(result, BaseException):
+                metrics.ALERT_ERRORS.labels("publish").inc()
+                log.error("alert not acknowledged", error=str(result))
+        self.fired += len(alerts)
+        return alerts
