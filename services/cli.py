@@ -114,6 +114,14 @@ def _cmd_bench(args) -> int:
         from emostream.services.bench_pipeline import run_bench_pipeline
 
         return run_bench_pipeline(args)
+    if args.bench_command == "fuzz-frames":
+        from emostream.services.bench_fuzz import run_bench_fuzz
+
+        return run_bench_fuzz(args)
+    if args.bench_command == "soak":
+        from emostream.services.bench_soak import run_bench_soak
+
+        return run_bench_soak(args)
     from emostream.models.bench import run_bench
 
     return run_bench(args)
@@ -227,6 +235,20 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--hold", type=float, default=0.4)
     b.add_argument("--min-confidence", type=float, default=0.35)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b = bsub.add_parser("fuzz-frames", help="mutated/random payloads and headers through the "
+                        "frame decoder; counts outcomes (crashes must be 0)")
+    b.add_argument("--cases", type=int, default=10_000)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b = bsub.add_parser("soak", help="the stack at moderate load for minutes: RSS growth per "
+                        "process, errors, a steady verdict (not for CI)")
+    b.add_argument("--minutes", type=float, default=10.0)
+    b.add_argument("--streams", type=int, default=2)
+    b.add_argument("--fps", type=float, default=5.0, help="per stream")
+    b.add_argument("--sample-s", type=float, default=10.0, help="RSS sampling period")
+    b.add_argument("--max-growth-mb-per-min", type=float, default=1.0,
+                   help="steady when each service grows less than this over the second half")
     b.add_argument("--json", action="store_true")
     b = bsub.add_parser("detect", help="faces found per image and ms/image per detector")
     b.add_argument("folder", nargs="?", help="images with exactly one face each (sub-folders allowed)")

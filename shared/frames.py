@@ -17,6 +17,9 @@ H_CAPTURED = "emostream-captured-ms"
 H_CONTENT = "content-type"
 H_LIVE = "emostream-live"
 STREAM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_DIGITS_RE = re.compile(rb"[0-9]{1,19}")  # ASCII only: int() would also take "١٢", " 1_0 "
+MAX_SEQ = 2**63 - 1
+MAX_CAPTURED_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last datetime Python holds
 MAX_SIDE_PX = 8192
 MAX_PIXELS = 40_000_000
 MAX_FRAME_BYTES = 8 * 1024 * 1024
@@ -59,20 +62,35 @@ def frame_headers(meta: FrameMeta) -> list[tuple[str, bytes]]:
     ]
 
 
+def _header_int(values: dict, name: str, maximum: int) -> int:
+    raw = values[name]
+    if not isinstance(raw, bytes) or not _DIGITS_RE.fullmatch(raw) or int(raw) > maximum:
+        shown = raw[:32] if isinstance(raw, bytes) else raw
+        raise InvalidFrame(f"malformed headers: {name} must be an integer 0..{maximum}, "
+                           f"got {shown!r}", reason="bad_headers")
+    return int(raw)
+
+
 def parse_headers(headers: list[tuple[str, bytes]] | tuple | None) -> FrameMeta:
-    """Headers -> FrameMeta; raises InvalidFrame naming what is missing or malformed."""
+    """Headers -> FrameMeta; raises InvalidFrame naming what is missing or malformed.
+
+    Numbers are ASCII digits within range (a capture time past year 9999 would fail later, in
+    datetime, and crash the batch instead of dead-lettering one frame); Kafka allows null
+    header values, which are malformed here.
+    """
     values = {k: v for k, v in (headers or [])}
     missing = [h for h in (H_STREAM, H_SEQ, H_CAPTURED) if h not in values]
     if missing:
         raise InvalidFrame(f"missing headers: {', '.join(missing)}", reason="missing_headers")
+    raw_id = values[H_STREAM]
     try:
-        stream_id = validate_stream_id(values[H_STREAM].decode())
-        seq = int(values[H_SEQ].decode())
-        captured_ms = int(values[H_CAPTURED].decode())
+        if not isinstance(raw_id, bytes):
+            raise ValueError(f"{H_STREAM} is {raw_id!r}")
+        stream_id = validate_stream_id(raw_id.decode())
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidFrame(f"malformed headers: {exc}", reason="bad_headers") from exc
-    if seq < 0 or captured_ms < 0:
-        raise InvalidFrame("negative sequence or capture time", reason="bad_headers")
+    seq = _header_int(values, H_SEQ, MAX_SEQ)
+    captured_ms = _header_int(values, H_CAPTURED, MAX_CAPTURED_MS)
     return FrameMeta(stream_id, seq, captured_ms, values.get(H_LIVE) == b"1")
 
 

@@ -43,7 +43,22 @@ def make_producer(settings: KafkaSettings, suffix: str, **overrides) -> AIOKafka
 
 
 def make_consumer(settings: KafkaSettings, topics: list[str], group_id: str, suffix: str, **overrides) -> AIOKafkaConsumer:
-    """Manual-commit consumer: offsets are committed only after the work is acknowledged."""
+    """Manual-commit consumer: offsets are committed only after the work is acknowledged.
+
+    Memory is bounded at two places. The loops take ``getmany(max_records=...)`` batches and
+    fetch again only after a batch is stored or published. Underneath, aiokafka prefetches, but
+    keeps at most one fetched response per partition and fetches a partition again only once
+    the loop has taken all of it: on Kafka each partition's share is at most
+    ``max_partition_fetch_bytes`` (1 MiB, or one message of ``max_message_bytes``) and the whole
+    response at most ``fetch_max_bytes`` (8 MiB by default). Tansu, the test broker, ignores the
+    per-partition limit; measured, each partition's response stayed within ``fetch_max_bytes``.
+    Either limit is exceeded by at most one record batch, which brokers return whole so that a
+    large message still makes progress.
+
+    Metadata is refreshed every 30 s instead of aiokafka's 5 min, so that partitions added by
+    an operator, or a topic auto-created with another partition count after a broker restart,
+    are noticed sooner.
+    """
     kwargs = _common(settings, suffix) | {
         "group_id": group_id,
         "enable_auto_commit": False,
@@ -51,7 +66,8 @@ def make_consumer(settings: KafkaSettings, topics: list[str], group_id: str, suf
         "session_timeout_ms": settings.session_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_partition_fetch_bytes": max(settings.max_message_bytes, 1_048_576),
-        "fetch_max_bytes": max(4 * settings.max_message_bytes, 52_428_800),
+        "fetch_max_bytes": max(settings.fetch_max_bytes, settings.max_message_bytes),
+        "metadata_max_age_ms": 30_000,
     }
     kwargs.update(overrides)
     return AIOKafkaConsumer(*topics, **kwargs)

@@ -24,3 +24,9 @@ ALERT_ERRORS = Counter("emostream_alert_errors_total", "Rule evaluation or alert
 WEBHOOKS = Counter("emostream_webhook_deliveries_total",
                    "Webhook deliveries by outcome (delivered, failed, dropped)", ["outcome"])
 WEBHOOK_QUEUE = Gauge("emostream_webhook_queue", "Webhook deliveries waiting to be sent")
+BROKER_DATA_LOSS = Counter("emostream_broker_data_loss_total",
+                           "Partitions whose highwater or fetched offset fell below a committed "
+                           "offset (the broker lost data)", ["group", "topic"])
+TOPICS_RECREATED = Counter("emostream_topics_recreated_total",
+                           "Times a consumer found its topic missing and recreated the topics",
+                           ["topic"])

@@ -29,6 +29,9 @@ class KafkaSettings(BaseModel):
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
     max_message_bytes: int = Field(1_048_576, ge=1024)
+    fetch_max_bytes: int = Field(
+        8_388_608, ge=65_536,
+        description="Cap on one fetch response: what a consumer buffers ahead of processing")
     request_timeout_ms: int = Field(30_000, ge=1000)
     session_timeout_ms: int = Field(10_000, ge=1000)
     heartbeat_interval_ms: int = Field(2_000, ge=100)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from emostream import metrics
+from emostream.broker_watch import BrokerWatch
 from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.rule_store import RuleStore
 from emostream.schemas import EmotionEventV1
@@ -36,6 +37,7 @@ class EventConsumer:
         self.store = store
         self._consumer = make_consumer(kafka, [kafka.events_topic], options.group_id, "aggregator")
         self._producer = make_producer(kafka, "aggregator")
+        self.broker_watch = BrokerWatch(kafka, self._consumer, kafka.events_topic, options.group_id)
         rules = RuleStore(store)
         self.webhooks = WebhookDispatcher(alerts or AlertOptions(), rules.record_delivery)
         self.alerts = AlertEngine(rules, self._producer, kafka.alerts_topic, self.webhooks)
@@ -84,8 +86,11 @@ class EventConsumer:
             )
             self.last_progress = time.monotonic()
             records = [r for recs in batches.values() for r in recs]
+            self.broker_watch.check_offsets(records)
             if records:
                 await self.handle(records)
+            else:
+                await self.broker_watch.ensure_topic()
 
     async def _store_with_retry(self, events: list[EmotionEventV1]) -> list[EmotionEventV1] | None:
         """Write to Redis, retrying with capped exponential backoff while it is down.
@@ -139,5 +144,6 @@ class EventConsumer:
         offsets = next_offsets(records)
         try:
             await self._consumer.commit(offsets)
+            self.broker_watch.committed(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             log.warning("commit failed after rebalance", error=str(exc))

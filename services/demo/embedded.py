@@ -1,15 +1,19 @@
-"""Local servers for the demo and the integration tests: Tansu (Kafka protocol) and redis-server."""
+"""Local servers for the demo and the integration tests: Tansu (Kafka protocol), redis-server, and
+services run as child processes (fault tests, soak runs)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import structlog
+from pydantic import BaseModel, SecretStr
 
 from emostream.errors import ConfigError, DependencyUnavailable
 
@@ -44,19 +48,28 @@ def tansu_binary() -> Path:
 
 class _Process:
     name = "process"
+    stop_timeout_s = 5.0
 
     def __init__(self) -> None:
         self.port = 0
         self._proc: subprocess.Popen | None = None
 
-    def _spawn(self, argv: list[str], port: int, timeout_s: float) -> None:
+    def _spawn(self, argv: list[str], port: int, timeout_s: float,
+               env: dict[str, str] | None = None, log_path: Path | None = None) -> None:
         if port_open(port):
             # Tansu exits 0 when its port is taken, which would silently reuse a stranger's server.
             raise DependencyUnavailable(f"port {port} is already in use; cannot start {self.name}")
         self.port = port
-        self._proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-        )
+        stderr = subprocess.DEVNULL
+        if log_path is not None:
+            stderr = open(log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
+        try:
+            self._proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True
+            )
+        finally:
+            if log_path is not None:
+                stderr.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -72,13 +85,22 @@ class _Process:
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def returncode(self) -> int | None:
+        """None while running (or never started); the exit status once it exited."""
+        return self._proc.poll() if self._proc is not None else None
+
     def stop(self) -> None:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=self.stop_timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
@@ -135,3 +157,51 @@ class RedisServer(_Process):
     @property
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"cannot put {type(value).__name__} in an environment variable")
+
+
+def settings_env(section: str, values: BaseModel) -> dict[str, str]:
+    """One settings section as the ``EMOSTREAM_<SECTION>__<FIELD>`` variables a service reads."""
+    env = {}
+    for name, value in values:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            text = str(value)
+        elif isinstance(value, SecretStr):
+            text = value.get_secret_value()
+        else:  # lists and nested models: pydantic-settings parses JSON
+            text = json.dumps(value, default=_plain)
+        env[f"EMOSTREAM_{section.upper()}__{name.upper()}"] = text
+    return env
+
+
+class ServiceProcess(_Process):
+    """``emostream <command>`` in a child process (its own session), configured by environment.
+
+    For fault tests and soak runs, which need a service they can kill or measure on its own.
+    ``port`` is one the service opens once it is up (the API port, the worker's metrics port).
+    """
+
+    stop_timeout_s = 30.0  # SIGTERM: finish the batch, commit, leave the group
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path | None = None) -> None:
+        super().__init__()
+        self.name = f"emostream {command}"
+        self.command = command
+        self.env = env
+        self.log_path = log_path
+
+    def start(self, port: int, timeout_s: float = 120.0) -> ServiceProcess:
+        self._spawn([sys.executable, "-m", "emostream.services.cli", self.command], port, timeout_s,
+                    env={**os.environ, **self.env}, log_path=self.log_path)
+        return self

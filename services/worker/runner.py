@@ -9,6 +9,7 @@ import structlog
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from emostream import metrics
+from emostream.broker_watch import BrokerWatch
 from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.services.config import WorkerOptions
 from emostream.dead_letters import send_dead_letter
@@ -27,6 +28,7 @@ class Worker:
         self.processor = processor
         self._consumer = make_consumer(kafka, [kafka.frames_topic], options.group_id, "worker")
         self._producer = make_producer(kafka, "worker")
+        self.broker_watch = BrokerWatch(kafka, self._consumer, kafka.frames_topic, options.group_id)
         self._stop = asyncio.Event()
         self._started = False
         self.frames = 0
@@ -67,7 +69,9 @@ class Worker:
             )
             self.last_progress = time.monotonic()
             records = [rec for recs in batches.values() for rec in recs]
+            self.broker_watch.check_offsets(records)
             if not records:
+                await self.broker_watch.ensure_topic()
                 continue
             await self.handle(records)
 
@@ -86,7 +90,10 @@ class Worker:
         for ev in result.events:
             if ev.latency_ms is not None:
                 metrics.E2E_LATENCY.observe(max(ev.latency_ms, 0) / 1000)
+        assigned = self._consumer.assignment()
         for tp, committed in offsets.items():
+            if tp not in assigned:  # revoked during the batch; highwater() asserts on those
+                continue
             high = self._consumer.highwater(tp)
             if high is not None:
                 metrics.CONSUMER_LAG.labels(self.options.group_id, tp.topic, str(tp.partition)).set(
@@ -144,6 +151,7 @@ class Worker:
         offsets = next_offsets(records)
         try:
             await self._consumer.commit(offsets)
+            self.broker_watch.committed(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # Partitions moved during the batch; the new owner replays it (deduplicated downstream).
             log.warning("commit failed after rebalance", error=str(exc))

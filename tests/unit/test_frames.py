@@ -94,3 +94,30 @@ def test_oversized_payload_rejected():
     with pytest.raises(InvalidFrame, match="exceeds") as info:
         decode_frame(b"\xff\xd8" + b"\x00" * 2000, max_frame_bytes=1000)
     assert info.value.reason == "too_large"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (H_SEQ, None),  # Kafka allows null header values
+        ("emostream-stream-id", None),
+        ("emostream-captured-ms", b"10000000000000000"),  # past year 9999: datetime would raise
+        ("emostream-captured-ms", str(10**400).encode()),
+        (H_SEQ, str(2**63).encode()),
+        (H_SEQ, "١٢".encode()),  # int() accepts non-ASCII digits
+        (H_SEQ, b" 1_0 "),  # and spaces and underscores
+        (H_SEQ, b"-1"),
+    ],
+)
+def test_out_of_range_and_null_headers_are_bad_headers(name, value):
+    headers = [(k, value if k == name else v) for k, v in frame_headers(FrameMeta("cam", 1, 5))]
+    with pytest.raises(InvalidFrame) as info:
+        parse_headers(headers)
+    assert info.value.reason == "bad_headers"
+
+
+def test_largest_header_values_still_parse():
+    from emostream.frames import MAX_CAPTURED_MS, MAX_SEQ
+
+    meta = FrameMeta("cam", MAX_SEQ, MAX_CAPTURED_MS)
+    assert parse_headers(frame_headers(meta)) == meta

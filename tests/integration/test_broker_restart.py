@@ -1,0 +1,154 @@
+"""The broker stops and comes back empty (Tansu keeps nothing on disk). The worker and the
+aggregator, each its own process, reconnect by themselves, recreate the topics, log the loss,
+and turn frames published after the restart into events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from emostream.frames import FrameMeta, encode_frame, frame_headers
+from emostream.services.demo.embedded import ServiceProcess, TansuBroker, free_port, settings_env
+from emostream.settings import KafkaSettings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+STREAM = "door-cam"
+BEFORE = range(0, 6)
+AFTER = range(10, 16)
+PARTITIONS = 2
+
+
+async def publish(bootstrap: str, topic: str, payload: bytes, seqs: range) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for seq in seqs:
+            meta = FrameMeta(STREAM, seq, int(time.time() * 1000))
+            await producer.send_and_wait(topic, payload, key=STREAM.encode(),
+                                         headers=frame_headers(meta))
+    finally:
+        await producer.stop()
+
+
+async def topic_partitions(bootstrap: str, topic: str) -> int:
+    """Partitions of ``topic``, 0 while it is missing. Never creates it (list, then describe)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        if topic not in await admin.list_topics():
+            return 0
+        (desc,) = await admin.describe_topics([topic])
+        return len(desc["partitions"])
+    finally:
+        await admin.close()
+
+
+async def wait_until(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout_s} s")
+
+
+def log_events(path: Path, event: str) -> list[dict]:
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == event:
+            out.append(entry)
+    return out
+
+
+async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astronaut_bgr, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    broker = TansuBroker().start(free_port())
+    kafka = KafkaSettings(
+        bootstrap_servers=broker.bootstrap, frames_topic=f"frames-{tag}",
+        events_topic=f"events-{tag}", dlq_topic=f"dlq-{tag}", changes_topic=f"changes-{tag}",
+        alerts_topic=f"alerts-{tag}",
+        topic_partitions=PARTITIONS, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+    env = settings_env("kafka", kafka) | settings_env("redis", redis_settings) | {
+        "EMOSTREAM_LOG__LEVEL": "WARNING",
+        "EMOSTREAM_LOG__JSON_OUTPUT": "true",
+        "EMOSTREAM_MODEL__THREADS": "1",
+        "EMOSTREAM_WORKER__GROUP_ID": f"restart-worker-{tag}",
+        "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+        "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-agg-{tag}",
+    }
+    metrics_port, api_port = free_port(), free_port()
+    worker = ServiceProcess("worker", env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
+                            tmp_path / "worker.log")
+    aggregator = ServiceProcess("aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)},
+                                tmp_path / "aggregator.log")
+    payload = encode_frame(astronaut_bgr)
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
+
+    async def stored_seqs() -> set[int]:
+        r = await api.get(f"/v1/streams/{STREAM}/events", params={"limit": 100})
+        return {e["frame_seq"] for e in r.json()["events"]} if r.status_code == 200 else set()
+
+    try:
+        worker.start(metrics_port)
+        aggregator.start(api_port)
+        await publish(broker.bootstrap, kafka.frames_topic, payload, BEFORE)
+        await wait_until(lambda: _has(stored_seqs, set(BEFORE)), 60, "events before the restart")
+
+        port = broker.port
+        broker.stop()  # SIGTERM; memory storage: topics, offsets and groups are gone
+        await asyncio.sleep(3)
+        assert worker.running and aggregator.running, "a missing broker must not stop a service"
+        broker = TansuBroker().start(port)
+
+        # The services notice their topics are gone and recreate them with the configured
+        # partition count (a broker auto-creating them on first use would pick its own).
+        parts = await wait_until(lambda: topic_partitions(broker.bootstrap, kafka.frames_topic),
+                                 30, "frames topic recreated")
+        assert parts == PARTITIONS
+        await publish(broker.bootstrap, kafka.frames_topic, payload, AFTER)
+        seqs = await wait_until(lambda: _has(stored_seqs, set(AFTER)), 45,
+                                "events after the restart")
+        assert set(AFTER) <= seqs
+
+        for proc, topic in ((worker, kafka.frames_topic), (aggregator, kafka.events_topic)):
+            losses = await wait_until(
+                lambda p=proc: log_events(p.log_path, "broker data loss detected"),
+                10, f"{proc.name}: data-loss warning")
+            assert {e["topic"] for e in losses} == {topic}
+            assert all(e["committed_offset"] > 0 for e in losses)
+            assert all(e["highwater"] is not None or e["fetched_offset"] is not None
+                       for e in losses)
+        assert log_events(worker.log_path, "topic missing on the broker") or \
+            log_events(aggregator.log_path, "topic missing on the broker")
+        assert worker.running and aggregator.running, "no service may exit"
+    except BaseException:
+        for proc in (worker, aggregator):  # the services' own account, shown with the failure
+            if proc.log_path.exists():
+                print(f"--- {proc.name} (exit {proc.returncode}) ---")
+                print("\n".join(proc.log_path.read_text(errors="replace").splitlines()[-40:]))
+        raise
+    finally:
+        await api.aclose()
+        for proc in (worker, aggregator):
+            proc.stop()
+        broker.stop()
+
+
+async def _has(fn, wanted: set[int]) -> set[int] | None:
+    seqs = await fn()
+    return seqs if wanted <= seqs else None
