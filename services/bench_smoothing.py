@@ -119,15 +119,12 @@ def run_bench_smoothing(args) -> int:
     from emostream.services.worker.processing import FrameProcessor, RawFrame
     from emostream.settings import DetectorSettings, ModelSettings
     from emostream.training.fer2013 import load_fer2013
-    from emostream.vision import build_detector
+    from emostream.services.worker.main import detector_from_settings
 
     rng = np.random.default_rng(args.seed)
     data = load_fer2013(args.data, args.usage)
     engine = EmotionEngine(load_model(ModelSettings(checkpoint=args.checkpoint)), device="auto")
-    det = DetectorSettings(kind=args.detector)  # the worker's defaults
-    detector = build_detector(det.kind, det.yunet_model, max_width_px=det.max_width_px,
-                              min_face_px=det.min_face_px, max_faces=det.max_faces,
-                              score_threshold=det.score_threshold)
+    detector = detector_from_settings(DetectorSettings(kind=args.detector))  # as the worker runs it
     faces = _pick_faces(data, engine, detector, per_label=20, rng=rng)
     segments = schedule(faces, args.segments, args.segment_seconds, rng)
     duration = args.segments * args.segment_seconds

@@ -10,16 +10,20 @@ from emostream.services.config import WorkerSettings, masked_dump
 from emostream.services.lifecycle import install_stop_handlers
 from emostream.services.worker.processing import FrameProcessor
 from emostream.services.worker.runner import Worker
-from emostream.vision import build_detector
+from emostream.settings import DetectorSettings
+from emostream.vision import FaceDetector, build_detector
 
 log = structlog.get_logger(__name__)
 
 
+def detector_from_settings(det: DetectorSettings) -> FaceDetector:
+    return build_detector(det.kind, det.yunet_model, max_width_px=det.max_width_px,
+                          min_face_px=det.min_face_px, max_faces=det.max_faces,
+                          score_threshold=det.score_threshold)
+
+
 def build_processor(settings: WorkerSettings) -> FrameProcessor:
-    det = settings.detector
-    detector = build_detector(det.kind, det.yunet_model, max_width_px=det.max_width_px,
-                              min_face_px=det.min_face_px, max_faces=det.max_faces,
-                              score_threshold=det.score_threshold)
+    detector = detector_from_settings(settings.detector)
     model = load_model(settings.model)
     engine = EmotionEngine(model, settings.model.device, settings.model.dtype,
                            settings.model.max_batch_faces)

@@ -112,24 +112,14 @@ class Worker:
         result = await asyncio.to_thread(self.processor.process, raw)
         t_processed = time.perf_counter()
         futures = []
-        for ev in result.events:
-            futures.append(
-                await self._producer.send(
-                    self.kafka.events_topic,
-                    ev.model_dump_json().encode(),
-                    key=ev.stream_id.encode(),
-                    headers=[("emostream-schema", b"emotion-event/1")],
-                )
-            )
-        for change in result.changes:
-            futures.append(
-                await self._producer.send(
-                    self.kafka.changes_topic,
-                    change.model_dump_json().encode(),
-                    key=change.stream_id.encode(),
-                    headers=[("emostream-schema", b"emotion-change/1")],
-                )
-            )
+        outputs = [(self.kafka.events_topic, b"emotion-event/1", result.events),
+                   (self.kafka.changes_topic, b"emotion-change/1", result.changes)]
+        for topic, schema, messages in outputs:
+            for msg in messages:
+                futures.append(await self._producer.send(
+                    topic, msg.model_dump_json().encode(), key=msg.stream_id.encode(),
+                    headers=[("emostream-schema", schema)],
+                ))
         if futures:
             await asyncio.gather(*futures)
         for rej in result.rejected:

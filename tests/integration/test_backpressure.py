@@ -16,11 +16,10 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from emostream.kafka import ensure_topics
-from emostream.models import EMOTIONS
-from emostream.schemas import EmotionEventV1
 from emostream.services.aggregator import EventConsumer
 from emostream.services.config import AggregatorOptions
 from emostream.store import EventStore
+from tests.synthetic import make_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STREAMS = [f"bp-{i}" for i in range(8)]
@@ -41,16 +40,8 @@ class SlowStore(EventStore):
 
 
 def event_json(stream: str, seq: int) -> bytes:
-    probs = dict.fromkeys(EMOTIONS, 0.1)
-    probs["happy"] = 0.4
-    now = datetime.now(UTC)
-    return EmotionEventV1(
-        event_id=EmotionEventV1.make_id(stream, seq, 0), stream_id=stream, frame_seq=seq,
-        captured_at=now, processed_at=now,
-        face={"index": 0, "box": {"x": 1, "y": 1, "w": 40, "h": 40}, "detector_score": 0.9},
-        emotion={"label": "happy", "confidence": 0.4, "probabilities": probs},
-        model={"name": "test", "version": "1", "trained": True},
-    ).model_dump_json().encode()
+    return make_event(0.0, stream=stream, seq=seq, track=None, label="happy", p=0.4,
+                      base=datetime.now(UTC)).model_dump_json().encode()
 
 
 def fetch_buffer_bytes(consumer: EventConsumer) -> int:
