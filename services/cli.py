@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--duration", type=float, default=20.0)
     b.add_argument("--max-batch", type=int, default=16)
     b.add_argument("--max-frame-age-ms", type=int, default=1000)
-    b.add_argument("--mode", choices=["both", "naive", "batched"], default="both")
+    b.add_argument("--mode", choices=["both", "all", "naive", "fullscan", "batched"], default="both",
+                   help="both: naive + batched; all: also batched with a full-frame scan every frame")
     b.add_argument("--json", action="store_true")
     b = bsub.add_parser("smoothing", help="label changes/min raw vs smoothed on generated clips")
     b.add_argument("--data", required=True, help="FER2013 CSV(.gz) or image folder (faces to paste)")

@@ -35,6 +35,10 @@ class IngestOptions(BaseModel):
     max_in_flight: int = Field(64, ge=1)
     reconnect_delay_s: float = Field(2.0, ge=0.1)
     live_queue_frames: int = Field(8, ge=1, description="Live sources drop the oldest beyond this")
+    metrics_port: int = Field(0, ge=0, le=65535,
+                              description="/metrics, /livez, /readyz; 0 (default) disables")
+    metrics_host: str = Field("0.0.0.0", description="Interface for the health/metrics port")
+    liveness_timeout_s: float = Field(60.0, gt=0, description="/livez fails past this without progress")
 
 
 class WorkerOptions(BaseModel):
@@ -42,8 +46,11 @@ class WorkerOptions(BaseModel):
     max_batch_frames: int = Field(16, ge=1)
     max_wait_ms: int = Field(200, ge=1)
     max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
-    metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus /metrics; 0 disables")
-    shutdown_grace_s: float = Field(10.0, ge=0)
+    metrics_port: int = Field(9102, ge=0, le=65535,
+                              description="/metrics, /livez, /readyz; 0 disables")
+    metrics_host: str = Field("0.0.0.0", description="Interface for the health/metrics port")
+    liveness_timeout_s: float = Field(60.0, gt=0, description="/livez fails past this without progress")
+    shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, time to finish the batch in hand")
 
 
 class ApiOptions(BaseModel):

@@ -67,6 +67,7 @@ def make_consumer(settings: KafkaSettings, topics: list[str], group_id: str, suf
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_partition_fetch_bytes": max(settings.max_message_bytes, 1_048_576),
         "fetch_max_bytes": max(settings.fetch_max_bytes, settings.max_message_bytes),
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         "metadata_max_age_ms": 30_000,
     }
     kwargs.update(overrides)

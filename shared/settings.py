@@ -32,6 +32,9 @@ class KafkaSettings(BaseModel):
     fetch_max_bytes: int = Field(
         8_388_608, ge=65_536,
         description="Cap on one fetch response: what a consumer buffers ahead of processing")
+    fetch_max_wait_ms: int = Field(
+        50, ge=1, le=5000,
+        description="Longest a fetch waits for new data; bounds the delay a fetch adds to a frame")
     request_timeout_ms: int = Field(30_000, ge=1000)
     session_timeout_ms: int = Field(10_000, ge=1000)
     heartbeat_interval_ms: int = Field(2_000, ge=100)
@@ -64,6 +67,11 @@ class DetectorSettings(BaseModel):
     max_width_px: int | None = Field(480, ge=64, description="Downscale wider frames to detect")
     score_threshold: float = Field(0.7, ge=0.0, le=1.0)
     max_faces: int = Field(16, ge=1)
+    full_scan_interval_s: float = Field(
+        0.5, ge=0.0, le=10.0,
+        description="Between full-frame scans (at most this far apart, capture time) detect only "
+                    "around tracked faces; 0 scans every frame in full")
+    threads: int | None = Field(None, ge=1, le=64, description="Detection threads; default: CPU count")
 
 
 class ModelSettings(BaseModel):
@@ -72,6 +80,7 @@ class ModelSettings(BaseModel):
     checkpoint: str | None = None
     allow_untrained: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    dtype: Literal["auto", "fp32", "bf16", "fp16"] = "fp32"
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, else fp32")
     max_batch_faces: int = Field(64, ge=1)
     threads: int | None = Field(None, ge=1)

@@ -7,7 +7,8 @@ import structlog
 from emostream.kafka import ensure_topics
 from emostream.services.config import IngestSettings, masked_dump
 from emostream.services.ingest.runner import Ingest
-from emostream.services.lifecycle import install_stop_handlers
+from emostream.services.health import health_app
+from emostream.services.lifecycle import ApiServer, install_stop_handlers
 
 log = structlog.get_logger(__name__)
 
@@ -15,7 +16,17 @@ log = structlog.get_logger(__name__)
 async def run_ingest(settings: IngestSettings) -> int:
     log.info("config", **masked_dump(settings))
     await ensure_topics(settings.kafka)
-    async with Ingest(settings.kafka, settings.ingest) as ingest:
+    opts = settings.ingest
+    async with Ingest(settings.kafka, opts) as ingest:
         install_stop_handlers(ingest.request_stop)
-        await ingest.run()
+        server = None
+        if opts.metrics_port:
+            app = health_app("ingest", ingest.liveness(opts.liveness_timeout_s), ingest.readiness)
+            server = await ApiServer(app, opts.metrics_host, opts.metrics_port).start()
+            log.info("health listening", port=opts.metrics_port, paths=["/metrics", "/livez", "/readyz"])
+        try:
+            await ingest.run()
+        finally:
+            if server is not None:
+                await server.stop()
     return 0 if ingest.failed == 0 else 1

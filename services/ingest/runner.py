@@ -13,6 +13,7 @@ from emostream import metrics
 from emostream.frames import FrameMeta, encode_frame, frame_headers, validate_stream_id
 from emostream.kafka import make_producer
 from emostream.services.config import IngestOptions
+from emostream.services.health import progress_check
 from emostream.services.ingest.sources import default_stream_id, fit_width, is_live, open_source
 from emostream.settings import KafkaSettings
 
@@ -27,21 +28,34 @@ class Ingest:
         self.kafka = kafka
         self.options = options
         self.stream_id = validate_stream_id(options.stream_id or default_stream_id(options.source))
-        self.live = is_live(options.source)
+        self.live = is_live(options.source)  # frame policy: live frames may be dropped when late
+        self._reconnects = self.live  # the source itself is a feed that can drop
         self._producer = make_producer(kafka, "ingest")
         self._stop = asyncio.Event()
         self.sent = 0
         self.failed = 0
         self.dropped = 0
         self.seq = 0
+        self.started = False
+        self.last_progress = time.monotonic()
 
     async def start(self) -> Ingest:
         await self._producer.start()
+        self.started = True
         return self
 
     async def stop(self) -> None:
         self._stop.set()
+        self.started = False
         await self._producer.stop()
+
+    def liveness(self, timeout_s: float):
+        """``/livez`` check: a frame was read (sent or dropped) within ``timeout_s``."""
+        return progress_check(lambda: self.last_progress, time.monotonic, timeout_s)
+
+    def readiness(self) -> tuple[bool, dict]:
+        """``/readyz`` check: the producer is connected."""
+        return self.started, {"sent": self.sent, "failed": self.failed, "dropped": self.dropped}
 
     async def __aenter__(self) -> Ingest:
         return await self.start()
@@ -55,9 +69,9 @@ class Ingest:
     def _frames(self) -> Iterator[np.ndarray]:
         while True:
             yield from open_source(self.options.source)
-            if not (self.options.loop or self.live) or self._stop.is_set():
+            if not (self.options.loop or self._reconnects) or self._stop.is_set():
                 return
-            if self.live:
+            if self._reconnects:
                 log.warning("source ended, reconnecting", source=self.options.source)
                 time.sleep(self.options.reconnect_delay_s)
 
@@ -74,6 +88,7 @@ class Ingest:
                 if opts.max_frames is not None and self.seq >= opts.max_frames:
                     break
                 frame = await asyncio.to_thread(next, frames, _END)
+                self.last_progress = time.monotonic()
                 if frame is _END:
                     break
                 delay = next_at - time.monotonic()

@@ -7,7 +7,8 @@ import structlog
 from emostream.inference import EmotionEngine, load_model
 from emostream.kafka import ensure_topics
 from emostream.services.config import WorkerSettings, masked_dump
-from emostream.services.lifecycle import install_stop_handlers
+from emostream.services.health import health_app
+from emostream.services.lifecycle import ApiServer, install_stop_handlers
 from emostream.services.worker.processing import FrameProcessor
 from emostream.services.worker.runner import Worker
 from emostream.settings import DetectorSettings
@@ -27,19 +28,27 @@ def build_processor(settings: WorkerSettings) -> FrameProcessor:
     model = load_model(settings.model)
     engine = EmotionEngine(model, settings.model.device, settings.model.dtype,
                            settings.model.max_batch_faces)
-    return FrameProcessor(detector, engine, max_frame_age_ms=settings.worker.max_frame_age_ms)
+    return FrameProcessor(detector, engine, max_frame_age_ms=settings.worker.max_frame_age_ms,
+                          full_scan_interval_s=settings.detector.full_scan_interval_s,
+                          detect_threads=settings.detector.threads,
+                          detector_factory=lambda: detector_from_settings(settings.detector))
 
 
 async def run_worker(settings: WorkerSettings) -> int:
     log.info("config", **masked_dump(settings))
     processor = build_processor(settings)
-    if settings.worker.metrics_port:
-        from prometheus_client import start_http_server
-
-        start_http_server(settings.worker.metrics_port)
-        log.info("metrics listening", port=settings.worker.metrics_port, path="/metrics")
+    opts = settings.worker
     await ensure_topics(settings.kafka)
-    async with Worker(settings.kafka, settings.worker, processor) as worker:
+    async with Worker(settings.kafka, opts, processor) as worker:
         install_stop_handlers(worker.request_stop)
-        await worker.run()
+        server = None
+        if opts.metrics_port:
+            app = health_app("worker", worker.liveness(opts.liveness_timeout_s), worker.readiness)
+            server = await ApiServer(app, opts.metrics_host, opts.metrics_port).start()
+            log.info("health listening", port=opts.metrics_port, paths=["/metrics", "/livez", "/readyz"])
+        try:
+            await worker.run_with_grace(opts.shutdown_grace_s)
+        finally:
+            if server is not None:
+                await server.stop()
     return 0

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -23,7 +27,8 @@ from emostream.schemas import (
     SmoothedEmotion,
 )
 from emostream.tracking import EmotionSmoother, IoUTracker
-from emostream.vision import FaceDetector, crop, official_crop_box
+from emostream.vision import Detection, FaceDetector, crop, official_crop_box
+from emostream.vision.regions import RegionDetector
 
 
 @dataclass
@@ -59,6 +64,18 @@ class BatchResult:
 class StreamTracking:
     tracker: IoUTracker
     smoother: EmotionSmoother
+    last_full_scan_s: float = float("-inf")  # capture time of the last full-frame detection
+
+
+@dataclass
+class _Detected:
+    """One frame after detection and tracking, before classification."""
+
+    meta: FrameMeta
+    crops: list[np.ndarray] = field(default_factory=list)
+    faces: list[Face] = field(default_factory=list)
+    rejected: Rejected | None = None
+    stale: bool = False  # aged past the limit while earlier frames were detected
 
 
 def _probs_dict(p: np.ndarray) -> dict[str, float]:
@@ -73,12 +90,25 @@ class FrameProcessor:
     Tracking state lives per stream in this worker (streams are keyed to partitions, so one
     worker sees a stream's frames in order); at most ``max_streams`` streams, least recent
     evicted. After a rebalance a stream's tracks restart with new ids.
+
+    Detection runs per stream in a thread pool of ``detect_threads`` (streams in parallel, each
+    stream's frames in order). OpenCV detectors are not thread-safe: each pool thread builds its
+    own with ``detector_factory``; without a factory detection uses one thread. With ``full_scan_interval_s`` > 0, a stream with live tracks gets a
+    full-frame scan at most that often (capture time) and, in between, detection only around its
+    tracks (``RegionDetector``); 0 scans every frame in full.
     """
 
     def __init__(self, detector: FaceDetector, engine: EmotionEngine, max_streams: int = 1000,
                  smoothing_half_life_s: float = 0.4, smoothing_hold_s: float = 0.4,
-                 min_confidence: float = 0.35, max_frame_age_ms: int | None = None) -> None:
+                 min_confidence: float = 0.35, max_frame_age_ms: int | None = None,
+                 full_scan_interval_s: float = 0.0, detect_threads: int | None = None,
+                 detector_factory: Callable[[], FaceDetector] | None = None) -> None:
         self.detector = detector
+        self.full_scan_interval_s = full_scan_interval_s
+        self._detector_factory = detector_factory
+        self._local = threading.local()
+        threads = (detect_threads or os.cpu_count() or 1) if detector_factory else 1
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="detect")
         self.engine = engine
         self.max_streams = max_streams
         self.max_frame_age_ms = max_frame_age_ms
@@ -126,39 +156,23 @@ class FrameProcessor:
                 result.rejected.append(Rejected(raw, exc.reason, str(exc), sid))
                 continue
             decoded.append((meta, image, raw))
-        # Tracking needs each stream's frames in capture order.
+        # Tracking needs each stream's frames in capture order; streams run in parallel.
         decoded.sort(key=lambda item: (item[0].stream_id, item[0].seq))
-        for meta, image, raw in decoded:
-            if self._stale(meta):  # it may have aged while earlier frames were detected
-                result.stale_dropped[meta.stream_id] = result.stale_dropped.get(meta.stream_id, 0) + 1
-                continue
-            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-            h, w = gray.shape
-            try:
-                detections = self.detector.detect(image)
-            except Exception as exc:  # noqa: BLE001 - a poison frame must not crash-loop the worker
-                result.rejected.append(Rejected(raw, "processing_error", f"detection failed: {exc}",
-                                                meta.stream_id))
-                continue
-            result.frames_ok += 1
-            kept = []
-            for det in detections:
-                box = official_crop_box(det.x, det.y, det.w, det.h, w, h)
-                if box is not None:
-                    kept.append((det, box))
-            track_ids, ended = self._tracking(meta.stream_id).tracker.update(
-                [(d.x, d.y, d.w, d.h) for d, _ in kept], meta.captured_ms / 1000
-            )
-            smoother = self._tracking(meta.stream_id).smoother
-            for t in ended:
-                smoother.forget(t.track_id)
-            for index, ((det, box), tid) in enumerate(zip(kept, track_ids)):
-                crops.append(crop(gray, box))
-                faces.append(
-                    (meta, Face(index=index, box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),
-                                detector_score=round(min(max(det.score, 0.0), 1.0), 4),
-                                track_id=tid))
-                )
+        by_stream: dict[str, list] = {}
+        for item in decoded:
+            by_stream.setdefault(item[0].stream_id, []).append(item)
+        jobs = [(self._tracking(sid), items) for sid, items in by_stream.items()]
+        for detected in self._pool.map(lambda job: self._detect_stream(*job), jobs):
+            for d in detected:
+                if d.rejected is not None:
+                    result.rejected.append(d.rejected)
+                    continue
+                if d.stale:
+                    result.stale_dropped[d.meta.stream_id] = result.stale_dropped.get(d.meta.stream_id, 0) + 1
+                    continue
+                result.frames_ok += 1
+                crops.extend(d.crops)
+                faces.extend((d.meta, f) for f in d.faces)
         if not crops:
             return result
         probs = self.engine.classify(crops)
@@ -183,6 +197,58 @@ class FrameProcessor:
                 ))
         result.faces = len(faces)
         return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _thread_detectors(self) -> tuple[FaceDetector, RegionDetector]:
+        pair = getattr(self._local, "detectors", None)
+        if pair is None:
+            detector = self._detector_factory() if self._detector_factory else self.detector
+            pair = self._local.detectors = (detector, RegionDetector(detector))
+        return pair
+
+    def _detect(self, st: StreamTracking, image: np.ndarray, t_s: float) -> list[Detection]:
+        """Full-frame scan, or only around the stream's tracks when a scan is recent enough."""
+        detector, regions = self._thread_detectors()
+        if (self.full_scan_interval_s > 0 and st.tracker.tracks
+                and t_s - st.last_full_scan_s < self.full_scan_interval_s):
+            return regions.detect(image, [t.predicted(t_s) for t in st.tracker.tracks.values()])
+        st.last_full_scan_s = t_s
+        return detector.detect(image)
+
+    def _detect_stream(self, st: StreamTracking, items: list) -> list[_Detected]:
+        """Detect, track and crop one stream's frames in order (runs in the detection pool)."""
+        out = []
+        for meta, image, raw in items:
+            if self._stale(meta):
+                out.append(_Detected(meta, stale=True))
+                continue
+            t_s = meta.captured_ms / 1000
+            try:
+                detections = self._detect(st, image, t_s)
+            except Exception as exc:  # noqa: BLE001 - a poison frame must not crash-loop the worker
+                out.append(_Detected(meta, rejected=Rejected(
+                    raw, "processing_error", f"detection failed: {exc}", meta.stream_id)))
+                continue
+            gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+            h, w = gray.shape
+            kept = []
+            for det in detections:
+                box = official_crop_box(det.x, det.y, det.w, det.h, w, h)
+                if box is not None:
+                    kept.append((det, box))
+            track_ids, ended = st.tracker.update([(d.x, d.y, d.w, d.h) for d, _ in kept], t_s)
+            for t in ended:
+                st.smoother.forget(t.track_id)
+            frame = _Detected(meta)
+            for index, ((det, box), tid) in enumerate(zip(kept, track_ids)):
+                frame.crops.append(crop(gray, box))
+                frame.faces.append(Face(index=index, box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),
+                                        detector_score=round(min(max(det.score, 0.0), 1.0), 4),
+                                        track_id=tid))
+            out.append(frame)
+        return out
 
     def _event(self, meta: FrameMeta, face: Face, p: np.ndarray, now: datetime,
                smoothed: SmoothedEmotion | None = None) -> EmotionEventV1:

@@ -12,6 +12,7 @@ from emostream import metrics
 from emostream.broker_watch import BrokerWatch
 from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.services.config import WorkerOptions
+from emostream.services.health import progress_check
 from emostream.dead_letters import send_dead_letter
 from emostream.services.worker.processing import BatchResult, FrameProcessor, RawFrame
 from emostream.settings import KafkaSettings
@@ -50,6 +51,7 @@ class Worker:
             self._started = False
             await self._consumer.stop()
             await self._producer.stop()
+        self.processor.close()
 
     async def __aenter__(self) -> Worker:
         return await self.start()
@@ -59,6 +61,36 @@ class Worker:
 
     def request_stop(self) -> None:
         self._stop.set()
+
+    def liveness(self, timeout_s: float):
+        """``/livez`` check: the consume loop came round within ``timeout_s``."""
+        return progress_check(lambda: self.last_progress, time.monotonic, timeout_s)
+
+    def readiness(self) -> tuple[bool, dict]:
+        """``/readyz`` check: started and holding at least one partition."""
+        partitions = len(self._consumer.assignment()) if self._started else 0
+        return self._started and partitions > 0, {"partitions": partitions}
+
+    async def run_with_grace(self, grace_s: float) -> None:
+        """``run`` until stopped; once a stop is requested, give the batch in hand ``grace_s``.
+
+        Past the deadline the batch is abandoned uncommitted: the partition's next owner
+        replays it (at-least-once; event ids make the replay recognisable).
+        """
+        task = asyncio.create_task(self.run())
+        stop = asyncio.create_task(self._stop.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+            if not task.done():
+                try:
+                    await asyncio.wait_for(task, grace_s)
+                except TimeoutError:
+                    log.warning("drain deadline passed: the batch in hand will be replayed",
+                                grace_s=grace_s)
+        finally:
+            stop.cancel()
+        if not task.cancelled():
+            task.result()
 
     async def run(self) -> None:
         log.info("worker started", topic=self.kafka.frames_topic, group=self.options.group_id,
@@ -74,6 +106,7 @@ class Worker:
                 await self.broker_watch.ensure_topic()
                 continue
             await self.handle(records)
+            self.last_progress = time.monotonic()
 
     def _observe(self, records, result: BatchResult, offsets, t0, t_processed, t_published,
                  t_done) -> None:

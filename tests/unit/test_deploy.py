@@ -304,6 +304,8 @@ def test_worker_scaling_and_shutdown(build_settings):
     assert ports["metrics"] == settings.worker.metrics_port
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         assert container[probe]["httpGet"]["port"] == "metrics"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
     budgets = {d["metadata"]["name"]: d for (kind, _), d in docs.items()
                if kind == "PodDisruptionBudget"}
@@ -359,6 +361,7 @@ def test_compose_env_builds_each_services_settings(build_settings):
             assert grace_s > s.worker.shutdown_grace_s
         if command == "ingest":
             assert s.ingest.source == "sample" and s.ingest.loop is True
+            assert f":{s.ingest.metrics_port}/livez" in " ".join(service["healthcheck"]["test"])
 
 
 def test_k8s_env_builds_each_services_settings(build_settings):

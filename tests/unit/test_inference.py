@@ -56,3 +56,15 @@ def test_missing_checkpoint_is_an_error_and_untrained_is_flagged(tmp_path):
         load_model(ModelSettings(checkpoint=str(tmp_path / "nope.pt")))
     model = untrained_model()
     assert model.trained is False and model.version == "untrained"
+
+
+def test_auto_dtype_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
+    from emostream import inference
+
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: True)
+    assert inference.pick_dtype("auto", cpu) == torch.bfloat16
+    monkeypatch.setattr(inference, "cpu_has_native_bf16", lambda: False)
+    assert inference.pick_dtype("auto", cpu) == torch.float32
+    assert inference.pick_dtype("fp32", cpu) == torch.float32  # explicit choices are kept
+    assert inference.pick_dtype("auto", torch.device("cuda")) == torch.float16
