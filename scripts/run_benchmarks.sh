@@ -12,9 +12,13 @@ run() { local name=$1; shift; echo "== $name: emostream $*" >&2; "$BIN" "$@" | t
 
 run eval_publictest eval --data "$FER" --usage PublicTest --confusion-png docs/confusion_publictest.png --json
 run eval_publictest_flip eval --data "$FER" --usage PublicTest --flip --json
+run eval_publictest_bf16 eval --data "$FER" --usage PublicTest --dtype bf16 --json
 run classify_default bench classify --model default --batch-sizes 1,16,64,128 --dtypes fp32,bf16 --seconds 8 --json
 run classify_rmn34 bench classify --model resmasking_dropout1 --batch-sizes 1,8,32 --dtypes fp32,bf16 --seconds 10 --json
-run pipeline bench pipeline --streams 4 --fps 15 --duration 30 --json
+# 8 x 15 fps offers more than the naive worker and about as much as the batched one sustain;
+# 12 x 15 fps offers about twice what the batched worker sustains (the overload case).
+run pipeline bench pipeline --mode all --streams 8 --fps 15 --duration 30 --max-frame-age-ms 500 --json
+run pipeline_overload bench pipeline --mode batched --streams 12 --fps 15 --duration 30 --max-frame-age-ms 500 --json
 run smoothing bench smoothing --data "$FER" --segments 12 --segment-seconds 5 --json
 if [ -n "$YUNET" ]; then
   run detect bench detect --fer2013 "$FER" --limit 300 --yunet-model "$YUNET" --json

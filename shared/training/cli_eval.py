@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
+
+import numpy as np
+import torch
 
 from emostream.models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emostream.training.evaluate import classification_report, predict_proba, save_confusion_png
@@ -13,9 +17,17 @@ def run_eval(args) -> int:
     paths = args.checkpoint or [str(DEFAULT_CHECKPOINT)]
     models = [load_checkpoint(p) for p in paths]
     data = load_fer2013(args.data, args.usage)
-    probs = predict_proba(models, data.images, tta=args.tta, flip_tta=args.flip)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype]
+    run_models = [copy.deepcopy(m).to(dtype) for m in models] if dtype != torch.float32 else models
+    probs = predict_proba(run_models, data.images, tta=args.tta, flip_tta=args.flip)
     report = classification_report(data.labels, probs.argmax(1))
+    if dtype != torch.float32:  # how far the faster dtype moves the answers, on the same views
+        ref = predict_proba(models, data.images, tta=args.tta, flip_tta=args.flip)
+        report.update(top1_agreement_vs_fp32=round(float((probs.argmax(1) == ref.argmax(1)).mean()), 4),
+                      max_prob_diff_vs_fp32=round(float(np.abs(probs - ref).max()), 4),
+                      accuracy_fp32=classification_report(data.labels, ref.argmax(1))["accuracy"])
     report.update(
+        dtype=args.dtype,
         usage=args.usage,
         checkpoints=paths,
         models=[f"{m.name}:{m.version}" for m in models],

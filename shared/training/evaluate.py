@@ -35,7 +35,8 @@ def predict_proba(
             if flip_tta:
                 views.append(hflip(x))
             views += [random_affine(x, gen, max_rotation_deg=10.0) for _ in range(tta)]
-            probs = sum(torch.softmax(model(v).float(), dim=1) for v in views) / len(views)
+            dtype = next(model.parameters()).dtype
+            probs = sum(torch.softmax(model(v.to(dtype)).float(), dim=1) for v in views) / len(views)
             total[start : start + len(x)] += probs.numpy()
     return total / len(models)
 

@@ -7,6 +7,7 @@ from emostream.services.bench_smoothing import (
     count_changes,
     face_frame,
     follow_latencies,
+    recognised,
     schedule,
 )
 
@@ -24,6 +25,14 @@ def test_follow_latency_per_boundary_and_misses():
     lat = follow_latencies(times, labels, segs)
     assert lat[0] is not None and abs(lat[0] - 0.6) < 1e-9
     assert lat[1] is None  # never reported angry
+
+
+def test_a_boundary_counts_as_recognised_when_the_raw_majority_is_the_true_label():
+    face = np.zeros((48, 48), np.uint8)
+    segs = [Segment(face, "happy", 0, 2), Segment(face, "sad", 2, 4), Segment(face, "angry", 4, 6)]
+    times = [0.5, 2.1, 2.6, 3.0, 4.5, 5.0, 5.5]
+    raw = ["happy", "fear", "sad", "sad", "angry", "sad", "sad"]
+    assert recognised(times, raw, segs) == [True, False]
 
 
 def test_schedule_changes_label_at_every_boundary():

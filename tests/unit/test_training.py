@@ -93,6 +93,12 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     assert set(report["per_class"]) == set(EMOTIONS)
     assert sum(map(sum, report["confusion_matrix"])) == report["n"]
 
+    rc = main(["eval", "--data", str(csv), "--usage", "PrivateTest", "--checkpoint",
+               str(out / "best.pt"), "--dtype", "bf16", "--json"])
+    bf16 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and bf16["dtype"] == "bf16" and bf16["n"] == report["n"]
+    assert 0.5 <= bf16["top1_agreement_vs_fp32"] <= 1 and 0 <= bf16["max_prob_diff_vs_fp32"] < 0.5
+
 
 def test_blur_estimate_recovers_training_blur():
     from emostream.training.fer2013 import estimate_blur_sigma
