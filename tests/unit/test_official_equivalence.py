@@ -1,8 +1,8 @@
 """Same weights, same outputs as the official ``resmasking_dropout1`` implementation.
 
 The official code is not a dependency. Point ``EMOSTREAM_RMN_REFERENCE`` at the unpacked ``rmn``
-wheel (``pip download rmn --no-deps`` and unzip; the folder holding ``models/resmasking.py``);
-the test skips without it.
+wheel (``pip download rmn==3.3.0 --no-deps``, unzip into ``pkg``: ``pkg/rmn``, the folder holding
+``models/resmasking.py``); ``.ci/run`` does this. The test skips without it.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ def _official_resmasking(root: Path):
     pkg = types.ModuleType("rmn_reference_models")
     pkg.__path__ = [str(root / "models")]
     sys.modules["rmn_reference_models"] = pkg
+    utils = importlib.import_module("rmn_reference_models.utils")
+    if not hasattr(utils, "load_state_dict_from_url"):  # rmn 3.3.0 ships this module emptied
+        utils.load_state_dict_from_url = torch.hub.load_state_dict_from_url
     return importlib.import_module("rmn_reference_models.resmasking")
 
 

@@ -1,0 +1,93 @@
+"""Ingest through a broker outage: it keeps running, reports itself live, and publishes again
+once the broker is back, without manual action."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from emostream.services.demo.embedded import ServiceProcess, TansuBroker, free_port, settings_env
+from emostream.settings import KafkaSettings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+async def frames_on_broker(bootstrap: str, topic: str) -> int:
+    """Messages in ``topic`` (sum of partition highwaters); 0 while it is missing."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic) or set()
+        if not parts:
+            await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
+            parts = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in parts]
+        if not tps:
+            return 0
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        return sum([await consumer.position(tp) for tp in tps])
+    finally:
+        await consumer.stop()
+
+
+async def wait_for(predicate, timeout_s: float, what: str):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = await predicate()
+        if value:
+            return value
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout_s} s")
+
+
+async def test_ingest_survives_a_broker_restart(tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    broker = TansuBroker().start(free_port())
+    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, frames_topic=f"frames-{tag}",
+                          events_topic=f"events-{tag}", dlq_topic=f"dlq-{tag}",
+                          changes_topic=f"changes-{tag}", alerts_topic=f"alerts-{tag}",
+                          topic_partitions=2, request_timeout_ms=5000)
+    port = free_port()
+    ingest = ServiceProcess("ingest", settings_env("kafka", kafka) | {
+        "EMOSTREAM_LOG__JSON_OUTPUT": "true",
+        "EMOSTREAM_INGEST__SOURCE": "sample",
+        "EMOSTREAM_INGEST__LOOP": "true",
+        "EMOSTREAM_INGEST__FPS": "10",
+        "EMOSTREAM_INGEST__METRICS_PORT": str(port),
+    }, tmp_path / "ingest.log")
+    health = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
+
+    async def on_broker(at_least: int):
+        n = await frames_on_broker(broker.bootstrap, kafka.frames_topic)
+        return n if n >= at_least else None
+
+    try:
+        ingest.start(port)
+        assert (await health.get("/readyz")).status_code == 200
+        await wait_for(lambda: on_broker(10), 30, "frames before the outage")
+
+        broker_port = broker.port
+        broker.stop()
+        await asyncio.sleep(8)  # longer than the producer's request timeout
+        assert ingest.running, "a missing broker must not stop ingest"
+        assert (await health.get("/livez")).status_code == 200  # the camera is still read
+
+        broker = TansuBroker().start(broker_port)  # empty: the topic is gone too
+        await wait_for(lambda: on_broker(10), 60, "frames after the restart")
+        assert ingest.running
+        metrics = (await health.get("/metrics")).text
+        assert "emostream_frames_sent_total" in metrics
+    except BaseException:
+        if ingest.log_path.exists():
+            print("\n".join(ingest.log_path.read_text(errors="replace").splitlines()[-40:]))
+        raise
+    finally:
+        await health.aclose()
+        ingest.stop()
+        broker.stop()
