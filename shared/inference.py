@@ -84,13 +84,41 @@ class EmotionEngine:
     def trained(self) -> bool:
         return self.model.trained
 
-    def preprocess(self, gray_crops: list[np.ndarray]) -> torch.Tensor:
-        """Grey uint8 crops -> N x 3 x S x S float tensor in [0, 1]."""
+    def _resized(self, gray_crops: list[np.ndarray]) -> np.ndarray:
+        """Grey uint8 crops -> N x S x S uint8, resized as the model's preprocessing says."""
         size = self.preprocessing.input_size
         interp = _INTERP.get(self.preprocessing.interpolation, cv2.INTER_LINEAR)
-        batch = np.stack([cv2.resize(c, (size, size), interpolation=interp) for c in gray_crops])
-        x = torch.from_numpy(batch).float().div_(255.0).unsqueeze(1).expand(-1, 3, -1, -1)
-        return x
+        return np.stack([cv2.resize(c, (size, size), interpolation=interp) for c in gray_crops])
+
+    def preprocess(self, gray_crops: list[np.ndarray]) -> torch.Tensor:
+        """Grey uint8 crops -> N x 3 x S x S float tensor in [0, 1]."""
+        batch = self._resized(gray_crops)
+        return torch.from_numpy(batch).float().div_(255.0).unsqueeze(1).expand(-1, 3, -1, -1)
+
+    @torch.inference_mode()
+    def _classify_cuda(self, batch_u8: np.ndarray) -> np.ndarray:
+        """GPU path: uint8 crops (4x less to copy than floats) from pinned memory, uploaded on a
+        side stream so that chunk k+1 is copied while chunk k runs; one sync at the end."""
+        host = torch.from_numpy(batch_u8).pin_memory()
+        copy_stream = torch.cuda.Stream(device=self.device)
+        compute = torch.cuda.current_stream(self.device)
+        uploads = []
+        with torch.cuda.stream(copy_stream):
+            for start in range(0, len(host), self.max_batch):
+                chunk = host[start : start + self.max_batch].to(self.device, non_blocking=True)
+                done = torch.cuda.Event()
+                done.record(copy_stream)
+                uploads.append((chunk, done))
+        logits = []
+        for chunk, done in uploads:
+            compute.wait_event(done)
+            chunk.record_stream(compute)
+            x = chunk.to(self.dtype).div_(255.0).unsqueeze(1).expand(-1, 3, -1, -1)
+            if self.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            logits.append(self.model(x).float())
+        probs = torch.softmax(torch.cat(logits), dim=1).double().cpu().numpy()
+        return probs / probs.sum(axis=1, keepdims=True)
 
     @torch.inference_mode()
     def classify_tensor(self, x: torch.Tensor) -> np.ndarray:
@@ -108,8 +136,11 @@ class EmotionEngine:
         return probs / probs.sum(axis=1, keepdims=True)
 
     def classify(self, gray_crops: list[np.ndarray]) -> np.ndarray:
+        """Grey uint8 face crops -> N x 7 probabilities."""
         if not gray_crops:
             return np.zeros((0, len(self.preprocessing.labels)))
+        if self.device.type == "cuda":
+            return self._classify_cuda(self._resized(gray_crops))
         return self.classify_tensor(self.preprocess(gray_crops))
 
 

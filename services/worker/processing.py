@@ -72,6 +72,7 @@ class _Detected:
     """One frame after detection and tracking, before classification."""
 
     meta: FrameMeta
+    raw: RawFrame
     crops: list[np.ndarray] = field(default_factory=list)
     faces: list[Face] = field(default_factory=list)
     rejected: Rejected | None = None
@@ -141,7 +142,7 @@ class FrameProcessor:
     def process(self, frames: list[RawFrame]) -> BatchResult:
         result = BatchResult()
         crops: list[np.ndarray] = []
-        faces: list[tuple[FrameMeta, Face]] = []
+        faces: list[tuple[_Detected, Face]] = []
         decoded = []
         for raw in frames:
             meta: FrameMeta | None = None
@@ -172,31 +173,53 @@ class FrameProcessor:
                     continue
                 result.frames_ok += 1
                 crops.extend(d.crops)
-                faces.extend((d.meta, f) for f in d.faces)
+                faces.extend((d, f) for f in d.faces)
         if not crops:
             return result
         probs = self.engine.classify(crops)
         now = datetime.now(UTC)
-        for (meta, face), p in zip(faces, probs):
-            sm = self._tracking(meta.stream_id).smoother.update(face.track_id, p, meta.captured_ms / 1000)
-            smoothed = SmoothedEmotion(
-                label=sm.label, confidence=round(min(sm.confidence, 1.0), 6),
-                probabilities=_probs_dict(sm.probabilities),
-                stable_for_s=round(sm.stable_for_s, 3), changed=sm.changed,
-            )
-            event = self._event(meta, face, p, now, smoothed)
+        failed: set[int] = set()  # frames whose events could not be built (by id of _Detected)
+        for (frame, face), p in zip(faces, probs):
+            if id(frame) in failed:
+                continue
+            try:
+                event, change = self._outputs(frame.meta, face, p, now)
+            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the partition
+                failed.add(id(frame))
+                result.rejected.append(Rejected(frame.raw, "processing_error",
+                                                f"event not built: {exc}", frame.meta.stream_id))
+                result.frames_ok -= 1
+                continue
             result.events.append(event)
-            if sm.changed:
-                result.changes.append(EmotionChangeV1(
-                    event_id=event.event_id, stream_id=event.stream_id, track_id=face.track_id,
-                    frame_seq=event.frame_seq, captured_at=event.captured_at,
-                    from_label=sm.previous, to_label=sm.label, confidence=smoothed.confidence,
-                    previous_held_s=(round(sm.previous_held_s, 3)
-                                     if sm.previous_held_s is not None else None),
-                    model=self.model_info,
-                ))
+            if change is not None:
+                result.changes.append(change)
+        if failed:  # a frame is all or nothing: drop events of its faces built before the failure
+            bad = {(f.meta.stream_id, f.meta.seq) for f, _ in faces if id(f) in failed}
+            result.events = [e for e in result.events if (e.stream_id, e.frame_seq) not in bad]
+            result.changes = [c for c in result.changes if (c.stream_id, c.frame_seq) not in bad]
         result.faces = len(faces)
         return result
+
+    def _outputs(self, meta: FrameMeta, face: Face, p: np.ndarray,
+                 now: datetime) -> tuple[EmotionEventV1, EmotionChangeV1 | None]:
+        """The face's event and, when its stable emotion changed, the change event."""
+        sm = self._tracking(meta.stream_id).smoother.update(face.track_id, p, meta.captured_ms / 1000)
+        smoothed = SmoothedEmotion(
+            label=sm.label, confidence=round(min(sm.confidence, 1.0), 6),
+            probabilities=_probs_dict(sm.probabilities),
+            stable_for_s=round(sm.stable_for_s, 3), changed=sm.changed,
+        )
+        event = self._event(meta, face, p, now, smoothed)
+        if not sm.changed:
+            return event, None
+        return event, EmotionChangeV1(
+            event_id=event.event_id, stream_id=event.stream_id, track_id=face.track_id,
+            frame_seq=event.frame_seq, captured_at=event.captured_at,
+            from_label=sm.previous, to_label=sm.label, confidence=smoothed.confidence,
+            previous_held_s=(round(sm.previous_held_s, 3)
+                             if sm.previous_held_s is not None else None),
+            model=self.model_info,
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -211,8 +234,9 @@ class FrameProcessor:
     def _detect(self, st: StreamTracking, image: np.ndarray, t_s: float) -> list[Detection]:
         """Full-frame scan, or only around the stream's tracks when a scan is recent enough."""
         detector, regions = self._thread_detectors()
+        # A capture clock that went backwards (camera reset) gets a full scan, not a long wait.
         if (self.full_scan_interval_s > 0 and st.tracker.tracks
-                and t_s - st.last_full_scan_s < self.full_scan_interval_s):
+                and 0 <= t_s - st.last_full_scan_s < self.full_scan_interval_s):
             return regions.detect(image, [t.predicted(t_s) for t in st.tracker.tracks.values()])
         st.last_full_scan_s = t_s
         return detector.detect(image)
@@ -222,13 +246,13 @@ class FrameProcessor:
         out = []
         for meta, image, raw in items:
             if self._stale(meta):
-                out.append(_Detected(meta, stale=True))
+                out.append(_Detected(meta, raw, stale=True))
                 continue
             t_s = meta.captured_ms / 1000
             try:
                 detections = self._detect(st, image, t_s)
             except Exception as exc:  # noqa: BLE001 - a poison frame must not crash-loop the worker
-                out.append(_Detected(meta, rejected=Rejected(
+                out.append(_Detected(meta, raw, rejected=Rejected(
                     raw, "processing_error", f"detection failed: {exc}", meta.stream_id)))
                 continue
             gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
@@ -241,7 +265,7 @@ class FrameProcessor:
             track_ids, ended = st.tracker.update([(d.x, d.y, d.w, d.h) for d, _ in kept], t_s)
             for t in ended:
                 st.smoother.forget(t.track_id)
-            frame = _Detected(meta)
+            frame = _Detected(meta, raw)
             for index, ((det, box), tid) in enumerate(zip(kept, track_ids)):
                 frame.crops.append(crop(gray, box))
                 frame.faces.append(Face(index=index, box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),

@@ -56,7 +56,12 @@ class EmotionSmoother:
             lead = self._lead(probs)
             self.states[track_id] = SmoothedState(probs.copy(), t_s, lead, t_s)
             return Smoothed(lead, float(probs.max()), probs.copy(), 0.0, True)
-        dt = max(t_s - st.last_s, 0.0)
+        if t_s < st.last_s:  # the capture clock went backwards (a camera reset): rebase the state
+            shift = t_s - st.last_s
+            st.last_s += shift
+            st.stable_since_s += shift
+            st.candidate_since_s += shift
+        dt = t_s - st.last_s
         alpha = 1.0 - 0.5 ** (dt / self.half_life_s) if self.half_life_s > 0 else 1.0
         st.probs = (1 - alpha) * st.probs + alpha * probs
         st.probs /= st.probs.sum()

@@ -48,7 +48,8 @@ class IoUTracker:
 
     def update(self, boxes: list[tuple[int, int, int, int]], t_s: float) -> tuple[list[str], list[Track]]:
         """Return the track id of each box (same order) and the tracks that ended."""
-        ended = [t for t in self.tracks.values() if t_s - t.last_seen_s > self.max_missed_s]
+        # Also ends tracks "seen in the future": the capture clock went backwards (a camera reset).
+        ended = [t for t in self.tracks.values() if abs(t_s - t.last_seen_s) > self.max_missed_s]
         for t in ended:
             del self.tracks[t.track_id]
         pairs = sorted(

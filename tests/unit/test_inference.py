@@ -68,3 +68,10 @@ def test_auto_dtype_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
     assert inference.pick_dtype("auto", cpu) == torch.float32
     assert inference.pick_dtype("fp32", cpu) == torch.float32  # explicit choices are kept
     assert inference.pick_dtype("auto", torch.device("cuda")) == torch.float16
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_path_matches_cpu(crops):
+    cpu = EmotionEngine(untrained_model(seed=3), device="cpu").classify(crops)
+    gpu = EmotionEngine(untrained_model(seed=3), device="cuda", dtype="fp32", max_batch=3).classify(crops)
+    assert np.abs(cpu - gpu).max() < 1e-3

@@ -130,3 +130,21 @@ def test_detector_failure_dead_letters_the_frame_only(astronaut_bgr):
                            raw(payload, frame_headers(FrameMeta("c", 1, 1)), 1)])
     assert [(r.reason, r.frame.offset) for r in result.rejected] == [("processing_error", 0)]
     assert [e.frame_seq for e in result.events] == [1]
+
+
+def test_a_frame_whose_event_cannot_be_built_is_dead_lettered_alone(astronaut_bgr):
+    proc = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
+    build = proc._event
+
+    def failing(meta, *args, **kwargs):
+        if meta.seq == 1:
+            raise ValueError("unrepresentable")
+        return build(meta, *args, **kwargs)
+
+    proc._event = failing
+    payload = encode_frame(astronaut_bgr)
+    result = proc.process([raw(payload, frame_headers(FrameMeta("c", s, 1_700_000_000_000 + s)), s)
+                           for s in range(3)])
+    assert [(r.reason, r.frame.offset) for r in result.rejected] == [("processing_error", 1)]
+    assert "unrepresentable" in result.rejected[0].detail
+    assert [e.frame_seq for e in result.events] == [0, 2] and result.frames_ok == 2

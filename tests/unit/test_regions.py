@@ -71,6 +71,17 @@ def test_processor_scans_in_full_only_at_the_interval_and_keeps_the_track(astron
     assert xs[-1] - xs[0] > 50  # the boxes followed the face
 
 
+def test_a_capture_clock_going_backwards_gets_a_full_scan(astronaut_bgr):
+    detector = CountingHaar()
+    proc = FrameProcessor(detector, EmotionEngine(untrained_model(), device="cpu"),
+                          full_scan_interval_s=0.5)
+    frames = _frames(astronaut_bgr, 3)
+    late = RawFrame("frames", 0, 3, frames[0].value,
+                    frame_headers(FrameMeta("cam-r", 3, 1_600_000_000_000)))  # clock reset
+    proc.process(frames + [late])
+    assert [s == (360, 640) for s in detector.shapes] == [True, False, False, True]
+
+
 def test_interval_zero_scans_every_frame(astronaut_bgr):
     detector = CountingHaar()
     proc = FrameProcessor(detector, EmotionEngine(untrained_model(), device="cpu"),

@@ -82,3 +82,20 @@ def test_smoother_abstains_when_unsure():
     out = sm.update("t", np.full(7, 1 / 7), 0.0)
     assert out.label == UNCERTAIN
     assert out.probabilities.sum() == pytest.approx(1.0)
+
+
+def test_capture_clock_going_backwards_neither_breaks_smoothing_nor_keeps_stale_tracks():
+    sm = EmotionSmoother(EMOTIONS, half_life_s=0.4, hold_s=0.4)
+    for i in range(10):
+        sm.update("t", onehot("happy"), 1000 + i / 10)
+    out = sm.update("t", onehot("happy"), 5.0)  # camera clock reset
+    assert out.label == "happy" and out.stable_for_s >= 0 and not out.changed
+    for i in range(1, 11):
+        out = sm.update("t", onehot("angry"), 5.0 + i / 10)
+        assert out.stable_for_s >= 0
+    assert out.label == "angry"  # follows again at the normal pace
+
+    tr = IoUTracker(prefix="s", max_missed_s=1.0)
+    (a,), _ = tr.update([(100, 100, 60, 60)], 1000.0)
+    (b,), ended = tr.update([(100, 100, 60, 60)], 5.0)
+    assert [t.track_id for t in ended] == [a] and b != a
