@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -25,7 +25,67 @@ from emostream.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 
-class BrokerWatch:
+class TopicWatch:
+    """Recreates the pipeline's topics when the broker has lost ``topic`` (checked periodically).
+
+    Args:
+        kafka: settings used to recreate the topics (``ensure_topics``).
+        topic: the topic to watch.
+        list_topics: coroutine function returning the topic names the broker has now.
+        owner: who watches (a consumer group, "ingest"), for logs.
+        check_interval_s: how often to ask the broker whether ``topic`` exists.
+        max_backoff_s: cap on the doubling delay between checks that fail (broker down).
+        check_timeout_s: a check never blocks its caller longer than this.
+    """
+
+    def __init__(self, kafka: KafkaSettings, topic: str,
+                 list_topics: Callable[[], Awaitable[Iterable[str]]], owner: str,
+                 check_interval_s: float = 5.0, max_backoff_s: float = 30.0,
+                 check_timeout_s: float = 5.0) -> None:
+        self.kafka = kafka
+        self.topic = topic
+        self.owner = owner
+        self.check_interval_s = check_interval_s
+        self.max_backoff_s = max_backoff_s
+        self.check_timeout_s = check_timeout_s
+        self._list_topics = list_topics
+        self._next_check = time.monotonic() + check_interval_s
+        self._backoff_s = check_interval_s
+        self.topics_recreated = 0
+
+    async def ensure_topic(self) -> bool:
+        """At most every ``check_interval_s``: recreate the topics if ours is gone.
+
+        While the broker is unreachable the checks back off (doubling, capped at
+        ``max_backoff_s``) and never raise: the clients reconnect by themselves. Returns True
+        when topics were recreated.
+        """
+        now = time.monotonic()
+        if now < self._next_check:
+            return False
+        try:
+            async with asyncio.timeout(self.check_timeout_s):
+                present = self.topic in set(await self._list_topics())
+                if not present:
+                    log.warning("topic missing on the broker", topic=self.topic, owner=self.owner,
+                                recreate=self.kafka.create_topics)
+                    await ensure_topics(self.kafka)
+        except (KafkaError, DependencyUnavailable, OSError, TimeoutError) as exc:
+            self._next_check = time.monotonic() + self._backoff_s
+            log.info("topic check failed, retrying", topic=self.topic, error=repr(exc),
+                     retry_in_s=self._backoff_s)
+            self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
+            return False
+        self._backoff_s = self.check_interval_s
+        self._next_check = time.monotonic() + self.check_interval_s
+        if present or not self.kafka.create_topics:
+            return False
+        self.topics_recreated += 1
+        metrics.TOPICS_RECREATED.labels(self.topic).inc()
+        return True
+
+
+class BrokerWatch(TopicWatch):
     """Per consumer loop: logs and counts lost data, recreates the topic when the broker lost it.
 
     Kafka offsets only grow. So when a partition's highwater falls below an offset this consumer
@@ -47,18 +107,12 @@ class BrokerWatch:
     def __init__(self, kafka: KafkaSettings, consumer: AIOKafkaConsumer, topic: str, group: str,
                  check_interval_s: float = 5.0, max_backoff_s: float = 30.0,
                  check_timeout_s: float = 5.0) -> None:
-        self.kafka = kafka
-        self.topic = topic
+        super().__init__(kafka, topic, consumer.topics, group, check_interval_s, max_backoff_s,
+                         check_timeout_s)
         self.group = group
-        self.check_interval_s = check_interval_s
-        self.max_backoff_s = max_backoff_s
-        self.check_timeout_s = check_timeout_s
         self._consumer = consumer
         self._committed: dict[TopicPartition, int] = {}
-        self._next_check = time.monotonic() + check_interval_s
-        self._backoff_s = check_interval_s
         self.losses = 0
-        self.topics_recreated = 0
 
     def committed(self, offsets: dict[TopicPartition, int]) -> None:
         """Record offsets this consumer committed successfully (the next offset to read)."""
@@ -94,33 +148,3 @@ class BrokerWatch:
                         fetched_offset=first)
         return found
 
-    async def ensure_topic(self) -> bool:
-        """On an idle loop, at most every ``check_interval_s``: recreate the topics if ours is gone.
-
-        Records arriving prove the topic exists, so busy loops never call this. While the broker
-        is unreachable the checks back off (doubling, capped at ``max_backoff_s``) and never
-        raise: the clients reconnect by themselves. Returns True when topics were recreated.
-        """
-        now = time.monotonic()
-        if now < self._next_check:
-            return False
-        try:
-            async with asyncio.timeout(self.check_timeout_s):
-                present = self.topic in await self._consumer.topics()
-                if not present:
-                    log.warning("topic missing on the broker", topic=self.topic, group=self.group,
-                                recreate=self.kafka.create_topics)
-                    await ensure_topics(self.kafka)
-        except (KafkaError, DependencyUnavailable, OSError, TimeoutError) as exc:
-            self._next_check = time.monotonic() + self._backoff_s
-            log.info("topic check failed, retrying", topic=self.topic, error=repr(exc),
-                     retry_in_s=self._backoff_s)
-            self._backoff_s = min(self._backoff_s * 2, self.max_backoff_s)
-            return False
-        self._backoff_s = self.check_interval_s
-        self._next_check = time.monotonic() + self.check_interval_s
-        if present or not self.kafka.create_topics:
-            return False
-        self.topics_recreated += 1
-        metrics.TOPICS_RECREATED.labels(self.topic).inc()
-        return True

@@ -10,6 +10,7 @@ import numpy as np
 import structlog
 
 from emostream import metrics
+from emostream.broker_watch import TopicWatch
 from emostream.frames import FrameMeta, encode_frame, frame_headers, validate_stream_id
 from emostream.kafka import make_producer
 from emostream.services.config import IngestOptions
@@ -38,6 +39,8 @@ class Ingest:
         self.seq = 0
         self.started = False
         self.last_progress = time.monotonic()
+        # A broker that lost the topic may still acknowledge sends to it (Tansu does): look.
+        self.topic_watch = TopicWatch(kafka, kafka.frames_topic, self._broker_topics, "ingest")
 
     async def start(self) -> Ingest:
         await self._producer.start()
@@ -48,6 +51,16 @@ class Ingest:
         self._stop.set()
         self.started = False
         await self._producer.stop()
+
+    async def _broker_topics(self) -> set[str]:
+        metadata = await self._producer.client.fetch_all_metadata()
+        return set(metadata.topics())
+
+    async def _watch_topics(self) -> None:
+        while not self._stop.is_set():
+            if await self.topic_watch.ensure_topic():
+                await self._producer.client.force_metadata_update()
+            await asyncio.sleep(1.0)
 
     def liveness(self, timeout_s: float):
         """``/livez`` check: a frame was read (sent or dropped) within ``timeout_s``."""
@@ -83,6 +96,7 @@ class Ingest:
         pending: set[asyncio.Future] = set()
         next_at = time.monotonic()
         log.info("ingest started", stream_id=self.stream_id, source=opts.source, fps=opts.fps)
+        watch = asyncio.create_task(self._watch_topics())
         try:
             while not self._stop.is_set():
                 if opts.max_frames is not None and self.seq >= opts.max_frames:
@@ -120,6 +134,7 @@ class Ingest:
             if pending:
                 await asyncio.wait(pending, timeout=30)
         finally:
+            watch.cancel()
             log.info(
                 "ingest finished", stream_id=self.stream_id, sent=self.sent, failed=self.failed,
                 dropped=self.dropped,
