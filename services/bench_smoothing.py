@@ -140,13 +140,16 @@ def run_bench_smoothing(args) -> int:
     rng = np.random.default_rng(args.seed)
     data = load_fer2013(args.data, args.usage)
     engine = EmotionEngine(load_model(ModelSettings(checkpoint=args.checkpoint)), device="auto")
-    detector = detector_from_settings(DetectorSettings(kind=args.detector))  # as the worker runs it
+    det_settings = DetectorSettings(kind=args.detector)  # as the worker runs it
+    detector = detector_from_settings(det_settings)
     faces = _pick_faces(data, engine, detector, per_label=20, rng=rng)
     segments = schedule(faces, args.segments, args.segment_seconds, rng)
     duration = args.segments * args.segment_seconds
     processor = FrameProcessor(detector, engine,
                                smoothing_half_life_s=args.half_life, smoothing_hold_s=args.hold,
-                               min_confidence=args.min_confidence)
+                               min_confidence=args.min_confidence,
+                               full_scan_interval_s=det_settings.full_scan_interval_s,
+                               detector_factory=lambda: detector_from_settings(det_settings))
     n_frames = int(duration * args.fps)
     times, raw_labels, smooth_labels, tracks = [], [], [], set()
     frames_with_face = 0

@@ -33,7 +33,7 @@ class RegionDetector:
     already small. Boxes found are mapped back to frame pixels; ``min_face_px`` holds there.
     """
 
-    def __init__(self, detector: FaceDetector, face_px: int = 48, margin: float = 0.6) -> None:
+    def __init__(self, detector: FaceDetector, face_px: int = 64, margin: float = 0.6) -> None:
         self.raw = getattr(detector, "inner", detector)
         self.min_face_px = int(getattr(detector, "min_face_px", 0))
         self.face_px = face_px
