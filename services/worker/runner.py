@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import structlog
+from aiokafka import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError
 
 from emostream import metrics
@@ -20,6 +21,27 @@ from emostream.settings import KafkaSettings
 log = structlog.get_logger(__name__)
 
 
+class _FinishBatchOnRevoke(ConsumerRebalanceListener):
+    """Before partitions move to another worker, let the batch in hand finish and commit.
+
+    Without this, a rebalance during a batch makes its commit fail and the new owner replays it
+    (harmless, as event ids are deterministic, but wasted work and duplicate events). The wait is
+    bounded by the shutdown grace period, so a stuck batch cannot hold up the group.
+    """
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    async def on_partitions_revoked(self, revoked) -> None:
+        if self.worker._idle.is_set() or not revoked:
+            return
+        finished = await self.worker.wait_idle(self.worker.options.shutdown_grace_s)
+        log.info("partitions revoked", partitions=len(revoked), batch_committed_first=finished)
+
+    async def on_partitions_assigned(self, assigned) -> None:
+        log.info("partitions assigned", partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+
 class Worker:
     """At-least-once frames -> events. ``start``/``stop`` or ``async with``; ``run`` until stopped."""
 
@@ -27,7 +49,10 @@ class Worker:
         self.kafka = kafka
         self.options = options
         self.processor = processor
-        self._consumer = make_consumer(kafka, [kafka.frames_topic], options.group_id, "worker")
+        self._consumer = make_consumer(kafka, [], options.group_id, "worker")
+        self._consumer.subscribe([kafka.frames_topic], listener=_FinishBatchOnRevoke(self))
+        self._idle = asyncio.Event()  # set while no batch is in hand
+        self._idle.set()
         self._producer = make_producer(kafka, "worker")
         self.broker_watch = BrokerWatch(kafka, self._consumer, kafka.frames_topic, options.group_id)
         self._stop = asyncio.Event()
@@ -132,7 +157,22 @@ class Worker:
                 metrics.CONSUMER_LAG.labels(self.options.group_id, tp.topic, str(tp.partition)).set(
                     max(high - committed, 0))
 
+    async def wait_idle(self, timeout_s: float) -> bool:
+        """Wait (at most ``timeout_s``) until the batch in hand is published and committed."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+            return True
+        except TimeoutError:
+            return False
+
     async def handle(self, records: list) -> BatchResult:
+        self._idle.clear()
+        try:
+            return await self._handle(records)
+        finally:
+            self._idle.set()
+
+    async def _handle(self, records: list) -> BatchResult:
         """Process one batch; publish events and dead letters; then commit.
 
         Order: (1) process frames in a thread (decode, detect, classify); (2) send events and
