@@ -20,6 +20,8 @@ run classify_rmn34 bench classify --model resmasking_dropout1 --batch-sizes 1,8,
 run pipeline bench pipeline --mode all --streams 8 --fps 15 --duration 30 --max-frame-age-ms 500 --json
 run pipeline_overload bench pipeline --mode batched --streams 12 --fps 15 --duration 30 --max-frame-age-ms 500 --json
 run smoothing bench smoothing --data "$FER" --segments 12 --segment-seconds 5 --json
+run smoothing_seed1 bench smoothing --data "$FER" --segments 12 --segment-seconds 5 --seed 1 --json
+run smoothing_seed2 bench smoothing --data "$FER" --segments 12 --segment-seconds 5 --seed 2 --json
 if [ -n "$YUNET" ]; then
   run detect bench detect --fer2013 "$FER" --limit 300 --yunet-model "$YUNET" --json
 else

@@ -72,10 +72,10 @@ def run_bench_detect(args) -> int:
         source = f"folder {args.folder}: {len(samples)} images"
     engine = None
     if any(label for _, label in samples) and not args.no_classify:
-        from emostream.inference import EmotionEngine, load_model
+        from emostream.inference import engine_from_settings
         from emostream.settings import ModelSettings
 
-        engine = EmotionEngine(load_model(ModelSettings()), device="auto")
+        engine = engine_from_settings(ModelSettings())
     report = {"benchmark": "detect", "source": source, "detectors": {}}
     for kind in [k.strip() for k in args.detectors.split(",") if k.strip()]:
         try:

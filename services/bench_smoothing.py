@@ -131,7 +131,7 @@ def _summary(name: str, times, labels, segments, minutes: float, seen: list[bool
 
 def run_bench_smoothing(args) -> int:
     from emostream.frames import FrameMeta, encode_frame, frame_headers
-    from emostream.inference import EmotionEngine, load_model
+    from emostream.inference import engine_from_settings
     from emostream.services.worker.processing import FrameProcessor, RawFrame
     from emostream.settings import DetectorSettings, ModelSettings
     from emostream.training.fer2013 import load_fer2013
@@ -139,7 +139,7 @@ def run_bench_smoothing(args) -> int:
 
     rng = np.random.default_rng(args.seed)
     data = load_fer2013(args.data, args.usage)
-    engine = EmotionEngine(load_model(ModelSettings(checkpoint=args.checkpoint)), device="auto")
+    engine = engine_from_settings(ModelSettings(checkpoint=args.checkpoint))
     det_settings = DetectorSettings(kind=args.detector)  # as the worker runs it
     detector = detector_from_settings(det_settings)
     faces = _pick_faces(data, engine, detector, per_label=20, rng=rng)

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 
 from emostream.errors import ConfigError
-from emostream.inference import EmotionEngine, load_model
+from emostream.inference import engine_from_settings
 from emostream.settings import ModelSettings
 from emostream.vision import build_detector, crop, official_crop_box
 
@@ -16,7 +16,7 @@ from emostream.vision import build_detector, crop, official_crop_box
 def predict_images(paths: list[str], detector_kind: str = "haar", yunet_model: str | None = None,
                    checkpoint: str | None = None) -> tuple[list[dict], dict]:
     detector = build_detector(detector_kind, yunet_model)
-    engine = EmotionEngine(load_model(ModelSettings(checkpoint=checkpoint)), device="auto")
+    engine = engine_from_settings(ModelSettings(checkpoint=checkpoint))
     labels = engine.preprocessing.labels
     results, images = [], {}
     for path in paths:

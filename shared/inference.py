@@ -61,8 +61,10 @@ class EmotionEngine:
         dtype: str = "fp32",
         max_batch: int = 64,
         channels_last: bool = True,
+        flip_tta: bool = False,
     ) -> None:
         self.device = pick_device(device)
+        self.flip_tta = flip_tta
         self.dtype = pick_dtype(dtype, self.device)
         self.max_batch = max_batch
         self.channels_last = channels_last
@@ -116,9 +118,16 @@ class EmotionEngine:
             x = chunk.to(self.dtype).div_(255.0).unsqueeze(1).expand(-1, 3, -1, -1)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            logits.append(self.model(x).float())
-        probs = torch.softmax(torch.cat(logits), dim=1).double().cpu().numpy()
+            logits.append(self._probs(x))
+        probs = torch.cat(logits).double().cpu().numpy()
         return probs / probs.sum(axis=1, keepdims=True)
+
+    def _probs(self, x: torch.Tensor) -> torch.Tensor:
+        """Softmax of one batch; with ``flip_tta`` the mean over it and its mirror image."""
+        probs = torch.softmax(self.model(x).float(), dim=1)
+        if self.flip_tta:
+            probs = (probs + torch.softmax(self.model(x.flip(-1)).float(), dim=1)) / 2
+        return probs
 
     @torch.inference_mode()
     def classify_tensor(self, x: torch.Tensor) -> np.ndarray:
@@ -128,8 +137,7 @@ class EmotionEngine:
             chunk = x[start : start + self.max_batch].to(self.device, dtype=self.dtype)
             if self.channels_last:
                 chunk = chunk.contiguous(memory_format=torch.channels_last)
-            logits = self.model(chunk).float()
-            out.append(torch.softmax(logits, dim=1).double().cpu())
+            out.append(self._probs(chunk).double().cpu())
         if not out:
             return np.zeros((0, len(self.preprocessing.labels)))
         probs = torch.cat(out).numpy()
@@ -142,6 +150,12 @@ class EmotionEngine:
         if self.device.type == "cuda":
             return self._classify_cuda(self._resized(gray_crops))
         return self.classify_tensor(self.preprocess(gray_crops))
+
+
+def engine_from_settings(settings: ModelSettings) -> EmotionEngine:
+    """The classifier as the worker runs it: the configured model, device, dtype, batch, TTA."""
+    return EmotionEngine(load_model(settings), settings.device, settings.dtype,
+                         settings.max_batch_faces, flip_tta=settings.flip_tta)
 
 
 def load_model(settings: ModelSettings) -> EmotionClassifier:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from emostream.inference import EmotionEngine, load_model
+from emostream.inference import engine_from_settings
 from emostream.kafka import ensure_topics
 from emostream.services.config import WorkerSettings, masked_dump
 from emostream.services.health import health_app
@@ -25,9 +25,7 @@ def detector_from_settings(det: DetectorSettings) -> FaceDetector:
 
 def build_processor(settings: WorkerSettings) -> FrameProcessor:
     detector = detector_from_settings(settings.detector)
-    model = load_model(settings.model)
-    engine = EmotionEngine(model, settings.model.device, settings.model.dtype,
-                           settings.model.max_batch_faces)
+    engine = engine_from_settings(settings.model)
     return FrameProcessor(detector, engine, max_frame_age_ms=settings.worker.max_frame_age_ms,
                           full_scan_interval_s=settings.detector.full_scan_interval_s,
                           detect_threads=settings.detector.threads,

@@ -100,7 +100,7 @@ class FrameProcessor:
     """
 
     def __init__(self, detector: FaceDetector, engine: EmotionEngine, max_streams: int = 1000,
-                 smoothing_half_life_s: float = 0.4, smoothing_hold_s: float = 0.4,
+                 smoothing_half_life_s: float = 0.25, smoothing_hold_s: float = 0.3,
                  min_confidence: float = 0.35, max_frame_age_ms: int | None = None,
                  full_scan_interval_s: float = 0.0, detect_threads: int | None = None,
                  detector_factory: Callable[[], FaceDetector] | None = None) -> None:

@@ -71,11 +71,11 @@ class Worker:
         return self
 
     async def stop(self) -> None:
+        """Idempotent; also closes clients that were never started."""
         self._stop.set()
-        if self._started:
-            self._started = False
-            await self._consumer.stop()
-            await self._producer.stop()
+        self._started = False
+        await self._consumer.stop()
+        await self._producer.stop()
         self.processor.close()
 
     async def __aenter__(self) -> Worker:

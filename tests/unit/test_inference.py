@@ -75,3 +75,11 @@ def test_cuda_path_matches_cpu(crops):
     cpu = EmotionEngine(untrained_model(seed=3), device="cpu").classify(crops)
     gpu = EmotionEngine(untrained_model(seed=3), device="cuda", dtype="fp32", max_batch=3).classify(crops)
     assert np.abs(cpu - gpu).max() < 1e-3
+
+
+def test_flip_tta_averages_each_face_with_its_mirror(crops):
+    plain = EmotionEngine(untrained_model(seed=4), device="cpu")
+    flipped = plain.classify([c[:, ::-1].copy() for c in crops])
+    tta = EmotionEngine(untrained_model(seed=4), device="cpu", flip_tta=True).classify(crops)
+    assert np.allclose(tta, (plain.classify(crops) + flipped) / 2, atol=1e-5)
+    assert not np.allclose(tta, plain.classify(crops), atol=1e-4)

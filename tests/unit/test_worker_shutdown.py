@@ -37,6 +37,7 @@ async def test_a_batch_past_the_grace_is_abandoned_at_the_deadline():
     await w.run_with_grace(0.3)
     assert 0.35 < time.monotonic() - t0 < 2.0
     assert w.finished is False
+    await w.stop()
 
 
 async def test_a_batch_within_the_grace_finishes():
@@ -44,8 +45,11 @@ async def test_a_batch_within_the_grace_finishes():
     asyncio.get_running_loop().call_later(0.1, w.request_stop)
     await w.run_with_grace(5.0)
     assert w.finished is True
+    await w.stop()
 
 
 async def test_readiness_needs_a_started_consumer():
-    ok, detail = worker(0).readiness()
+    w = worker(0)
+    ok, detail = w.readiness()
     assert ok is False and detail == {"partitions": 0}
+    await w.stop()
