@@ -7,13 +7,16 @@ partitions assigned); ``/metrics``: Prometheus. Served by uvicorn inside the ser
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
+import structlog
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 Check = Callable[[], tuple[bool, dict]]
+log = structlog.get_logger(__name__)
 
 
 def health_app(service: str, live: Check, ready: Check) -> FastAPI:
@@ -49,3 +52,17 @@ def progress_check(last_progress: Callable[[], float], now: Callable[[], float],
         return age < timeout_s, {"last_progress_s": round(age, 3), "timeout_s": timeout_s}
 
     return check
+
+
+@asynccontextmanager
+async def health_server(service: str, live: Check, ready: Check, host: str,
+                        port: int) -> AsyncIterator[None]:
+    """Serve ``health_app`` on ``host:port`` for the duration of the block; port 0: nothing."""
+    if not port:
+        yield
+        return
+    from emostream.services.lifecycle import ApiServer
+
+    async with ApiServer(health_app(service, live, ready), host, port):
+        log.info("health listening", service=service, port=port, paths=["/metrics", "/livez", "/readyz"])
+        yield

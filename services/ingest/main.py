@@ -7,8 +7,8 @@ import structlog
 from emostream.kafka import ensure_topics
 from emostream.services.config import IngestSettings, masked_dump
 from emostream.services.ingest.runner import Ingest
-from emostream.services.health import health_app
-from emostream.services.lifecycle import ApiServer, install_stop_handlers
+from emostream.services.health import health_server
+from emostream.services.lifecycle import install_stop_handlers
 
 log = structlog.get_logger(__name__)
 
@@ -19,14 +19,7 @@ async def run_ingest(settings: IngestSettings) -> int:
     opts = settings.ingest
     async with Ingest(settings.kafka, opts) as ingest:
         install_stop_handlers(ingest.request_stop)
-        server = None
-        if opts.metrics_port:
-            app = health_app("ingest", ingest.liveness(opts.liveness_timeout_s), ingest.readiness)
-            server = await ApiServer(app, opts.metrics_host, opts.metrics_port).start()
-            log.info("health listening", port=opts.metrics_port, paths=["/metrics", "/livez", "/readyz"])
-        try:
+        async with health_server("ingest", ingest.liveness(opts.liveness_timeout_s), ingest.readiness,
+                                 opts.metrics_host, opts.metrics_port):
             await ingest.run()
-        finally:
-            if server is not None:
-                await server.stop()
     return 0 if ingest.failed == 0 else 1

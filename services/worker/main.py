@@ -7,8 +7,8 @@ import structlog
 from emostream.inference import engine_from_settings
 from emostream.kafka import ensure_topics
 from emostream.services.config import WorkerSettings, masked_dump
-from emostream.services.health import health_app
-from emostream.services.lifecycle import ApiServer, install_stop_handlers
+from emostream.services.health import health_server
+from emostream.services.lifecycle import install_stop_handlers
 from emostream.services.worker.processing import FrameProcessor
 from emostream.services.worker.runner import Worker
 from emostream.settings import DetectorSettings
@@ -39,14 +39,7 @@ async def run_worker(settings: WorkerSettings) -> int:
     await ensure_topics(settings.kafka)
     async with Worker(settings.kafka, opts, processor) as worker:
         install_stop_handlers(worker.request_stop)
-        server = None
-        if opts.metrics_port:
-            app = health_app("worker", worker.liveness(opts.liveness_timeout_s), worker.readiness)
-            server = await ApiServer(app, opts.metrics_host, opts.metrics_port).start()
-            log.info("health listening", port=opts.metrics_port, paths=["/metrics", "/livez", "/readyz"])
-        try:
+        async with health_server("worker", worker.liveness(opts.liveness_timeout_s), worker.readiness,
+                                 opts.metrics_host, opts.metrics_port):
             await worker.run_with_grace(opts.shutdown_grace_s)
-        finally:
-            if server is not None:
-                await server.stop()
     return 0

@@ -59,6 +59,9 @@ class BatchResult:
     faces: int = 0
     stale_dropped: dict[str, int] = field(default_factory=dict)  # per stream
 
+    def count_stale(self, stream_id: str) -> None:
+        self.stale_dropped[stream_id] = self.stale_dropped.get(stream_id, 0) + 1
+
 
 @dataclass
 class StreamTracking:
@@ -94,9 +97,10 @@ class FrameProcessor:
 
     Detection runs per stream in a thread pool of ``detect_threads`` (streams in parallel, each
     stream's frames in order). OpenCV detectors are not thread-safe: each pool thread builds its
-    own with ``detector_factory``; without a factory detection uses one thread. With ``full_scan_interval_s`` > 0, a stream with live tracks gets a
-    full-frame scan at most that often (capture time) and, in between, detection only around its
-    tracks (``RegionDetector``); 0 scans every frame in full.
+    own with ``detector_factory``; without a factory detection uses one thread. With
+    ``full_scan_interval_s`` > 0, a stream with live tracks gets a full-frame scan at most that
+    often (capture time) and, in between, detection only around its tracks (``RegionDetector``);
+    0 scans every frame in full.
     """
 
     def __init__(self, detector: FaceDetector, engine: EmotionEngine, max_streams: int = 1000,
@@ -149,7 +153,7 @@ class FrameProcessor:
             try:
                 meta = parse_headers(raw.headers)
                 if self._stale(meta):
-                    result.stale_dropped[meta.stream_id] = result.stale_dropped.get(meta.stream_id, 0) + 1
+                    result.count_stale(meta.stream_id)
                     continue
                 image = decode_frame(raw.value)
             except InvalidFrame as exc:
@@ -169,7 +173,7 @@ class FrameProcessor:
                     result.rejected.append(d.rejected)
                     continue
                 if d.stale:
-                    result.stale_dropped[d.meta.stream_id] = result.stale_dropped.get(d.meta.stream_id, 0) + 1
+                    result.count_stale(d.meta.stream_id)
                     continue
                 result.frames_ok += 1
                 crops.extend(d.crops)
