@@ -155,12 +155,10 @@ class FrameProcessor:
                 if self._stale(meta):
                     result.count_stale(meta.stream_id)
                     continue
-                image = decode_frame(raw.value)
             except InvalidFrame as exc:
-                sid = meta.stream_id if meta else None
-                result.rejected.append(Rejected(raw, exc.reason, str(exc), sid))
+                result.rejected.append(Rejected(raw, exc.reason, str(exc), None))
                 continue
-            decoded.append((meta, image, raw))
+            decoded.append((meta, raw))  # decoded in the detection pool, per stream
         # Tracking needs each stream's frames in capture order; streams run in parallel.
         decoded.sort(key=lambda item: (item[0].stream_id, item[0].seq))
         by_stream: dict[str, list] = {}
@@ -178,6 +176,7 @@ class FrameProcessor:
                 result.frames_ok += 1
                 crops.extend(d.crops)
                 faces.extend((d, f) for f in d.faces)
+        result.rejected.sort(key=lambda r: (r.frame.topic, r.frame.partition, r.frame.offset))
         if not crops:
             return result
         probs = self.engine.classify(crops)
@@ -246,11 +245,17 @@ class FrameProcessor:
         return detector.detect(image)
 
     def _detect_stream(self, st: StreamTracking, items: list) -> list[_Detected]:
-        """Detect, track and crop one stream's frames in order (runs in the detection pool)."""
+        """Decode, detect, track and crop one stream's frames in order (in the detection pool)."""
         out = []
-        for meta, image, raw in items:
+        for meta, raw in items:
             if self._stale(meta):
                 out.append(_Detected(meta, raw, stale=True))
+                continue
+            try:
+                image = decode_frame(raw.value)
+            except InvalidFrame as exc:
+                out.append(_Detected(meta, raw, rejected=Rejected(raw, exc.reason, str(exc),
+                                                                 meta.stream_id)))
                 continue
             t_s = meta.captured_ms / 1000
             try:
