@@ -74,7 +74,7 @@ def _cmd_train(args) -> int:
     best = train(TrainConfig(data=args.data, out_dir=args.out, arch=args.arch, recipe=args.recipe,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              seed=args.seed, threads=args.threads, max_batches=args.max_batches,
-                             input_blur_sigma=args.input_blur_sigma))
+                             input_blur_sigma=args.input_blur_sigma, amp=args.amp))
     print(json.dumps({k: v for k, v in best.items() if k != "report"}))
     return 0
 
@@ -170,6 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--threads", type=int)
     s.add_argument("--max-batches", type=int, help="batches per epoch (smoke runs)")
+    s.add_argument("--amp", choices=["off", "bf16"], default="off",
+                   help="bf16 autocast: ~1.8x faster on CPUs with AMX (rmn_compact), results differ "
+                        "from fp32 runs")
     s.add_argument("--input-blur-sigma", type=float,
                    help="blur inputs at inference to match blurred training data (default: estimated)")
     s.set_defaults(func=_cmd_train)

@@ -46,6 +46,7 @@ class TrainConfig:
     val_usage: str = "PublicTest"
     half_weights: bool = True
     input_blur_sigma: float | None = None  # None: estimated from the data (see estimate_blur_sigma)
+    amp: str = "off"  # "bf16": autocast forward and loss (CPU or CUDA); weights stay fp32
 
 
 def _recipe_defaults(cfg: TrainConfig) -> tuple[int, float, float, float]:
@@ -82,6 +83,8 @@ def _plot_curves(history: list[dict], path: Path) -> None:
 
 def train(cfg: TrainConfig) -> dict:
     """Train, resuming from ``out_dir/last.pt`` when present; return the best epoch's metrics."""
+    if cfg.amp not in ("off", "bf16"):
+        raise ValueError(f"amp must be 'off' or 'bf16', got {cfg.amp!r}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
@@ -144,8 +147,9 @@ def train(cfg: TrainConfig) -> dict:
             x = random_affine(x, gen, max_rotation_deg=max_rot)
             x = random_erase(x, generator=gen).contiguous(memory_format=torch.channels_last)
             y = labels[idx]
-            logits = net(x)
-            loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+            with torch.autocast(device_type="cpu", dtype=torch.bfloat16, enabled=cfg.amp == "bf16"):
+                logits = net(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -129,3 +129,18 @@ def test_model_blur_matches_opencv_and_is_recorded(tmp_path):
     assert loaded.preprocessing.blur_sigma == 3.0
     with torch.inference_mode():
         assert torch.allclose(loaded(x), model(x), atol=1e-5)
+
+
+def test_bf16_autocast_training_runs_and_learns(tmp_path):
+    data = synthetic(24)
+    csv = tmp_path / "fer.csv"
+    write_csv(csv, data)
+    out = tmp_path / "amp"
+    cfg = TrainConfig(data=str(csv), out_dir=str(out), epochs=3, batch_size=32, lr=3e-3,
+                      label_smoothing=0.0, threads=2, amp="bf16")
+    train(cfg)
+    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
+    assert load_checkpoint(out / "best.pt").trained
+    with pytest.raises(ValueError, match="amp"):
+        train(TrainConfig(data=str(csv), out_dir=str(tmp_path / "x"), amp="fp8"))
