@@ -149,7 +149,6 @@ class FrameProcessor:
         faces: list[tuple[_Detected, Face]] = []
         decoded = []
         for raw in frames:
-            meta: FrameMeta | None = None
             try:
                 meta = parse_headers(raw.headers)
                 if self._stale(meta):

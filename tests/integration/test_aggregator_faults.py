@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, datetime
 
 import httpx
@@ -19,6 +18,7 @@ from emostream.services.config import AggregatorOptions
 from emostream.services.demo.embedded import RedisServer, free_port
 from emostream.settings import RedisSettings
 from emostream.store import EventStore
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -46,15 +46,6 @@ async def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def wait_until(predicate, timeout_s: float = 40.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.3)
-    raise AssertionError("condition not met in time")
-
-
 async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
     await ensure_topics(kafka_settings)
     port = free_port()
@@ -76,7 +67,7 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
 
             await send(kafka_settings.bootstrap_servers, kafka_settings.events_topic,
                        [event("s", i) for i in range(5)])
-            await wait_until(lambda: _ge(total, 5))
+            await wait_until(lambda: _ge(total, 5), 40.0, interval_s=0.3)
 
             server.stop()  # Redis goes away
             await send(kafka_settings.bootstrap_servers, kafka_settings.events_topic,
@@ -89,7 +80,7 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
             assert not consumer.redis_ok and not task.done()
 
             server.start(port)  # back, empty (this test Redis keeps nothing on disk)
-            await wait_until(lambda: _ge(total, 10))
+            await wait_until(lambda: _ge(total, 10), 40.0, interval_s=0.3)
             events = (await client.get("/v1/streams/s/events", params={"limit": 50})).json()["events"]
             assert sorted(e["frame_seq"] for e in events) == list(range(5, 15))
             assert consumer.redis_ok and not task.done()
@@ -119,7 +110,7 @@ async def test_malformed_and_unknown_version_events_dead_lettered(kafka_settings
         async def stored() -> bool:
             return bool(await store.recent_events("m", 10))
 
-        await wait_until(stored)
+        await wait_until(stored, 40.0, interval_s=0.3)
         dlq = AIOKafkaConsumer(kafka_settings.dlq_topic, bootstrap_servers=kafka_settings.bootstrap_servers,
                                auto_offset_reset="earliest")
         await dlq.start()

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.services.demo.embedded import ServiceProcess, TansuBroker, free_port, settings_env
 from emostream.settings import KafkaSettings
+from tests.waiting import wait_until
 
 TANSU_AUTO_CREATE_PARTITIONS = 4
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -50,18 +51,6 @@ async def topic_partitions(bootstrap: str, topic: str) -> int:
         return len(desc["partitions"])
     finally:
         await admin.close()
-
-
-async def wait_until(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout_s} s")
 
 
 def log_events(path: Path, event: str) -> list[dict]:

@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from emostream.services.demo.embedded import ServiceProcess, TansuBroker, free_port, settings_env
 from emostream.settings import KafkaSettings
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,16 +37,6 @@ async def frames_on_broker(bootstrap: str, topic: str, enough: int) -> int:
         return n
     finally:
         await consumer.stop()
-
-
-async def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await predicate()
-        if value:
-            return value
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"{what}: not within {timeout_s} s")
 
 
 async def test_ingest_survives_a_broker_restart(tmp_path):
@@ -72,7 +63,7 @@ async def test_ingest_survives_a_broker_restart(tmp_path):
     try:
         ingest.start(port)
         assert (await health.get("/readyz")).status_code == 200
-        await wait_for(lambda: on_broker(10), 30, "frames before the outage")
+        await wait_until(lambda: on_broker(10), 30, "frames before the outage")
 
         broker_port = broker.port
         broker.stop()
@@ -81,7 +72,7 @@ async def test_ingest_survives_a_broker_restart(tmp_path):
         assert (await health.get("/livez")).status_code == 200  # the camera is still read
 
         broker = TansuBroker().start(broker_port)  # empty: the topic is gone too
-        await wait_for(lambda: on_broker(10), 60, "frames after the restart")
+        await wait_until(lambda: on_broker(10), 60, "frames after the restart")
         assert ingest.running
         metrics = (await health.get("/metrics")).text
         assert "emostream_frames_sent_total" in metrics

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 
 import cv2
 import httpx
@@ -20,6 +19,7 @@ from emostream.services.ingest.sources import sample_frames
 from emostream.services.worker import FrameProcessor, Worker
 from emostream.store import EventStore
 from emostream.vision.detector import HaarDetector
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 N_FRAMES = 12
@@ -34,16 +34,6 @@ def video(tmp_path):
         writer.write(frame)
     writer.release()
     return path
-
-
-async def wait_for(predicate, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.3)
-    raise AssertionError(f"condition not met within {timeout_s} s")
 
 
 async def test_video_to_api(kafka_settings, redis_settings, video):
@@ -71,7 +61,7 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
                 seen = {e["frame_seq"] for e in r.json()["events"]}
                 return r.json() if seen == set(range(N_FRAMES)) else None
 
-            body = await wait_for(all_events)
+            body = await wait_until(all_events, 60.0, interval_s=0.3)
             health = await client.get("/healthz")
             streams = (await client.get("/v1/streams")).json()
             state = (await client.get("/v1/streams/lobby-cam/state")).json()
