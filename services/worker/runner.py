@@ -33,7 +33,7 @@ class _FinishBatchOnRevoke(ConsumerRebalanceListener):
         self.worker = worker
 
     async def on_partitions_revoked(self, revoked) -> None:
-        if self.worker._idle.is_set() or not revoked:
+        if self.worker.idle or not revoked:
             return
         finished = await self.worker.wait_idle(self.worker.options.shutdown_grace_s)
         log.info("partitions revoked", partitions=len(revoked), batch_committed_first=finished)
@@ -156,6 +156,11 @@ class Worker:
             if high is not None:
                 metrics.CONSUMER_LAG.labels(self.options.group_id, tp.topic, str(tp.partition)).set(
                     max(high - committed, 0))
+
+    @property
+    def idle(self) -> bool:
+        """No batch in hand."""
+        return self._idle.is_set()
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until the batch in hand is published and committed."""
