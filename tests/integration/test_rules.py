@@ -19,7 +19,8 @@ from emostream.services.aggregator import EventConsumer, create_app
 from emostream.services.config import AggregatorOptions, AlertOptions
 from emostream.store import EventStore
 from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER
-from tests.integration.test_aggregator_faults import send, wait_until
+from tests.integration.test_aggregator_faults import send
+from tests.waiting import wait_until
 from tests.synthetic import make_event, webhook_bot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -100,7 +101,7 @@ async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, red
                 async def webhook_arrived() -> bool:
                     return len(bot.received) >= 1
 
-                await wait_until(webhook_arrived, timeout_s=60)
+                await wait_until(webhook_arrived, timeout_s=60, interval_s=0.3)
                 alert_doc, body, headers = bot.received[0]
                 # The bot accepted it, and its verifier agrees on the exact bytes it got.
                 assert bot_module.verify(SECRET, headers[TIMESTAMP_HEADER], body,
@@ -123,7 +124,7 @@ async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, red
                     r = await api.get(f"/v1/rules/{rule_id}/deliveries", headers=READ)
                     return r.json()["count"] >= 1
 
-                await wait_until(logged)
+                await wait_until(logged, 40.0, interval_s=0.3)
                 log = (await api.get(f"/v1/rules/{rule_id}/deliveries", headers=READ)).json()
                 entry = log["deliveries"][0]
                 assert entry["alert_id"] == alert.alert_id and entry["delivered"]
@@ -157,7 +158,7 @@ async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, red
                 async def replayed() -> bool:
                     return consumer.consumed >= consumed + len(events)
 
-                await wait_until(replayed)
+                await wait_until(replayed, 40.0, interval_s=0.3)
                 assert consumer.alerts.fired == 2 and len(bot.received) == 1
                 again = (await api.get(f"/v1/streams/{stream}/sessions", headers=READ)).json()
                 assert again["sessions"][0]["events"] == ev_count
