@@ -3,11 +3,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 DURATION ?= 60
 PORT ?= 8000
+# torch build: cpu (default, from PyTorch's CPU wheel index) or cuda (`make install TORCH=cuda`).
+TORCH ?= cpu
+TORCH_VERSION ?= 2.13.0
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	# torch is installed first and pinned: an open range pulls a multi-GB CUDA build.
-	$(PY) -m pip install --quiet torch==2.13.0
+	# torch first, pinned, from the index of the chosen build (scripts/install_torch.sh): the
+	# public index's Linux wheel is the multi-GB CUDA one.
+	TORCH_VERSION=$(TORCH_VERSION) sh scripts/install_torch.sh $(PY) $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 

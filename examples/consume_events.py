@@ -1,6 +1,8 @@
 """Minimal consumer of the emotion-events topic: prints one line per classified face.
 
     python examples/consume_events.py --bootstrap 127.0.0.1:9092 [--topic emostream.events]
+
+`emostream demo` prints its broker's address at start ("Kafka broker on 127.0.0.1:PORT").
 """
 
 from __future__ import annotations
@@ -33,4 +35,7 @@ if __name__ == "__main__":
     p.add_argument("--topic", default="emostream.events")
     p.add_argument("--group", default="example-consumer")
     a = p.parse_args()
-    asyncio.run(main(a.bootstrap, a.topic, a.group))
+    try:
+        asyncio.run(main(a.bootstrap, a.topic, a.group))
+    except KeyboardInterrupt:  # Ctrl-C: asyncio.run has already stopped the consumer
+        pass

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 
 from emostream.errors import EmostreamError
 from emostream.logconfig import configure_logging
+from emostream.services.env_check import load_settings
 
 
 def _overrides(settings, section: str, **values):
@@ -24,7 +27,7 @@ def _cmd_ingest(args) -> int:
     from emostream.services.config import IngestSettings
     from emostream.services.ingest.main import run_ingest
 
-    s = _overrides(IngestSettings(), "ingest", source=args.source, fps=args.fps,
+    s = _overrides(load_settings(IngestSettings), "ingest", source=args.source, fps=args.fps,
                    stream_id=args.stream_id, max_frames=args.max_frames, loop=args.loop or None)
     configure_logging(s.log.level, s.log.json_output)
     return asyncio.run(run_ingest(s))
@@ -34,7 +37,7 @@ def _cmd_worker(args) -> int:
     from emostream.services.config import WorkerSettings
     from emostream.services.worker.main import run_worker
 
-    s = _overrides(WorkerSettings(), "model", checkpoint=args.checkpoint)
+    s = _overrides(load_settings(WorkerSettings), "model", checkpoint=args.checkpoint)
     configure_logging(s.log.level, s.log.json_output)
     return asyncio.run(run_worker(s))
 
@@ -43,21 +46,22 @@ def _cmd_aggregator(args) -> int:
     from emostream.services.aggregator.main import run_aggregator
     from emostream.services.config import AggregatorSettings
 
-    s = _overrides(AggregatorSettings(), "api", port=args.api_port)
+    s = _overrides(load_settings(AggregatorSettings), "api", port=args.api_port)
     configure_logging(s.log.level, s.log.json_output)
     return asyncio.run(run_aggregator(s))
 
 
 def _cmd_demo(args) -> int:
     from emostream.services.config import DemoSettings
-    from emostream.services.demo.runner import run_demo
+    from emostream.services.demo.runner import demo_log_level, run_demo
 
-    s = DemoSettings()
+    s = load_settings(DemoSettings)
     s = _overrides(s, "ingest", source=args.source, fps=args.fps)
     s = _overrides(s, "api", port=args.api_port)
     s = _overrides(s, "model", checkpoint=args.checkpoint)
-    configure_logging(s.log.level if not args.quiet else "WARNING", s.log.json_output)
-    return asyncio.run(run_demo(s, args.duration))
+    level = demo_log_level(s.log.level, args.quiet, args.verbose, sys.stderr.isatty())
+    configure_logging(level, s.log.json_output)
+    return asyncio.run(run_demo(s, args.duration, once=args.once))
 
 
 def _cmd_schema(args) -> int:
@@ -74,7 +78,9 @@ def _cmd_train(args) -> int:
     best = train(TrainConfig(data=args.data, out_dir=args.out, arch=args.arch, recipe=args.recipe,
                              epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                              seed=args.seed, threads=args.threads, max_batches=args.max_batches,
-                             input_blur_sigma=args.input_blur_sigma, amp=args.amp))
+                             amp=args.amp, ema_decay=args.ema, mix=args.mix,
+                             mix_alpha=args.mix_alpha, label_smoothing=args.label_smoothing,
+                             device=args.device))
     print(json.dumps({k: v for k, v in best.items() if k != "report"}))
     return 0
 
@@ -84,6 +90,20 @@ def _cmd_eval(args) -> int:
 
     configure_logging("WARNING")
     return run_eval(args)
+
+
+def _cmd_eval_photos(args) -> int:
+    from emostream.services.eval_photos import run_eval_photos
+
+    configure_logging("WARNING")
+    return run_eval_photos(args)
+
+
+def _cmd_calibrate(args) -> int:
+    from emostream.training.cli_eval import run_calibrate
+
+    configure_logging("WARNING")
+    return run_calibrate(args)
 
 
 def _cmd_models(args) -> int:
@@ -118,6 +138,10 @@ def _cmd_bench(args) -> int:
         from emostream.services.bench_fuzz import run_bench_fuzz
 
         return run_bench_fuzz(args)
+    if args.bench_command == "worker":
+        from emostream.services.bench_worker import run_bench_worker
+
+        return run_bench_worker(args)
     if args.bench_command == "soak":
         from emostream.services.bench_soak import run_bench_soak
 
@@ -148,12 +172,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_aggregator)
 
     s = sub.add_parser("demo", help="run everything locally on an embedded broker and Redis")
-    s.add_argument("--source", help="default: the built-in sample clip")
+    s.add_argument("--source", help="default: the built-in sample clip; video files and image "
+                   "folders loop until stopped (see --once)")
+    s.add_argument("--once", action="store_true",
+                   help="stop ingest at the end of a file or folder (the API keeps serving)")
     s.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     s.add_argument("--api-port", type=int, default=8000)
     s.add_argument("--fps", type=float)
     s.add_argument("--checkpoint")
     s.add_argument("--quiet", action="store_true", help="only warnings and the summary line")
+    s.add_argument("-v", "--verbose", action="store_true",
+                   help="log every batch (in a terminal the demo shows only its progress line)")
     s.set_defaults(func=_cmd_demo)
 
     s = sub.add_parser("schema", help="print the JSON Schemas of published messages")
@@ -163,8 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True, help="FER2013 CSV(.gz) or image-folder root")
     s.add_argument("--out", required=True, help="run directory (resumes from last.pt)")
     s.add_argument("--arch", default="rmn_compact")
-    s.add_argument("--recipe", choices=["fast", "official"], default="fast")
-    s.add_argument("--epochs", type=int, default=26)
+    s.add_argument("--recipe", choices=["sgd", "fast", "official"], default="sgd",
+                   help="sgd: Nesterov SGD, warm-up + cosine (default); fast: AdamW one-cycle; "
+                        "official: the RMN paper's")
+    s.add_argument("--epochs", type=int, default=60)
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)
     s.add_argument("--seed", type=int, default=0)
@@ -173,8 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--amp", choices=["off", "bf16"], default="off",
                    help="bf16 autocast: ~1.8x faster on CPUs with AMX (rmn_compact), results differ "
                         "from fp32 runs")
-    s.add_argument("--input-blur-sigma", type=float,
-                   help="blur inputs at inference to match blurred training data (default: estimated)")
+    s.add_argument("--ema", type=float, default=0.999,
+                   help="decay of the weight average that is evaluated and saved (0: off)")
+    s.add_argument("--mix", choices=["off", "mixup", "cutmix"], default="off")
+    s.add_argument("--mix-alpha", type=float, default=1.0)
+    s.add_argument("--label-smoothing", type=float, default=0.1)
+    s.add_argument("--device", default="cpu", help="cpu or cuda")
     s.set_defaults(func=_cmd_train)
 
     s = sub.add_parser("eval", help="evaluate checkpoints (an ensemble if several) on FER2013")
@@ -186,9 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flip", action="store_true", help="add the deterministic mirrored view")
     s.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
                    help="bf16 also reports its top-1 agreement with fp32 on the same data")
+    s.add_argument("--near-duplicates", action="store_true",
+                   help="also report accuracy without the faces that have a near-duplicate in "
+                        "Training (needs the Training rows in --data)")
+    s.add_argument("--near-dup-threshold", type=float, default=None,
+                   help="16x16 thumbnail cosine similarity that counts as a near-duplicate "
+                        "(default 0.92)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--confusion-png", help="write the confusion matrix here")
     s.set_defaults(func=_cmd_eval)
+
+    s = sub.add_parser("calibrate",
+                       help="fit a temperature on FER2013 PublicTest and store it in the checkpoint")
+    s.add_argument("--data", required=True)
+    s.add_argument("--usage", default="PublicTest", choices=["PublicTest", "PrivateTest"])
+    s.add_argument("--checkpoint", required=True)
+    s.add_argument("--out", help="write here instead of updating --checkpoint in place")
+    s.add_argument("--no-flip", dest="flip", action="store_false",
+                   help="fit on single views (default: face + mirror, as the worker runs)")
+    s.set_defaults(func=_cmd_calibrate)
 
     s = sub.add_parser("models", help="list, inspect and download models")
     msub = s.add_subparsers(dest="models_command", required=True)
@@ -204,18 +255,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("predict", help="faces and emotions in image files")
     s.add_argument("images", nargs="+")
-    s.add_argument("--detector", choices=["haar", "yunet"], default="haar")
+    s.add_argument("--detector", choices=["haar", "yunet", "yunet_torch"], default="haar")
     s.add_argument("--yunet-model", help="YuNet ONNX path (default: the pulled one)")
     s.add_argument("--checkpoint")
     s.add_argument("--json", action="store_true", help="one JSON list, one entry per image")
-    s.add_argument("--annotate", help="write boxes and labels: a file, or a folder for several")
+    s.add_argument("--annotate", help="write boxes and labels: an image file for one image, "
+                   "else a folder (created if missing; <name>_annotated.jpg per image)")
     s.set_defaults(func=_cmd_predict)
+
+    s = sub.add_parser("eval-photos",
+                       help="cross-dataset accuracy on labelled photos, detect -> crop -> classify")
+    s.add_argument("--photos", required=True, help="folder with labels.csv (path,label_fer7)")
+    s.add_argument("--detector", choices=["haar", "yunet", "yunet_torch"], default="haar")
+    s.add_argument("--checkpoint", help="default: the packaged model; commas: an ensemble")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_eval_photos)
 
     s = sub.add_parser("bench", help="benchmarks (JSON)")
     bsub = s.add_subparsers(dest="bench_command", required=True)
     b = bsub.add_parser("classify", help="faces/s by batch size and dtype vs the per-face baseline")
-    b.add_argument("--model", default="resmasking_dropout1",
-                   help="registered name, 'default' (the packaged model) or a checkpoint path")
+    b.add_argument("--model", default="default",
+                   help="'default' (the packaged model, as the worker runs it), a checkpoint path, "
+                        "or a registered architecture name (random weights: speed only)")
     b.add_argument("--batch-sizes", default="1,8,32")
     b.add_argument("--dtypes", default="fp32,bf16")
     b.add_argument("--seconds", type=float, default=5.0)
@@ -233,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--data", required=True, help="FER2013 CSV(.gz) or image folder (faces to paste)")
     b.add_argument("--usage", default="PublicTest")
     b.add_argument("--checkpoint", help="default: the packaged model")
-    b.add_argument("--detector", default="haar", choices=["haar", "yunet"])
+    b.add_argument("--detector", default="haar", choices=["haar", "yunet", "yunet_torch"])
     b.add_argument("--segments", type=int, default=12)
     b.add_argument("--segment-seconds", type=float, default=5.0)
     b.add_argument("--fps", type=int, default=15)
@@ -265,19 +326,78 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--yunet-model", help="YuNet .onnx (default: the models cache)")
     b.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
     b.add_argument("--json", action="store_true")
+    b = bsub.add_parser("worker", help="the worker's processing of recorded frames, no Kafka: "
+                        "frames/s, faces/s, batch latency; the --device path vs the CPU path")
+    b.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the batched path decodes, detects and crops (cuda: nvJPEG + GPU)")
+    b.add_argument("--frames", type=int, default=2048, help="records for the device path")
+    b.add_argument("--reference-frames", type=int, default=512,
+                   help="the first records, for the CPU path (agreement is measured on these; "
+                        "give each stream more than the track confirmation needs)")
+    b.add_argument("--streams", type=int, default=64, help="stream i shows 1 + i %% 4 faces")
+    b.add_argument("--batch-frames", type=int, help="CPU path micro-batch (default: the worker's)")
+    b.add_argument("--device-batch-frames", type=int, default=256)
+    b.add_argument("--detector", choices=["haar", "yunet", "yunet_torch"],
+                   help="the timed CPU path's detector (default: the configured one)")
+    b.add_argument("--host-decode", action="store_true",
+                   help="cuda: decode with OpenCV threads instead of nvJPEG")
+    b.add_argument("--overlap", action="store_true",
+                   help="prepare (decode, detect) batch k+1 while batch k is classified")
+    b.add_argument("--photos", help="face photos to compose frames from (default: generated)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_bench)
     return p
+
+
+# Input errors raised outside the EmostreamError tree (module, class); looked up only once their
+# module is imported, so handling them never imports torch.
+_USER_ERRORS = (("emostream.models.checkpoint", "CheckpointError"),
+                ("emostream.training.fer2013", "DatasetError"))
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = [EmostreamError]
+    for module, name in _USER_ERRORS:
+        cls = getattr(sys.modules.get(module), name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+def _exit_at_once_on_interrupt() -> None:
+    """The command is over and has cleaned up: a Ctrl-C while the interpreter shuts down (torch's
+    atexit hooks take a moment) exits at once instead of printing a KeyboardInterrupt traceback."""
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        return _run(args)
+    finally:
+        if argv is None:  # the program itself, not a caller (tests) that keeps its own handlers
+            _exit_at_once_on_interrupt()
+
+
+def _run(args) -> int:
+    try:
         return int(args.func(args) or 0)
-    except EmostreamError as exc:
-        print(f"emostream {args.command}: error: {exc}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        if isinstance(exc, _user_errors()):
+            message = str(exc)
+        elif isinstance(exc, OSError) and exc.filename is not None:  # a file the user named
+            message = f"{exc.filename}: {exc.strerror or exc}"
+        elif getattr(args, "data", None) and isinstance(exc, UnicodeDecodeError | EOFError | OSError):
+            # A binary or truncated file given as --data (the CSV reader or gzip fails on it).
+            message = (f"{args.data}: not a FER2013 CSV ({type(exc).__name__}); pass the CSV "
+                       "(.csv or .csv.gz, columns emotion,pixels[,Usage]) or an image-folder root")
+        else:
+            raise
+        print(f"emostream {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

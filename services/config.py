@@ -6,9 +6,9 @@ Built in ``main()`` (never at import time) and passed down.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.settings import (
@@ -37,7 +37,8 @@ class IngestOptions(BaseModel):
     live_queue_frames: int = Field(8, ge=1, description="Live sources drop the oldest beyond this")
     metrics_port: int = Field(0, ge=0, le=65535,
                               description="/metrics, /livez, /readyz; 0 (default) disables")
-    metrics_host: str = Field("0.0.0.0", description="Interface for the health/metrics port")
+    metrics_host: str = Field("127.0.0.1", description="Interface for the health/metrics port: "
+                              "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)")
     liveness_timeout_s: float = Field(60.0, gt=0, description="/livez fails past this without progress")
 
 
@@ -48,18 +49,36 @@ class WorkerOptions(BaseModel):
     max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
     metrics_port: int = Field(9102, ge=0, le=65535,
                               description="/metrics, /livez, /readyz; 0 disables")
-    metrics_host: str = Field("0.0.0.0", description="Interface for the health/metrics port")
+    metrics_host: str = Field("127.0.0.1", description="Interface for the health/metrics port: "
+                              "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)")
     liveness_timeout_s: float = Field(60.0, gt=0, description="/livez fails past this without progress")
     shutdown_grace_s: float = Field(10.0, ge=0, description="On SIGTERM, time to finish the batch in hand")
+    track_min_hits: int = Field(
+        3, ge=1, le=30,
+        description="A face yields events once its track is detected in this many consecutive "
+                    "frames (SORT's min_hits): one-frame false detections never become events")
+
+
+MIN_API_KEY_CHARS = 12
+# An empty key once authorised an empty X-API-Key header; short ones are guessable.
+def _long_enough(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value().strip()) < MIN_API_KEY_CHARS:
+        raise ValueError(f"API keys need at least {MIN_API_KEY_CHARS} characters")
+    return key
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_long_enough)]
 
 
 class ApiOptions(BaseModel):
     host: str = Field("127.0.0.1", description="Binding beyond loopback requires API keys")
     port: int = Field(8000, ge=1, le=65535)
     max_events_limit: int = Field(500, ge=1)
-    read_keys: list[SecretStr] = Field(default_factory=list, description="X-API-Key values for reads")
-    admin_keys: list[SecretStr] = Field(default_factory=list, description="Keys with admin scope")
+    read_keys: list[ApiKey] = Field(default_factory=list, description="X-API-Key values for reads")
+    admin_keys: list[ApiKey] = Field(default_factory=list, description="Keys with admin scope")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413")
+    max_live_clients: int = Field(200, ge=1, description="WebSocket + SSE clients at once; more "
+                                  "are refused (WebSocket close 1013, SSE 503)")
 
 
 class AlertOptions(BaseModel):
@@ -73,6 +92,10 @@ class AlertOptions(BaseModel):
     webhook_max_backoff_s: float = Field(30.0, gt=0)
     webhook_queue_size: int = Field(1000, ge=1, description="Pending deliveries; more are dropped")
     webhook_concurrency: int = Field(4, ge=1, le=64)
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list, max_length=64,
+        description="Non-public networks webhooks may reach (on-premises bots), e.g. "
+                    "[\"10.20.0.0/16\"]; public addresses are always allowed, others refused")
     shutdown_grace_s: float = Field(5.0, ge=0, description="Time to finish queued deliveries")
 
 

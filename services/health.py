@@ -63,6 +63,7 @@ async def health_server(service: str, live: Check, ready: Check, host: str,
         return
     from emostream.services.lifecycle import ApiServer
 
-    async with ApiServer(health_app(service, live, ready), host, port):
+    fix = f"set EMOSTREAM_{service.upper()}__METRICS_PORT (0 disables)"
+    async with ApiServer(health_app(service, live, ready), host, port, f"{service} metrics", fix):
         log.info("health listening", service=service, port=port, paths=["/metrics", "/livez", "/readyz"])
         yield

@@ -47,30 +47,61 @@ def predict_images(paths: list[str], detector_kind: str = "haar", yunet_model: s
     return results, {"meta": meta, "images": images}
 
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
+LABEL_COLOUR = (0, 200, 0)
+
+
 def annotate(image, faces: list[dict]):
+    """Boxes and labels, sized to the image: text about 3% of its height, readable at 1:1."""
     out = image.copy()
+    h, w = out.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    _, base_h = cv2.getTextSize("Hg", font, 1.0, 1)[0]
+    scale = max(0.5, 0.03 * h / base_h)
+    thickness = max(1, round(scale * 1.5))
     for f in faces:
-        x, y, w, h = f["box"]
-        cv2.rectangle(out, (x, y), (x + w, y + h), (0, 200, 0), 2)
+        x, y, bw, bh = f["box"]
+        cv2.rectangle(out, (x, y), (x + bw, y + bh), LABEL_COLOUR, max(2, thickness))
         text = f"{f['emotion']} {f['probabilities'][f['emotion']]:.2f}"
-        cv2.putText(out, text, (x, max(y - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 200, 0), 1)
+        (tw, th), baseline = cv2.getTextSize(text, font, scale, thickness)
+        top = y - th - baseline - 4 if y - th - baseline - 4 >= 0 else y + bh  # above, else below
+        cv2.rectangle(out, (x, top), (min(x + tw + 4, w - 1), top + th + baseline + 4), (0, 0, 0), -1)
+        cv2.putText(out, text, (x + 2, top + th + 2), font, scale, LABEL_COLOUR, thickness, cv2.LINE_AA)
     return out
+
+
+def annotation_targets(out: Path, images: list[str]) -> dict[str, Path]:
+    """Where each image's annotation goes: ``out`` itself for one image named like an image file,
+    else ``out/<stem>_annotated.jpg`` (the folder is created). Parents are created too."""
+    as_file = len(images) == 1 and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
+    if not as_file and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        raise ConfigError(f"--annotate {out} names an image file but {len(images)} images were "
+                          "given: pass a folder")
+    if out.exists() and not out.is_dir() and not as_file:
+        raise ConfigError(f"--annotate {out} is a file, not a folder")
+    folder = out.parent if as_file else out
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--annotate: cannot create {folder}: {exc.strerror}") from None
+    if as_file:
+        return {images[0]: out}
+    return {p: out / f"{Path(p).stem}_annotated.jpg" for p in images}
 
 
 def run_predict(args) -> int:
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:
         raise ConfigError(f"no such image file(s): {', '.join(missing)}")
+    # Checked (and folders made) before the model loads: a bad --annotate fails at once.
+    targets = annotation_targets(Path(args.annotate), args.images) if args.annotate else {}
     results, extra = predict_images(args.images, args.detector, args.yunet_model, args.checkpoint)
-    if args.annotate:
-        out = Path(args.annotate)
-        many = len(args.images) > 1 or out.is_dir()
-        if many:
-            out.mkdir(parents=True, exist_ok=True)
+    if targets:
         for r in results:
             if r["image"] in extra["images"]:
-                target = out / f"{Path(r['image']).stem}_annotated.jpg" if many else out
-                cv2.imwrite(str(target), annotate(extra["images"][r["image"]], r["faces"]))
+                target = targets[r["image"]]
+                if not cv2.imwrite(str(target), annotate(extra["images"][r["image"]], r["faces"])):
+                    raise ConfigError(f"--annotate: could not write {target}")
     if args.json:
         print(json.dumps(results))
     else:

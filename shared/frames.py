@@ -10,19 +10,24 @@ import cv2
 import numpy as np
 
 from emostream.errors import InvalidFrame
+from emostream.schemas import STREAM_ID_PATTERN
 
 H_STREAM = "emostream-stream-id"
 H_SEQ = "emostream-seq"
 H_CAPTURED = "emostream-captured-ms"
 H_CONTENT = "content-type"
 H_LIVE = "emostream-live"
-STREAM_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+H_RUN = "emostream-run"  # the producer run: seq restarts at 0 when ingest restarts, the run does not
+RUN_ID_RE = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+STREAM_ID_RE = re.compile(STREAM_ID_PATTERN)  # use fullmatch: "$" also matches before a "\n"
 _DIGITS_RE = re.compile(rb"[0-9]{1,19}")  # ASCII only: int() would also take "١٢", " 1_0 "
 MAX_SEQ = 2**63 - 1
 MAX_CAPTURED_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last datetime Python holds
 MAX_SIDE_PX = 8192
 MAX_PIXELS = 40_000_000
 MAX_FRAME_BYTES = 8 * 1024 * 1024
+JPEG_MAGIC = b"\xff\xd8"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
@@ -32,10 +37,11 @@ class FrameMeta:
     seq: int
     captured_ms: int
     live: bool = False  # live cameras: stale frames may be dropped; files: process everything
+    run_id: str = ""  # unique per producer run (ingest start); "" when the producer sets none
 
 
 def validate_stream_id(stream_id: str) -> str:
-    if not STREAM_ID_RE.match(stream_id):
+    if not STREAM_ID_RE.fullmatch(stream_id):
         raise ValueError(
             f"invalid stream id {stream_id!r}: use 1-128 of letters, digits, '.', '_', ':', '-'"
         )
@@ -59,7 +65,7 @@ def frame_headers(meta: FrameMeta) -> list[tuple[str, bytes]]:
         (H_CAPTURED, str(meta.captured_ms).encode()),
         (H_CONTENT, b"image/jpeg"),
         (H_LIVE, b"1" if meta.live else b"0"),
-    ]
+    ] + ([(H_RUN, meta.run_id.encode())] if meta.run_id else [])
 
 
 def _header_int(values: dict, name: str, maximum: int) -> int:
@@ -91,12 +97,18 @@ def parse_headers(headers: list[tuple[str, bytes]] | tuple | None) -> FrameMeta:
         raise InvalidFrame(f"malformed headers: {exc}", reason="bad_headers") from exc
     seq = _header_int(values, H_SEQ, MAX_SEQ)
     captured_ms = _header_int(values, H_CAPTURED, MAX_CAPTURED_MS)
-    return FrameMeta(stream_id, seq, captured_ms, values.get(H_LIVE) == b"1")
+    run = values.get(H_RUN, b"")
+    if H_RUN in values and (not isinstance(run, bytes) or not RUN_ID_RE.fullmatch(run)):
+        shown = run[:32] if isinstance(run, bytes) else run
+        raise InvalidFrame(f"malformed headers: {H_RUN} must be 1-64 of letters, digits, '.', '_', "
+                           f"':', '-', got {shown!r}", reason="bad_headers")
+    return FrameMeta(stream_id, seq, captured_ms, values.get(H_LIVE) == b"1",
+                     run.decode() if run else "")
 
 
 def declared_size(payload: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG SOF or PNG IHDR header without decoding; None if not found."""
-    if payload[:8] == b"\x89PNG\r\n\x1a\n" and len(payload) >= 24:
+    if payload[:8] == PNG_MAGIC and len(payload) >= 24:
         return int.from_bytes(payload[16:20], "big"), int.from_bytes(payload[20:24], "big")
     if payload[:2] != b"\xff\xd8":
         return None
@@ -123,19 +135,27 @@ def declared_size(payload: bytes) -> tuple[int, int] | None:
 def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> np.ndarray:
     """JPEG (or PNG) bytes -> BGR image.
 
-    Raises InvalidFrame for empty, oversized or undecodable payloads, and for images whose
-    declared dimensions exceed the limits (checked before decoding: decompression bombs).
+    Raises InvalidFrame for empty, oversized or undecodable payloads, for other formats
+    (``unsupported_format``: only JPEG and PNG have their declared size checked), and for images
+    whose declared dimensions exceed the limits (checked before decoding: decompression bombs).
     """
     if not payload:
         raise InvalidFrame("empty payload", reason="empty_payload")
     if len(payload) > max_frame_bytes:
         raise InvalidFrame(f"payload of {len(payload)} bytes exceeds {max_frame_bytes}", reason="too_large")
+    if not payload.startswith((JPEG_MAGIC, PNG_MAGIC)):
+        # cv2.imdecode also decodes WebP, TIFF, GIF, ...: formats whose declared size is not
+        # checked below, so a small file could still expand to gigabytes (decompression bomb).
+        raise InvalidFrame(f"payload starting {payload[:8]!r} is not JPEG or PNG",
+                           reason="unsupported_format")
     size = declared_size(payload)
-    if size is not None:
-        w, h = size
-        if w == 0 or h == 0 or max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
-            raise InvalidFrame(f"declared image size {w}x{h} is outside the limits "
-                               f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)", reason="too_large")
+    if size is None:
+        raise InvalidFrame("no image size before the image data (JPEG SOF or PNG IHDR)",
+                           reason="corrupt_image")
+    w, h = size
+    if w == 0 or h == 0 or max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
+        raise InvalidFrame(f"declared image size {w}x{h} is outside the limits "
+                           f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)", reason="too_large")
     image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InvalidFrame(f"payload of {len(payload)} bytes is not a decodable image", reason="corrupt_image")

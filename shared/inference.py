@@ -15,6 +15,7 @@ from emostream.models.checkpoint import (
     CheckpointError,
     EmotionClassifier,
     load_checkpoint,
+    load_models,
     untrained_model,
 )
 from emostream.settings import ModelSettings
@@ -162,8 +163,8 @@ def load_model(settings: ModelSettings) -> EmotionClassifier:
     """The configured checkpoint, else the packaged default, else (if allowed) an untrained RMN."""
     if settings.threads:
         torch.set_num_threads(settings.threads)
-    if settings.checkpoint:
-        return load_checkpoint(settings.checkpoint)
+    if settings.checkpoint:  # several, separated by commas: an ensemble (mean softmax)
+        return load_models(settings.checkpoint)
     if Path(DEFAULT_CHECKPOINT).is_file():
         try:
             return load_checkpoint(DEFAULT_CHECKPOINT)

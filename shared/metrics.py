@@ -22,7 +22,7 @@ ALERTS = Counter("emostream_alerts_total", "Alerts fired by rules", ["kind"])
 ALERT_ERRORS = Counter("emostream_alert_errors_total", "Rule evaluation or alert publish failures",
                        ["stage"])
 WEBHOOKS = Counter("emostream_webhook_deliveries_total",
-                   "Webhook deliveries by outcome (delivered, failed, dropped)", ["outcome"])
+                   "Webhook deliveries by outcome (delivered, failed, dropped, cancelled)", ["outcome"])
 WEBHOOK_QUEUE = Gauge("emostream_webhook_queue", "Webhook deliveries waiting to be sent")
 BROKER_DATA_LOSS = Counter("emostream_broker_data_loss_total",
                            "Partitions whose highwater or fetched offset fell below a committed "
@@ -30,3 +30,7 @@ BROKER_DATA_LOSS = Counter("emostream_broker_data_loss_total",
 TOPICS_RECREATED = Counter("emostream_topics_recreated_total",
                            "Times a consumer found its topic missing and recreated the topics",
                            ["topic"])
+WEBHOOK_SENDERS = Gauge("emostream_webhook_senders_alive",
+                        "Webhook sender tasks running (fewer than configured: deliveries stall)")
+WEBHOOK_SENDERS_DIED = Counter("emostream_webhook_senders_died_total",
+                               "Webhook sender tasks that ended with an exception")

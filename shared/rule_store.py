@@ -32,6 +32,15 @@ AnyRule = ProbabilityAboveRule | StableChangeRule
 StateKey = tuple[str, str, str]  # rule id, stream id, track id
 
 
+_RECORD_IF_RULE_EXISTS = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('LPUSH', KEYS[2], ARGV[2])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[3]))
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return 1
+"""
+
+
 class RuleStore:
     """Rule CRUD and rule state on a started ``EventStore``'s connection."""
 
@@ -96,14 +105,18 @@ class RuleStore:
                 pipe.set(self._state_key(key), state.dumps(), ex=ttl)
             await pipe.execute()
 
-    async def record_delivery(self, rule_id: str, record: dict[str, Any]) -> None:
+    async def exists(self, rule_id: str) -> bool:
+        return bool(await self.store.redis.hexists(f"{self._p}:rules", rule_id))
+
+    async def record_delivery(self, rule_id: str, record: dict[str, Any]) -> bool:
+        """Log a delivery, atomically only while the rule exists (a deleted rule's log stays
+        deleted); False when the rule is gone."""
         settings = self.store.settings
-        key = self._deliveries_key(rule_id)
-        async with self.store.redis.pipeline(transaction=True) as pipe:
-            pipe.lpush(key, json.dumps(record, separators=(",", ":")))
-            pipe.ltrim(key, 0, settings.max_deliveries_per_rule - 1)
-            pipe.expire(key, settings.stream_ttl_s)
-            await pipe.execute()
+        written = await self.store.redis.eval(
+            _RECORD_IF_RULE_EXISTS, 2, f"{self._p}:rules", self._deliveries_key(rule_id),
+            rule_id, json.dumps(record, separators=(",", ":")),
+            settings.max_deliveries_per_rule - 1, settings.stream_ttl_s)
+        return bool(written)
 
     async def deliveries(self, rule_id: str, limit: int) -> list[dict[str, Any]]:
         docs = await self.store.redis.lrange(self._deliveries_key(rule_id), 0, limit - 1)

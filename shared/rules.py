@@ -22,13 +22,13 @@ import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from emostream.frames import STREAM_ID_RE
 from emostream.labels import EMOTIONS
 from emostream.schemas import AlertSummary, AlertV1, Emotion, EmotionEventV1
+from emostream.webhook_urls import parse_webhook_url
 
 MAX_EVENT_GAP_S = 5.0  # a track unseen this long (event time) ends its episode
 RULE_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -36,7 +36,7 @@ StableLabel = Emotion | Literal["uncertain"]
 
 
 class _RuleFields(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str = Field(min_length=1, max_length=100)
     stream_id: str | None = Field(None, pattern=STREAM_ID_RE.pattern,
@@ -49,11 +49,8 @@ class _RuleFields(BaseModel):
     @field_validator("webhook_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
-        if v is None:
-            return v
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("webhook_url must be an absolute http:// or https:// URL")
+        if v is not None:
+            parse_webhook_url(v)  # the sender's own parser: what passes here can be sent
         return v
 
 
@@ -217,18 +214,32 @@ def state_key(rule_id: str, ev: EmotionEventV1) -> tuple[str, str, str]:
     return rule_id, ev.stream_id, track_key(ev)
 
 
+class RuleIndex:
+    """Rules by the stream they watch: an event meets only its stream's rules and the
+    rules for every stream, not every rule there is."""
+
+    def __init__(self, rules: list[ProbabilityAboveRule | StableChangeRule]) -> None:
+        self.every_stream = [r for r in rules if r.stream_id is None]
+        self.by_stream: dict[str, list] = {}
+        for r in rules:
+            if r.stream_id is not None:
+                self.by_stream.setdefault(r.stream_id, []).append(r)
+
+    def for_event(self, ev: EmotionEventV1) -> list[ProbabilityAboveRule | StableChangeRule]:
+        return self.by_stream.get(ev.stream_id, []) + self.every_stream
+
+
 def evaluate_events(
-    rules: list[ProbabilityAboveRule | StableChangeRule],
+    rules: list[ProbabilityAboveRule | StableChangeRule] | RuleIndex,
     events: list[EmotionEventV1],
     states: dict[tuple[str, str, str], TrackState],
 ) -> list[AlertV1]:
     """Run every applicable rule over ``events`` in capture order; ``states`` (keyed by
     ``state_key``) are created or advanced in place. Returns the alerts in firing order."""
+    index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
     alerts = []
     for ev in sorted(events, key=lambda e: (e.captured_at, e.frame_seq, e.face.index)):
-        for rule in rules:
-            if not applies(rule, ev):
-                continue
+        for rule in index.for_event(ev):
             state = states.setdefault(state_key(rule.id, ev), TrackState())
             alert = evaluate(rule, state, ev)
             if alert is not None:

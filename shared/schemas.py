@@ -5,14 +5,44 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from emostream.labels import EMOTIONS
 
 SCHEMA_VERSION = 1
+MAX_FUTURE_SKEW = timedelta(days=1)
+MIN_CAPTURE_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # Unix time, as frame headers carry it
+
+
+def _plausible_capture_time(value: datetime) -> datetime:
+    """Capture times between 1970 and a day ahead of this clock: a year-9999 time would break
+    arithmetic (sessions, windows) downstream."""
+    latest = datetime.now(UTC) + MAX_FUTURE_SKEW
+    if not MIN_CAPTURE_TIME <= value <= latest:
+        raise ValueError(f"capture time {value.isoformat()} is outside "
+                         f"{MIN_CAPTURE_TIME.date()}..now + {MAX_FUTURE_SKEW}")
+    return value
+
+
+# Ids end up in Redis keys, URLs and the dashboard: a fixed alphabet, matched in full.
+STREAM_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+TRACK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,159}$"
+StreamId = Annotated[str, Field(pattern=STREAM_ID_PATTERN)]
+TrackId = Annotated[str, Field(pattern=TRACK_ID_PATTERN)]
+
+# Naive datetimes are refused: mixed with aware ones in a batch they cannot be compared.
+CaptureTime = Annotated[AwareDatetime, AfterValidator(_plausible_capture_time)]
 Emotion = Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
@@ -33,7 +63,8 @@ class Face(BaseModel):
     index: int = Field(ge=0, description="Position of the face in the frame (detector order)")
     box: FaceBox
     detector_score: float = Field(ge=0.0, le=1.0)
-    track_id: str | None = Field(None, description="Stable id of this face across frames, if tracked")
+    track_id: TrackId | None = Field(None,
+                                     description="Stable id of this face across frames, if tracked")
 
 
 class EmotionResult(BaseModel):
@@ -93,11 +124,12 @@ class EmotionEventV1(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     schema_version: Literal[1] = SCHEMA_VERSION
-    event_id: str = Field(description="Stable id: same stream, frame and face always give the same id")
-    stream_id: str = Field(min_length=1, max_length=128)
+    event_id: str = Field(description="Stable id: the same frame (stream, producer run, seq) and "
+                          "face always give the same id")
+    stream_id: StreamId
     frame_seq: int = Field(ge=0)
-    captured_at: datetime
-    processed_at: datetime
+    captured_at: CaptureTime
+    processed_at: AwareDatetime
     latency_ms: int | None = Field(None, description="Capture to processing, end to end")
     face: Face
     emotion: EmotionResult = Field(description="This frame's raw classification")
@@ -105,10 +137,16 @@ class EmotionEventV1(BaseModel):
     model: ModelInfo
 
     @staticmethod
-    def make_id(stream_id: str, frame_seq: int, face_index: int) -> str:
-        """Deterministic, so redelivered frames (at-least-once) produce the same event ids."""
-        digest = hashlib.sha256(f"{stream_id}\x00{frame_seq}\x00{face_index}".encode()).hexdigest()
-        return digest[:32]
+    def make_id(stream_id: str, frame_seq: int, face_index: int, run: str = "") -> str:
+        """Deterministic, so redelivered frames (at-least-once) produce the same event ids.
+
+        ``run`` tells producer runs apart (a restarted ingest starts its seq at 0 again): the
+        frame's ``emostream-run`` header, else its capture time; "" gives the run-less id.
+        """
+        material = f"{stream_id}\x00{frame_seq}\x00{face_index}"
+        if run:
+            material = f"{stream_id}\x00{run}\x00{frame_seq}\x00{face_index}"
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
 class EmotionChangeV1(BaseModel):
@@ -123,10 +161,10 @@ class EmotionChangeV1(BaseModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["stable_change"] = "stable_change"
     event_id: str = Field(description="Id of the emotion event on which the change happened")
-    stream_id: str = Field(min_length=1, max_length=128)
-    track_id: str
+    stream_id: StreamId
+    track_id: TrackId
     frame_seq: int = Field(ge=0)
-    captured_at: datetime
+    captured_at: CaptureTime
     from_label: Emotion | Literal["uncertain"] | None
     to_label: Emotion | Literal["uncertain"]
     confidence: float = Field(ge=0.0, le=1.0)
@@ -164,8 +202,8 @@ class AlertV1(BaseModel):
     rule_id: str
     rule_name: str
     kind: RuleKind
-    stream_id: str = Field(min_length=1, max_length=128)
-    track_id: str
+    stream_id: StreamId
+    track_id: TrackId
     episode_started_at: datetime = Field(description="Capture time the condition began")
     fired_at: datetime = Field(description="Capture time of the event that fired the rule")
     event_id: str = Field(description="The triggering emotion event")

@@ -61,7 +61,9 @@ class LogSettings(BaseModel):
 class DetectorSettings(BaseModel):
     """Face detection before classification."""
 
-    kind: Literal["haar", "yunet"] = "haar"
+    kind: Literal["haar", "yunet", "yunet_torch"] = Field(
+        "haar", description="yunet: OpenCV's, needs yunet_model or `emostream models pull`; "
+        "yunet_torch: the same network in PyTorch, weights packaged (no file, no download)")
     yunet_model: str | None = None
     min_face_px: int = Field(32, ge=10)
     max_width_px: int | None = Field(480, ge=64, description="Downscale wider frames to detect")
@@ -77,7 +79,9 @@ class DetectorSettings(BaseModel):
 class ModelSettings(BaseModel):
     """Emotion classifier: a checkpoint (default: the packaged one) and how to run it."""
 
-    checkpoint: str | None = None
+    checkpoint: str | None = Field(
+        None, description="checkpoint path; several separated by commas run as an ensemble "
+        "(mean of their softmax)")
     allow_untrained: bool = True
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(

@@ -10,6 +10,7 @@ logged and counted, never allowed to stall event consumption.
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 from aiokafka import AIOKafkaProducer
@@ -18,11 +19,12 @@ from redis.exceptions import RedisError
 
 from emostream import metrics
 from emostream.rule_store import RuleStore, StateKey
-from emostream.rules import applies, evaluate_events, state_key
+from emostream.rules import RuleIndex, evaluate_events, state_key
 from emostream.schemas import AlertV1, EmotionEventV1
 from emostream.services.aggregator.webhooks import WebhookDispatcher
 
 log = structlog.get_logger(__name__)
+RULES_CACHE_S = 1.0  # a new or deleted rule takes effect within this (deliveries: at once)
 
 
 class AlertEngine:
@@ -35,16 +37,27 @@ class AlertEngine:
         self.topic = topic
         self.dispatcher = dispatcher
         self.fired = 0
+        self._cached: tuple[list, RuleIndex] | None = None
+        self._cached_at = 0.0
+
+    async def _rules(self) -> tuple[list, RuleIndex]:
+        """The stored rules, read and parsed at most every ``RULES_CACHE_S``."""
+        now = time.monotonic()
+        if self._cached is None or now - self._cached_at > RULES_CACHE_S:
+            rules = await self.rules.list()
+            self._cached, self._cached_at = (rules, RuleIndex(rules)), now
+        return self._cached
 
     async def _evaluate(self, events: list[EmotionEventV1]) -> tuple[list[AlertV1], dict]:
-        rules = await self.rules.list()
+        rules, index = await self._rules()
         if not rules:
             return [], {}
         keys: list[StateKey] = list(dict.fromkeys(
-            state_key(rule.id, ev) for ev in events for rule in rules if applies(rule, ev)))
+            state_key(rule.id, ev) for ev in events for rule in index.for_event(ev)))
         states = await self.rules.load_states(keys)
         by_id = {r.id: r for r in rules}
-        alerts = evaluate_events(rules, events, states)
+        # Off the event loop: a burst against many rules must not stall /healthz or the API.
+        alerts = await asyncio.to_thread(evaluate_events, index, events, states)
         await self.rules.save_states(states, by_id)
         return alerts, by_id
 

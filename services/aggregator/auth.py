@@ -12,6 +12,8 @@ LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 
 def _matches(key: str, keys: list[SecretStr]) -> bool:
+    if not key:
+        return False  # an empty header never matches, not even an empty configured key
     return any(hmac.compare_digest(key.encode(), k.get_secret_value().encode()) for k in keys)
 
 
@@ -22,6 +24,11 @@ def key_allowed(key: str | None, scope: str, read_keys: list[SecretStr],
     if key is None:
         return False
     return _matches(key, admin_keys) or (scope == "read" and _matches(key, read_keys))
+
+
+def is_admin(key: str | None, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> bool:
+    """Whether ``key`` has admin scope (everyone has, in keyless mode)."""
+    return key_allowed(key, "admin", read_keys, admin_keys)
 
 
 def require_scope(scope: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> Callable:

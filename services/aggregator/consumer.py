@@ -20,7 +20,8 @@ from emostream.schemas import EmotionEventV1
 from emostream.services.aggregator.alerts import AlertEngine
 from emostream.services.aggregator.webhooks import WebhookDispatcher
 from emostream.services.config import AggregatorOptions, AlertOptions
-from emostream.dead_letters import send_dead_letter
+from emostream.dead_letters import dead_letter_unreadable, send_dead_letter
+from emostream.record_fetch import Unreadable, fetch_batch, past
 from emostream.settings import KafkaSettings
 from emostream.store import EventStore
 
@@ -39,7 +40,8 @@ class EventConsumer:
         self._producer = make_producer(kafka, "aggregator")
         self.broker_watch = BrokerWatch(kafka, self._consumer, kafka.events_topic, options.group_id)
         rules = RuleStore(store)
-        self.webhooks = WebhookDispatcher(alerts or AlertOptions(), rules.record_delivery)
+        self.webhooks = WebhookDispatcher(alerts or AlertOptions(), rules.record_delivery,
+                                          rule_exists=rules.exists)
         self.alerts = AlertEngine(rules, self._producer, kafka.alerts_topic, self.webhooks)
         self._stop = asyncio.Event()
         self._started = False
@@ -81,16 +83,25 @@ class EventConsumer:
 
     async def run(self) -> None:
         while not self._stop.is_set():
-            batches = await self._consumer.getmany(
-                timeout_ms=self.options.max_wait_ms, max_records=self.options.max_batch_events
-            )
+            fetched = await fetch_batch(self._consumer, self.options.max_wait_ms,
+                                        self.options.max_batch_events)
             self.last_progress = time.monotonic()
-            records = [r for recs in batches.values() for r in recs]
+            records = fetched.records
             self.broker_watch.check_offsets(records)
             if records:
                 await self.handle(records)
-            else:
+            if fetched.unreadable:  # after the records before them are stored and committed
+                await self._skip_unreadable(fetched.unreadable)
+            elif not records:
                 await self.broker_watch.ensure_topic()
+
+    async def _skip_unreadable(self, unreadable: list[Unreadable]) -> None:
+        """Dead-letter records the client cannot parse, then commit past them."""
+        await dead_letter_unreadable(self._producer, self.kafka.dlq_topic, unreadable)
+        self.dead_letters += len(unreadable)
+        log.warning("unreadable records dead-lettered",
+                    records=[f"{u.topic}/{u.partition}/{u.offset}" for u in unreadable])
+        await self._commit(past(unreadable))
 
     async def _store_with_retry(self, events: list[EmotionEventV1]) -> list[EmotionEventV1] | None:
         """Write to Redis, retrying with capped exponential backoff while it is down.
@@ -131,7 +142,8 @@ class EventConsumer:
                     partition=r.partition, offset=r.offset, value=r.value,
                     headers=list(r.headers or []), reason="invalid_event",
                     detail=str(exc).splitlines()[0] if str(exc) else "validation error",
-                    stream_id=(r.key or b"").decode(errors="replace") or None,
+                    stream_id=(r.key or b"").decode(errors="replace")[:128] or None,
+                    max_bytes=self.kafka.max_message_bytes,
                 )
         fresh = await self._store_with_retry(events)
         if fresh is None:  # stopping while Redis is down: leave offsets uncommitted
@@ -141,7 +153,9 @@ class EventConsumer:
         self.stored += len(fresh)
         await self.alerts.process(fresh)
         self.consumed += len(records)
-        offsets = next_offsets(records)
+        await self._commit(next_offsets(records))
+
+    async def _commit(self, offsets) -> None:
         try:
             await self._consumer.commit(offsets)
             self.broker_watch.committed(offsets)

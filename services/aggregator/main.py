@@ -22,14 +22,22 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
     api = settings.api
     check_bind(api.host, api.read_keys, api.admin_keys)
     await ensure_topics(settings.kafka)
-    async with EventStore(settings.redis) as store:
-        async with EventConsumer(settings.kafka, settings.aggregator, store,
+    # The consumer writes through its own connection pool: API readers cannot starve it.
+    async with EventStore(settings.redis) as store, EventStore(settings.redis) as writer:
+        async with EventConsumer(settings.kafka, settings.aggregator, writer,
                                  settings.alerts) as consumer:
             app = create_app(store, api.max_events_limit, consumer, api.read_keys, api.admin_keys,
-                             alerts=settings.alerts, max_body_bytes=api.max_body_bytes)
-            async with ApiServer(app, settings.api.host, settings.api.port):
-                install_stop_handlers(consumer.request_stop)
-                log.info("api listening", host=settings.api.host, port=settings.api.port)
-                await consumer.run()
+                             alerts=settings.alerts, max_body_bytes=api.max_body_bytes,
+                             max_live_clients=api.max_live_clients,
+                             local_hosts_only=not (api.read_keys or api.admin_keys),
+                             bind_host=api.host)
+            try:
+                async with ApiServer(app, settings.api.host, settings.api.port, "API",
+                                     "set --api-port or EMOSTREAM_API__PORT"):
+                    install_stop_handlers(consumer.request_stop)
+                    log.info("api listening", host=settings.api.host, port=settings.api.port)
+                    await consumer.run()
+            finally:
+                await app.state.live_hub.stop()
     await asyncio.sleep(0)
     return 0

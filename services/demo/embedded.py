@@ -16,6 +16,7 @@ import structlog
 from pydantic import BaseModel, SecretStr
 
 from emostream.errors import ConfigError, DependencyUnavailable
+from emostream.services.lifecycle import on_forced_exit
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,9 @@ class _Process:
         finally:
             if log_path is not None:
                 stderr.close()
+        # Our children run in their own sessions (a terminal's Ctrl-C reaches only us): a forced
+        # exit (second Ctrl-C) must kill them, never orphan them.
+        on_forced_exit(id(self), self._proc.kill)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
@@ -96,6 +100,7 @@ class _Process:
 
     def stop(self) -> None:
         proc, self._proc = self._proc, None
+        on_forced_exit(id(self), None)
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()

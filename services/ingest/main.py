@@ -7,6 +7,7 @@ import structlog
 from emostream.kafka import ensure_topics
 from emostream.services.config import IngestSettings, masked_dump
 from emostream.services.ingest.runner import Ingest
+from emostream.services.ingest.sources import probe_source
 from emostream.services.health import health_server
 from emostream.services.lifecycle import install_stop_handlers
 
@@ -15,6 +16,7 @@ log = structlog.get_logger(__name__)
 
 async def run_ingest(settings: IngestSettings) -> int:
     log.info("config", **masked_dump(settings))
+    probe_source(settings.ingest.source)  # a file that decodes to nothing: one error, at once
     await ensure_topics(settings.kafka)
     opts = settings.ingest
     async with Ingest(settings.kafka, opts) as ingest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -11,6 +12,7 @@ import structlog
 
 from emostream import metrics
 from emostream.broker_watch import TopicWatch
+from emostream.errors import ConfigError
 from emostream.frames import FrameMeta, encode_frame, frame_headers, validate_stream_id
 from emostream.kafka import make_producer
 from emostream.services.config import IngestOptions
@@ -37,6 +39,8 @@ class Ingest:
         self.failed = 0
         self.dropped = 0
         self.seq = 0
+        # seq restarts at 0 with each run; the run id in every frame keeps event ids unique.
+        self.run_id = uuid.uuid4().hex[:16]
         self.started = False
         self.last_progress = time.monotonic()
         # A broker that lost the topic may still acknowledge sends to it (Tansu does): look.
@@ -81,7 +85,14 @@ class Ingest:
 
     def _frames(self) -> Iterator[np.ndarray]:
         while True:
-            yield from open_source(self.options.source)
+            got = 0
+            for frame in open_source(self.options.source):
+                got += 1
+                yield frame
+            if not got and not self._reconnects:
+                # A file or folder that decodes to nothing would otherwise loop forever, silently.
+                raise ConfigError(f"source {self.options.source!r} yielded no frame: not a video "
+                                  "or image OpenCV can decode")
             if not (self.options.loop or self._reconnects) or self._stop.is_set():
                 return
             if self._reconnects:
@@ -95,7 +106,8 @@ class Ingest:
         frames = self._frames()
         pending: set[asyncio.Future] = set()
         next_at = time.monotonic()
-        log.info("ingest started", stream_id=self.stream_id, source=opts.source, fps=opts.fps)
+        log.info("ingest started", stream_id=self.stream_id, source=opts.source, fps=opts.fps,
+                 run_id=self.run_id)
         watch = asyncio.create_task(self._watch_topics())
         try:
             while not self._stop.is_set():
@@ -118,7 +130,8 @@ class Ingest:
                 payload = await asyncio.to_thread(
                     lambda f=frame: encode_frame(fit_width(f, opts.max_width_px), opts.jpeg_quality)
                 )
-                meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000), self.live)
+                meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000), self.live,
+                                 self.run_id)
                 self.seq += 1
                 fut = await self._producer.send(
                     self.kafka.frames_topic,

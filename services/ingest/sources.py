@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -95,9 +96,39 @@ def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
             yield image
 
 
+def _quiet_decoders() -> None:
+    """FFmpeg logs every undecodable packet to stderr (megabytes for a bad file): silence it.
+
+    Read by OpenCV when its FFmpeg backend opens a capture; a value set by the user wins.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+
+
+def probe_source(source: str) -> None:
+    """Fail fast, with one clear error, when a file or folder source has no decodable frame.
+
+    Live sources (webcams, URLs) are not probed: they may take a while to answer and reconnect.
+    """
+    kind = classify_source(source)
+    if kind not in ("file", "folder"):
+        return
+    frames = open_source(source)
+    try:
+        first = next(frames, None)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+    if first is None:
+        raise ConfigError(f"source {source!r} yielded no frame: not a video or image OpenCV can "
+                          "decode; pass a video file, an image folder, a webcam index or a URL")
+
+
 def open_source(source: str) -> Iterator[np.ndarray]:
     """One pass over the source's frames (BGR uint8). Live sources end when the feed drops."""
     kind = classify_source(source)
+    if kind != "sample":
+        _quiet_decoders()
     if kind == "sample":
         return sample_frames()
     if kind == "webcam":

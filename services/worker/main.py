@@ -29,6 +29,7 @@ def build_processor(settings: WorkerSettings) -> FrameProcessor:
     return FrameProcessor(detector, engine, max_frame_age_ms=settings.worker.max_frame_age_ms,
                           full_scan_interval_s=settings.detector.full_scan_interval_s,
                           detect_threads=settings.detector.threads,
+                          track_min_hits=settings.worker.track_min_hits,
                           detector_factory=lambda: detector_from_settings(settings.detector))
 
 

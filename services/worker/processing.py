@@ -100,15 +100,18 @@ class FrameProcessor:
     own with ``detector_factory``; without a factory detection uses one thread. With
     ``full_scan_interval_s`` > 0, a stream with live tracks gets a full-frame scan at most that
     often (capture time) and, in between, detection only around its tracks (``RegionDetector``);
-    0 scans every frame in full.
+    0 scans every frame in full. A face yields events once its track is confirmed
+    (``track_min_hits`` consecutive frames with a detection).
     """
 
     def __init__(self, detector: FaceDetector, engine: EmotionEngine, max_streams: int = 1000,
                  smoothing_half_life_s: float = 0.25, smoothing_hold_s: float = 0.3,
                  min_confidence: float = 0.35, max_frame_age_ms: int | None = None,
                  full_scan_interval_s: float = 0.0, detect_threads: int | None = None,
-                 detector_factory: Callable[[], FaceDetector] | None = None) -> None:
+                 detector_factory: Callable[[], FaceDetector] | None = None,
+                 track_min_hits: int = 1) -> None:
         self.detector = detector
+        self.track_min_hits = track_min_hits
         self.full_scan_interval_s = full_scan_interval_s
         self._detector_factory = detector_factory
         self._local = threading.local()
@@ -129,7 +132,7 @@ class FrameProcessor:
         st = self._streams.get(stream_id)
         if st is None:
             half_life, hold, min_conf = self._smoothing
-            st = StreamTracking(IoUTracker(prefix=stream_id),
+            st = StreamTracking(IoUTracker(prefix=stream_id, min_hits=self.track_min_hits),
                                 EmotionSmoother(EMOTIONS, half_life, hold, min_conf))
             self._streams[stream_id] = st
             if len(self._streams) > self.max_streams:
@@ -274,7 +277,9 @@ class FrameProcessor:
             for t in ended:
                 st.smoother.forget(t.track_id)
             frame = _Detected(meta, raw)
-            for index, ((det, box), tid) in enumerate(zip(kept, track_ids)):
+            # Only confirmed tracks become events: one-frame false detections never leave here.
+            confirmed = [(k, tid) for k, tid in zip(kept, track_ids) if st.tracker.is_confirmed(tid)]
+            for index, ((det, box), tid) in enumerate(confirmed):
                 frame.crops.append(crop(gray, box))
                 frame.faces.append(Face(index=index, box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),
                                         detector_score=round(min(max(det.score, 0.0), 1.0), 4),
@@ -287,7 +292,10 @@ class FrameProcessor:
         probabilities = _probs_dict(p)
         label = max(probabilities, key=probabilities.__getitem__)
         return EmotionEventV1(
-            event_id=EmotionEventV1.make_id(meta.stream_id, meta.seq, face.index),
+            # The producer's run (else the capture time) keeps a restarted ingest's seq 0, 1, ...
+            # from colliding with the last run's ids, which the aggregator would drop as replays.
+            event_id=EmotionEventV1.make_id(meta.stream_id, meta.seq, face.index,
+                                            meta.run_id or f"t{meta.captured_ms}"),
             stream_id=meta.stream_id,
             frame_seq=meta.seq,
             captured_at=datetime.fromtimestamp(meta.captured_ms / 1000, UTC),

@@ -14,7 +14,8 @@ from emostream.broker_watch import BrokerWatch
 from emostream.kafka import make_consumer, make_producer, next_offsets
 from emostream.services.config import WorkerOptions
 from emostream.services.health import progress_check
-from emostream.dead_letters import send_dead_letter
+from emostream.dead_letters import dead_letter_unreadable, send_dead_letter
+from emostream.record_fetch import Unreadable, fetch_batch, past
 from emostream.services.worker.processing import BatchResult, FrameProcessor, RawFrame
 from emostream.settings import KafkaSettings
 
@@ -121,17 +122,32 @@ class Worker:
         log.info("worker started", topic=self.kafka.frames_topic, group=self.options.group_id,
                  model=self.processor.model_info.name, trained=self.processor.model_info.trained)
         while not self._stop.is_set():
-            batches = await self._consumer.getmany(
-                timeout_ms=self.options.max_wait_ms, max_records=self.options.max_batch_frames
-            )
+            fetched = await fetch_batch(self._consumer, self.options.max_wait_ms,
+                                        self.options.max_batch_frames)
             self.last_progress = time.monotonic()
-            records = [rec for recs in batches.values() for rec in recs]
+            records = fetched.records
             self.broker_watch.check_offsets(records)
-            if not records:
+            if records:
+                await self.handle(records)
+                self.last_progress = time.monotonic()
+            if fetched.unreadable:  # after the records before them are published and committed
+                await self._skip_unreadable(fetched.unreadable)
+            elif not records:
                 await self.broker_watch.ensure_topic()
-                continue
-            await self.handle(records)
-            self.last_progress = time.monotonic()
+
+    async def _skip_unreadable(self, unreadable: list[Unreadable]) -> None:
+        """Dead-letter records the client cannot parse, then commit past them."""
+        await dead_letter_unreadable(self._producer, self.kafka.dlq_topic, unreadable)
+        self.dead_letters += len(unreadable)
+        metrics.FRAMES.labels("dead_letter").inc(len(unreadable))
+        log.warning("unreadable records dead-lettered",
+                    records=[f"{u.topic}/{u.partition}/{u.offset}" for u in unreadable])
+        offsets = past(unreadable)
+        try:
+            await self._consumer.commit(offsets)
+            self.broker_watch.committed(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit failed after rebalance", error=str(exc))
 
     def _observe(self, records, result: BatchResult, offsets, t0, t_processed, t_published,
                  t_done) -> None:
@@ -212,6 +228,7 @@ class Worker:
                 reason=rej.reason,
                 detail=rej.detail,
                 stream_id=rej.stream_id,
+                max_bytes=self.kafka.max_message_bytes,
             )
             log.warning("frame dead-lettered", reason=rej.reason, detail=rej.detail,
                         partition=rej.frame.partition, offset=rej.frame.offset)

@@ -4,8 +4,11 @@ from emostream.models.checkpoint import (
     DEFAULT_CHECKPOINT,
     CheckpointError,
     EmotionClassifier,
+    EnsembleClassifier,
     load_checkpoint,
+    load_models,
     save_checkpoint,
+    set_temperature,
     untrained_model,
 )
 from emostream.models.registry import EMOTIONS, ModelSpec, Preprocessing, get_spec, list_specs
@@ -16,6 +19,7 @@ __all__ = [
     "EMOTIONS",
     "CheckpointError",
     "EmotionClassifier",
+    "EnsembleClassifier",
     "MaskingBlock",
     "ModelSpec",
     "Preprocessing",
@@ -24,6 +28,8 @@ __all__ = [
     "get_spec",
     "list_specs",
     "load_checkpoint",
+    "load_models",
     "save_checkpoint",
+    "set_temperature",
     "untrained_model",
 ]

@@ -76,6 +76,10 @@ def run_bench(args) -> int:
     results = {
         "benchmark": "classify",
         "model": model.name,
+        "model_version": getattr(model, "version", None),
+        # Registered architectures run with random weights: speed only, predictions meaningless.
+        "trained": bool(getattr(model, "trained", False)),
+        "dtypes": dtypes,
         "input_size": model.preprocessing.input_size,
         "device": "cuda" if torch.cuda.is_available() else "cpu",
         "torch": torch.__version__,
@@ -106,6 +110,7 @@ def run_bench(args) -> int:
     ok = [s for s in results["settings"] if "faces_per_s" in s]
     best = max(ok, key=lambda s: s["faces_per_s"]) if ok else None
     results["best"] = best
+    results["dtype"] = best["dtype"] if best else None  # the fastest setting's
     results["speedup_vs_baseline"] = (
         round(best["faces_per_s"] / results["baseline_per_face_fps"], 2) if best else None
     )

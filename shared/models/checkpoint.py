@@ -27,7 +27,9 @@ class EmotionClassifier(nn.Module):
     """A face-emotion network with the preprocessing its weights expect.
 
     ``forward`` takes N x 3 x H x W floats in [0, 1] (H = W = ``preprocessing.input_size``)
-    and returns N x 7 logits in FER2013 order. Normalisation, if any, happens inside.
+    and returns N x 7 logits in FER2013 order. Normalisation, if any, happens inside, and the
+    logits are divided by the checkpoint's calibration ``temperature`` (1.0 when it has none), so
+    their softmax is a calibrated probability.
     """
 
     def __init__(
@@ -37,8 +39,12 @@ class EmotionClassifier(nn.Module):
         name: str,
         version: str = "untrained",
         trained: bool = False,
+        temperature: float = 1.0,
     ) -> None:
         super().__init__()
+        if not temperature > 0 or not math.isfinite(temperature):
+            raise CheckpointError(f"temperature must be a positive number, got {temperature!r}")
+        self.temperature = float(temperature)
         self.net = net
         self.preprocessing = preprocessing
         self.name = name
@@ -78,7 +84,53 @@ class EmotionClassifier(nn.Module):
             x = self.blur(x)
         if self._mean is not None:
             x = (x - self._mean) / self._std
-        return self.net(x)
+        logits = self.net(x)
+        return logits / self.temperature if self.temperature != 1.0 else logits
+
+
+class EnsembleClassifier(nn.Module):
+    """Several emotion models as one: the log of their mean softmax.
+
+    ``softmax(forward(x))`` is the mean of the members' (calibrated) probabilities, the fusion the
+    RMN paper's ensemble uses, so the worker, ``eval`` and ``bench`` run an ensemble exactly like a
+    single model. Members must share their input preprocessing.
+    """
+
+    def __init__(self, members: list[EmotionClassifier]) -> None:
+        super().__init__()
+        if len(members) < 2:
+            raise CheckpointError("an ensemble needs at least two checkpoints")
+        first = members[0].preprocessing
+        for m in members[1:]:
+            if m.preprocessing != first:
+                raise CheckpointError(
+                    f"ensemble members need the same preprocessing: {members[0].name} takes "
+                    f"{first.input_size} px, {m.name} takes {m.preprocessing.input_size} px"
+                )
+        self.members = nn.ModuleList(members)
+        self.preprocessing = first
+        self.name = "ensemble(" + "+".join(m.name for m in members) + ")"
+        self.version = "+".join(m.version for m in members)
+        self.trained = all(m.trained for m in members)
+        self.temperature = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(m(x).float(), dim=1) for m in self.members]).mean(0)
+        return torch.log(probs.clamp_min(1e-12)).to(x.dtype)
+
+
+def load_models(paths: str | Path | list, device: str | torch.device = "cpu") -> nn.Module:
+    """One checkpoint, or an :class:`EnsembleClassifier` of several.
+
+    ``paths`` is a path, a list of paths, or one string of paths separated by commas (how the
+    ``EMOSTREAM_MODEL__CHECKPOINT`` setting selects an ensemble).
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [p.strip() for p in str(paths).split(",") if p.strip()]
+    if not paths:
+        raise CheckpointError("no checkpoint given")
+    models = [load_checkpoint(p, device) for p in paths]
+    return models[0] if len(models) == 1 else EnsembleClassifier(models).eval()
 
 
 def _torch_load(path: Path) -> Any:
@@ -157,6 +209,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Emo
             name=raw.get("arch", "custom"),
             version=str(meta.get("version", "unknown")),
             trained=bool(meta.get("trained", True)),
+            temperature=float(raw.get("temperature", 1.0)),
         )
     elif "net" in raw and isinstance(raw["net"], dict):
         spec = get_spec("resmasking_dropout1")
@@ -181,6 +234,7 @@ def save_checkpoint(
     preprocessing: Preprocessing,
     meta: dict | None = None,
     half: bool = False,
+    temperature: float = 1.0,
 ) -> Path:
     """Write a project checkpoint that records architecture and preprocessing.
 
@@ -199,6 +253,7 @@ def save_checkpoint(
         "preprocessing": preprocessing.to_dict(),
         "state_dict": state,
         "meta": meta or {},
+        "temperature": float(temperature),
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
     torch.save(payload, tmp)
@@ -213,3 +268,22 @@ def untrained_model(arch: str = "rmn_compact", seed: int = 0) -> EmotionClassifi
     return EmotionClassifier(
         spec.build(), spec.preprocessing, name=spec.name, version="untrained", trained=False
     ).eval()
+
+
+def set_temperature(path: str | Path, temperature: float, out: str | Path | None = None) -> Path:
+    """Store a calibration temperature in a project checkpoint (in place, or to ``out``)."""
+    path = Path(path)
+    raw = _torch_load(path)
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: only {FORMAT!r} checkpoints carry a temperature; "
+                              "re-export it with `emostream train`")
+    if not temperature > 0 or not math.isfinite(temperature):
+        raise CheckpointError(f"temperature must be a positive number, got {temperature!r}")
+    raw["temperature"] = float(temperature)
+    raw.setdefault("meta", {})["temperature"] = float(temperature)
+    target = Path(out) if out else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(target.suffix + ".tmp")
+    torch.save(raw, tmp)
+    tmp.replace(target)
+    return target

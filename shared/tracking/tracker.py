@@ -23,6 +23,8 @@ class Track:
     last_seen_s: float
     hits: int = 1
     velocity: tuple[float, float] = (0.0, 0.0)
+    streak: int = 1  # consecutive updates with a detection
+    confirmed: bool = False  # reached the tracker's min_hits in a row; stays confirmed
 
     def predicted(self, t_s: float) -> tuple[int, int, int, int]:
         """Box moved by the last observed velocity (helps fast pans and short misses)."""
@@ -37,12 +39,16 @@ class IoUTracker:
 
     A track survives ``max_missed_s`` without a detection (brief misses keep their id); matching
     is greedy on IoU against each track's motion-predicted box, highest overlap first.
+    As SORT's ``min_hits``: a track is ``confirmed`` once detected in ``min_hits`` consecutive
+    updates; callers report only confirmed tracks, so a one-frame false detection (a face-like
+    patch of background) never becomes an event.
     """
 
     prefix: str
     iou_threshold: float = 0.25
     max_missed_s: float = 1.0
     max_tracks: int = 64
+    min_hits: int = 1
     tracks: dict[str, Track] = field(default_factory=dict)
     _next: int = 0
 
@@ -71,7 +77,7 @@ class IoUTracker:
             if tid is None:
                 tid = f"{self.prefix}-{self._next}"
                 self._next += 1
-                self.tracks[tid] = Track(tid, box, t_s, t_s)
+                self.tracks[tid] = Track(tid, box, t_s, t_s, confirmed=self.min_hits <= 1)
                 if len(self.tracks) > self.max_tracks:  # bounded: drop the stalest
                     stalest = min(self.tracks.values(), key=lambda t: t.last_seen_s)
                     ended.append(self.tracks.pop(stalest.track_id))
@@ -82,6 +88,14 @@ class IoUTracker:
                     cx = (box[0] + box[2] / 2) - (t.box[0] + t.box[2] / 2)
                     cy = (box[1] + box[3] / 2) - (t.box[1] + t.box[3] / 2)
                     t.velocity = (0.5 * t.velocity[0] + 0.5 * cx / dt, 0.5 * t.velocity[1] + 0.5 * cy / dt)
-                t.box, t.last_seen_s, t.hits = box, t_s, t.hits + 1
+                t.box, t.last_seen_s, t.hits, t.streak = box, t_s, t.hits + 1, t.streak + 1
+                t.confirmed = t.confirmed or t.streak >= self.min_hits
             ids.append(tid)
+        for tid, t in self.tracks.items():
+            if tid not in used and t.last_seen_s != t_s:
+                t.streak = 0
         return ids, ended
+
+    def is_confirmed(self, track_id: str) -> bool:
+        track = self.tracks.get(track_id)
+        return track is not None and track.confirmed

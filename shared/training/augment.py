@@ -62,3 +62,31 @@ def random_erase(
 
 def hflip(x: torch.Tensor) -> torch.Tensor:
     return torch.flip(x, dims=[-1])
+
+
+def mix_batch(
+    x: torch.Tensor, y: torch.Tensor, mode: str, alpha: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    """Mixup or CutMix of a batch with a permutation of itself.
+
+    Returns the mixed inputs, the two label sets and the weight ``lam`` of the first; the loss is
+    ``lam * CE(y_a) + (1 - lam) * CE(y_b)``. ``mode`` "off" returns the batch unchanged (lam 1).
+    """
+    if mode == "off" or alpha <= 0:
+        return x, y, y, 1.0
+    lam = float(torch.distributions.Beta(alpha, alpha).sample())  # global RNG: saved on resume
+    perm = torch.randperm(x.shape[0], generator=generator)
+    if mode == "mixup":
+        return lam * x + (1 - lam) * x[perm], y, y[perm], lam
+    if mode != "cutmix":
+        raise ValueError(f"mix must be 'off', 'mixup' or 'cutmix', got {mode!r}")
+    _, _, h, w = x.shape
+    ch, cw = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
+    cy = int(torch.randint(0, h, (1,), generator=generator))
+    cx = int(torch.randint(0, w, (1,), generator=generator))
+    top, bottom = max(cy - ch // 2, 0), min(cy + ch // 2, h)
+    left, right = max(cx - cw // 2, 0), min(cx + cw // 2, w)
+    x = x.clone()
+    x[:, :, top:bottom, left:right] = x[perm, :, top:bottom, left:right]
+    lam = 1.0 - (bottom - top) * (right - left) / (h * w)
+    return x, y, y[perm], lam

@@ -41,6 +41,23 @@ def predict_proba(
     return total / len(models)
 
 
+@torch.inference_mode()
+def predict_logits(
+    model: torch.nn.Module, images_u8: np.ndarray, flip: bool = False, batch_size: int = 512
+) -> np.ndarray:
+    """N x V x 7 logits of one model: V = 1 (the face) or 2 (the face and its mirror image)."""
+    size = model.preprocessing.input_size
+    dtype = next(model.parameters()).dtype
+    device = next(model.parameters()).device
+    chunks = []
+    for start in range(0, len(images_u8), batch_size):
+        x = to_input(torch.from_numpy(images_u8[start : start + batch_size]), size)
+        x = x.to(device=device, dtype=dtype)
+        views = [x, hflip(x)] if flip else [x]
+        chunks.append(torch.stack([model(v).float().cpu() for v in views], dim=1))
+    return torch.cat(chunks).numpy()
+
+
 def classification_report(labels: np.ndarray, pred: np.ndarray) -> dict:
     """Accuracy, per-class precision/recall/F1/support and the confusion matrix (rows = truth)."""
     k = len(EMOTIONS)

@@ -1,4 +1,5 @@
-"""Face detectors: OpenCV's Haar cascade (shipped with opencv) and YuNet (ONNX, given a file)."""
+"""Face detectors: OpenCV's Haar cascade (shipped with opencv), YuNet (ONNX, given a file), and
+YuNet in PyTorch with packaged weights (``yunet_torch``, in ``emostream.vision.yunet_torch``)."""
 
 from __future__ import annotations
 
@@ -125,7 +126,10 @@ class DownscaledDetector:
 
 def build_detector(kind: str, yunet_model: str | None = None, max_width_px: int | None = None,
                    min_face_px: int = 32, **kwargs) -> FaceDetector:
-    """A detector by kind; ``max_width_px`` downscales wide frames before detection."""
+    """A detector by kind; ``max_width_px`` downscales wide frames before detection.
+
+    ``yunet_torch`` needs no model file (weights ship in the package); ``yunet_model`` is ignored.
+    """
     if kind == "haar":
         kwargs.pop("score_threshold", None)
 
@@ -139,8 +143,13 @@ def build_detector(kind: str, yunet_model: str | None = None, max_width_px: int 
 
         def make(min_px: int) -> FaceDetector:
             return YuNetDetector(yunet_model, min_face_px=min_px, **kwargs)
+    elif kind == "yunet_torch":
+        from emostream.vision.yunet_torch import TorchYuNetDetector  # torch import only when asked
+
+        def make(min_px: int) -> FaceDetector:
+            return TorchYuNetDetector(min_face_px=min_px, **kwargs)
     else:
-        raise ConfigError(f"unknown detector kind {kind!r}; use 'haar' or 'yunet'")
+        raise ConfigError(f"unknown detector kind {kind!r}; use 'haar', 'yunet' or 'yunet_torch'")
     if not max_width_px:
         return make(min_face_px)
     # The inner detector sees a smaller image: let it report faces down to 16 px there.

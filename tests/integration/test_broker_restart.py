@@ -79,6 +79,7 @@ async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astrona
         "EMOSTREAM_MODEL__THREADS": "1",
         "EMOSTREAM_WORKER__GROUP_ID": f"restart-worker-{tag}",
         "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
         "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-agg-{tag}",
     }
     metrics_port, api_port = free_port(), free_port()

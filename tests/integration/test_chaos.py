@@ -37,6 +37,7 @@ def start_worker(kafka, n: int) -> subprocess.Popen:
         "EMOSTREAM_WORKER__GROUP_ID": GROUP,
         "EMOSTREAM_WORKER__METRICS_PORT": "0",
         "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
         "EMOSTREAM_MODEL__THREADS": "1",
         "EMOSTREAM_LOG__LEVEL": "WARNING",
     })

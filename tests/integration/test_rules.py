@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 
 from emostream.kafka import ensure_topics
+from emostream.rule_store import RuleStore
 from emostream.schemas import AlertV1
 from emostream.services.aggregator import EventConsumer, create_app
 from emostream.services.config import AggregatorOptions, AlertOptions
@@ -67,7 +68,9 @@ async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, red
     bot = bot_module.make_server(SECRET, port=0)
     threading.Thread(target=bot.serve_forever, daemon=True).start()
     hook = f"http://127.0.0.1:{bot.server_address[1]}/alerts"
-    alerts_opts = AlertOptions(webhook_secret=SecretStr(SECRET), webhook_backoff_s=0.05)
+    # The bot listens on loopback, which webhooks may reach only when allowed explicitly.
+    alerts_opts = AlertOptions(webhook_secret=SecretStr(SECRET), webhook_backoff_s=0.05,
+                               webhook_allow_networks=["127.0.0.0/8"])
     stream = f"desk-{uuid.uuid4().hex[:6]}"
     # Rule timing is capture time: 5 s of scenario "happen" instantly, a few seconds ago.
     events = scenario(stream, datetime.now(UTC) - timedelta(seconds=8))
@@ -174,3 +177,25 @@ async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, red
     finally:
         bot.shutdown()
         bot.server_close()
+
+
+async def test_read_keys_see_webhook_urls_without_credentials(redis_settings):
+    """Creating the rule sends nothing: webhooks fire only on alerts."""
+    read, admin = "read-key-000000", "admin-key-00000"
+    secret_url = "https://bot:hunter2@bot.example/alerts?token=abc123"
+    async with EventStore(redis_settings) as store:
+        app = create_app(store, read_keys=[SecretStr(read)], admin_keys=[SecretStr(admin)],
+                         alerts=AlertOptions(webhook_secret=SecretStr(SECRET)))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://127.0.0.1") as api:
+            created = await api.post("/v1/rules", headers={"X-API-Key": admin}, json={
+                "kind": "stable_change", "name": "x", "webhook_url": secret_url})
+            rule_id = created.json()["id"]
+            await RuleStore(store).record_delivery(rule_id, {"alert_id": "a", "url": secret_url})
+            as_reader = [await api.get(path, headers={"X-API-Key": read}) for path in
+                         ("/v1/rules", f"/v1/rules/{rule_id}", f"/v1/rules/{rule_id}/deliveries")]
+            as_admin = await api.get(f"/v1/rules/{rule_id}", headers={"X-API-Key": admin})
+    for r in as_reader:
+        assert r.status_code == 200 and "hunter2" not in r.text and "abc123" not in r.text
+        assert "bot.example" in r.text
+    assert as_admin.json()["webhook_url"] == secret_url

@@ -3,6 +3,8 @@
 The store is never started: a request that reached Redis would fail with RuntimeError.
 """
 
+import json
+
 import httpx
 import pytest
 from pydantic import SecretStr
@@ -129,3 +131,14 @@ async def test_webhook_rules_need_a_secret():
         r = await c.post("/v1/rules", json={**GOOD_RULE, "webhook_url": "http://bot/hook"},
                          headers=key(ADMIN))
     assert r.status_code == 400 and "EMOSTREAM_ALERTS__WEBHOOK_SECRET" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"-Infinity", b"1e999"])
+@pytest.mark.parametrize("field", ["threshold", "for_seconds", "cooldown_seconds"])
+async def test_non_finite_numbers_in_rules_are_422(client, field, number):
+    body = dict(GOOD_RULE, **{field: 0.5})
+    raw = json.dumps(body).replace(f'"{field}": 0.5', f'"{field}": {number.decode()}').encode()
+    r = await client.post("/v1/rules", content=raw, headers=key(ADMIN) | {
+        "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert field in r.text

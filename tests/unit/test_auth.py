@@ -4,7 +4,7 @@ from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
 from emostream.errors import ConfigError
-from emostream.services.aggregator.auth import check_bind, require_scope
+from emostream.services.aggregator.auth import check_bind, key_allowed, require_scope
 from emostream.services.config import AggregatorSettings
 
 READ, ADMIN = [SecretStr("r-key")], [SecretStr("a-key")]
@@ -58,7 +58,19 @@ def test_refuses_public_bind_without_keys():
 
 
 def test_keys_from_environment(monkeypatch):
-    monkeypatch.setenv("EMOSTREAM_API__READ_KEYS", '["k1", "k2"]')
+    monkeypatch.setenv("EMOSTREAM_API__READ_KEYS", '["read-key-0001", "read-key-0002"]')
     s = AggregatorSettings()
-    assert [k.get_secret_value() for k in s.api.read_keys] == ["k1", "k2"]
+    assert [k.get_secret_value() for k in s.api.read_keys] == ["read-key-0001", "read-key-0002"]
     assert s.api.host == "127.0.0.1"
+
+
+@pytest.mark.parametrize("keys", ['[""]', '["   "]', '["short"]'])
+@pytest.mark.parametrize("var", ["EMOSTREAM_API__READ_KEYS", "EMOSTREAM_API__ADMIN_KEYS"])
+def test_empty_and_short_keys_are_refused_at_start(monkeypatch, var, keys):
+    monkeypatch.setenv(var, keys)
+    with pytest.raises(ValueError, match="at least 12 characters"):
+        AggregatorSettings()
+
+
+def test_an_empty_header_never_matches():
+    assert not key_allowed("", "read", [SecretStr("")], [])  # configured in code, not settings

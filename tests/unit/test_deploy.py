@@ -356,12 +356,14 @@ def test_compose_env_builds_each_services_settings(build_settings):
             assert str(s.api.port) in " ".join(service["healthcheck"]["test"])
         if command == "worker":
             assert f":{s.worker.metrics_port}/" in " ".join(service["healthcheck"]["test"])
+            assert s.worker.metrics_host == "0.0.0.0", name  # the default is loopback
             assert s.model.device == ("cuda" if "gpu" in service.get("profiles", []) else "cpu")
             grace_s = int(service["stop_grace_period"].removesuffix("s"))
             assert grace_s > s.worker.shutdown_grace_s
         if command == "ingest":
             assert s.ingest.source == "sample" and s.ingest.loop is True
             assert f":{s.ingest.metrics_port}/livez" in " ".join(service["healthcheck"]["test"])
+            assert s.ingest.metrics_host == "0.0.0.0", name
 
 
 def test_k8s_env_builds_each_services_settings(build_settings):
@@ -389,6 +391,9 @@ def test_k8s_env_builds_each_services_settings(build_settings):
             assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
         else:  # only the aggregator gets the Secret
             assert all("secretRef" not in ref for ref in container.get("envFrom", [])), name
+            # Probes reach the pod IP: the metrics server must not keep its loopback default.
+            section = s.worker if command == "worker" else s.ingest
+            assert section.metrics_host == "0.0.0.0", name
     assert seen == set(SETTINGS_BY_COMMAND)
 
 
@@ -489,3 +494,12 @@ def test_dockerfile_installs_only_the_project_and_pinned_torch():
             assert index is None, (stage, index)  # the project itself: from PyPI, as declared
     for target in ("cpu-build", "cuda-build"):
         assert [t for s, t, _ in installs if s == target] == [[torch_pin], ["."]], target
+
+
+def test_metrics_servers_bind_loopback_unless_deployed():
+    """Outside containers the worker's and ingest's /metrics, /livez, /readyz stay on loopback,
+    like the API; compose and Kubernetes set 0.0.0.0 (checked above)."""
+    from emostream.services.config import IngestOptions, WorkerOptions
+
+    assert WorkerOptions().metrics_host == "127.0.0.1"
+    assert IngestOptions().metrics_host == "127.0.0.1"

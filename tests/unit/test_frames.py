@@ -121,3 +121,39 @@ def test_largest_header_values_still_parse():
 
     meta = FrameMeta("cam", MAX_SEQ, MAX_CAPTURED_MS)
     assert parse_headers(frame_headers(meta)) == meta
+
+
+def _webp_declaring(width: int, height: int) -> bytes:
+    """A 30-byte WebP (VP8X) header that declares ``width`` x ``height``: a bomb's first bytes."""
+    vp8x = b"VP8X" + (10).to_bytes(4, "little") + b"\x00" * 4
+    vp8x += (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return b"RIFF" + (len(vp8x) + 4).to_bytes(4, "little") + b"WEBP" + vp8x
+
+
+@pytest.mark.parametrize("ext", [".webp", ".tiff", ".bmp", ".ppm", ".jp2"])
+def test_formats_other_than_jpeg_and_png_are_unsupported_before_decoding(ext, astronaut_bgr,
+                                                                         monkeypatch):
+    ok, buf = cv2.imencode(ext, astronaut_bgr[:64, :64])
+    assert ok
+    payloads = [buf.tobytes(), _webp_declaring(16000, 16000)]
+
+    def no_decoding(*args):
+        raise AssertionError("decoded an image of a format whose size is not checked")
+
+    monkeypatch.setattr("emostream.frames.cv2.imdecode", no_decoding)
+    for payload in payloads:
+        with pytest.raises(InvalidFrame, match="not JPEG or PNG") as info:
+            decode_frame(payload)
+        assert info.value.reason == "unsupported_format"
+
+
+@pytest.mark.parametrize("stream_id", ["cam-1\n", "cam-1\r\n", "\ncam-1", "cam 1"])
+def test_stream_ids_are_matched_in_full(stream_id):
+    # "$" matches before a trailing newline: "cam-1\n" passed, then every per-stream path 422d.
+    with pytest.raises(ValueError):
+        validate_stream_id(stream_id)
+    headers = frame_headers(FrameMeta("cam-1", 1, 1))
+    headers[0] = (headers[0][0], stream_id.encode())
+    with pytest.raises(InvalidFrame) as info:
+        parse_headers(headers)
+    assert info.value.reason == "bad_headers"

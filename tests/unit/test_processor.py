@@ -148,3 +148,38 @@ def test_a_frame_whose_event_cannot_be_built_is_dead_lettered_alone(astronaut_bg
     assert [(r.reason, r.frame.offset) for r in result.rejected] == [("processing_error", 1)]
     assert "unrepresentable" in result.rejected[0].detail
     assert [e.frame_seq for e in result.events] == [0, 2] and result.frames_ok == 2
+
+
+def test_one_frame_false_detection_never_becomes_an_event(astronaut_bgr):
+    """A phantom face (background detected in one frame) yields no event; the real face does
+    once its track is confirmed (min_hits consecutive frames)."""
+    from emostream.vision.detector import Detection
+
+    class PhantomOnce:
+        name = "phantom"
+
+        def __init__(self):
+            self.calls = 0
+
+        def detect(self, image):
+            self.calls += 1
+            faces = [Detection(180, 60, 100, 100, 0.99)]
+            if self.calls == 2:
+                faces.append(Detection(380, 300, 80, 80, 0.82))
+            return faces
+
+    proc = FrameProcessor(PhantomOnce(), EmotionEngine(untrained_model(), device="cpu"),
+                          track_min_hits=3)
+    payload = encode_frame(astronaut_bgr)
+    result = proc.process([raw(payload, frame_headers(FrameMeta("c", i, 1000 + 100 * i)), i)
+                           for i in range(6)])
+    assert result.frames_ok == 6
+    assert [e.frame_seq for e in result.events] == [2, 3, 4, 5]
+    assert {e.face.track_id for e in result.events} == {"c-0"}
+    assert all(e.face.index == 0 for e in result.events)
+
+
+def test_worker_settings_confirm_tracks_by_default():
+    from emostream.services.config import WorkerOptions
+
+    assert WorkerOptions().track_min_hits >= 2

@@ -171,6 +171,14 @@ def test_untracked_events_group_by_face_index():
           "for_seconds": 0}, "for_seconds"),
         ({"kind": "stable_change", "name": "x", "webhook_url": "ftp://example.com/"}, "webhook_url"),
         ({"kind": "stable_change", "name": "x", "webhook_url": "/relative"}, "webhook_url"),
+        # Parsed by httpx, the sender's parser: each of these once killed a webhook sender.
+        ({"kind": "stable_change", "name": "x", "webhook_url": "http://xn--zz.example/"},
+         "webhook_url"),
+        ({"kind": "stable_change", "name": "x", "webhook_url": "http://[::1/hook"}, "webhook_url"),
+        ({"kind": "stable_change", "name": "x", "webhook_url": "http://bot\x00.example/"},
+         "webhook_url"),
+        ({"kind": "stable_change", "name": "x", "webhook_url": "http://ex\u00e4mple\u200b.com/"},
+         "webhook_url"),
         ({"kind": "stable_change", "name": "x", "id": "0" * 32}, "id"),
         ({"kind": "stable_change", "name": "x", "stream_id": "bad stream!"}, "stream_id"),
         ({"kind": "nope", "name": "x"}, "kind"),
@@ -191,3 +199,57 @@ def test_stored_rule_round_trips():
     assert isinstance(rule, ProbabilityAboveSpec) and len(rule.id) == 32
     assert RULE.validate_json(rule.model_dump_json()) == rule
     assert not isinstance(rule, StableChangeSpec)
+
+
+def test_an_event_meets_only_its_streams_rules_and_the_global_ones(monkeypatch):
+    import emostream.rules as rules_module
+
+    calls, looked_at = [], []
+    real, real_applies = rules_module.evaluate, rules_module.applies
+    monkeypatch.setattr(rules_module, "evaluate",
+                        lambda rule, state, ev: calls.append(rule.id) or real(rule, state, ev))
+    monkeypatch.setattr(rules_module, "applies",
+                        lambda rule, ev: looked_at.append(rule.id) or real_applies(rule, ev))
+    others = [above(stream_id=f"cam-{i}") for i in range(2, 1002)]
+    mine, everywhere = above(stream_id="cam-1"), change()
+    run(others + [mine, everywhere], angry_from(0, 1))
+    assert set(calls) == {mine.id, everywhere.id} and len(calls) == 2 * 5
+    assert len(looked_at) <= len(calls)  # was: every rule looked at for every event (5,010)
+
+
+async def test_evaluating_many_rules_leaves_the_event_loop_free():
+    """1,000 rules for every stream and a burst of events: the API (same loop) stays responsive."""
+    import asyncio
+    import time
+
+    from emostream.services.aggregator.alerts import AlertEngine
+
+    rules = [above(threshold=0.99) for _ in range(1000)]
+
+    class Rules:
+        async def list(self):
+            return rules
+
+        async def load_states(self, keys):
+            return {}
+
+        async def save_states(self, states, by_id):
+            pass
+
+    engine = AlertEngine(Rules(), producer=None, topic="alerts", dispatcher=None)
+    events = [make_event(i * 0.01, track=f"t{i % 8}") for i in range(400)]
+    lags = []
+
+    async def probe():
+        while True:
+            t0 = time.monotonic()
+            await asyncio.sleep(0.01)
+            lags.append(time.monotonic() - t0 - 0.01)
+
+    task = asyncio.create_task(probe())
+    t0 = time.monotonic()
+    await engine.process(events)
+    took = time.monotonic() - t0
+    task.cancel()
+    assert took > 0.2, "too little work to show anything"  # 400,000 rule evaluations
+    assert max(lags) < 0.15, f"the loop stalled {max(lags):.2f} s while rules ran {took:.2f} s"

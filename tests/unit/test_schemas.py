@@ -79,3 +79,31 @@ def test_schema_command_prints_json_schemas(capsys):
     for field in ("schema_version", "event_id", "stream_id", "frame_seq", "captured_at",
                   "processed_at", "face", "emotion", "model"):
         assert field in props
+
+
+@pytest.mark.parametrize("field", ["captured_at", "processed_at"])
+def test_naive_datetimes_are_refused(field):
+    # Mixed with aware ones in a batch, naive times raised while the aggregator stored it.
+    with pytest.raises(ValidationError, match="timezone"):
+        EmotionEventV1.model_validate(make_event(**{field: "2026-01-01T00:00:00"}))
+
+
+@pytest.mark.parametrize("captured_at", ["9999-12-31T23:59:59Z", "2100-01-01T00:00:00Z",
+                                         "1969-12-31T23:59:59Z"])
+def test_implausible_capture_times_are_refused(captured_at):
+    with pytest.raises(ValidationError, match="capture time"):
+        EmotionEventV1.model_validate(make_event(captured_at=captured_at))
+
+
+@pytest.mark.parametrize("stream_id", ["cam-1\n", "<script>", "cam 1", "a" * 129])
+def test_stream_ids_on_the_events_topic_are_matched_in_full(stream_id):
+    with pytest.raises(ValidationError, match="stream_id"):
+        EmotionEventV1.model_validate(make_event(stream_id=stream_id))
+
+
+@pytest.mark.parametrize("track_id", ['<img src=x onerror="alert(1)">', "t 1", "t\n", ""])
+def test_track_ids_are_plain_ids(track_id):
+    face = {"index": 0, "box": {"x": 1, "y": 2, "w": 30, "h": 40}, "detector_score": 0.9,
+            "track_id": track_id}
+    with pytest.raises(ValidationError, match="track_id"):
+        EmotionEventV1.model_validate(make_event(face=face))

@@ -99,3 +99,36 @@ def test_capture_clock_going_backwards_neither_breaks_smoothing_nor_keeps_stale_
     (a,), _ = tr.update([(100, 100, 60, 60)], 1000.0)
     (b,), ended = tr.update([(100, 100, 60, 60)], 5.0)
     assert [t.track_id for t in ended] == [a] and b != a
+
+
+def test_tracks_confirm_after_min_hits_consecutive_detections():
+    tr = IoUTracker(prefix="s", min_hits=3)
+    face, phantom = (100, 100, 60, 60), (400, 50, 40, 40)
+    (f0, p0), _ = tr.update([face, phantom], 0.0)  # the phantom is seen once
+    assert not tr.is_confirmed(f0) and not tr.is_confirmed(p0)
+    (f1,), _ = tr.update([face], 0.1)
+    assert f1 == f0 and not tr.is_confirmed(f1)
+    (f2,), _ = tr.update([face], 0.2)
+    assert tr.is_confirmed(f2)
+    (f3,), _ = tr.update([face], 0.3)
+    assert tr.is_confirmed(f3), "confirmed tracks stay confirmed"
+    assert not tr.is_confirmed(p0)
+
+
+def test_a_missed_frame_restarts_the_count_of_an_unconfirmed_track():
+    tr = IoUTracker(prefix="s", min_hits=3)
+    box = (100, 100, 60, 60)
+    (a,), _ = tr.update([box], 0.0)
+    tr.update([box], 0.1)
+    tr.update([], 0.2)
+    tr.update([box], 0.3)
+    assert not tr.is_confirmed(a)
+    tr.update([box], 0.4)
+    tr.update([box], 0.5)
+    assert tr.is_confirmed(a)
+
+
+def test_min_hits_one_confirms_at_once():
+    tr = IoUTracker(prefix="s")
+    (a,), _ = tr.update([(0, 0, 50, 50)], 0.0)
+    assert tr.is_confirmed(a)

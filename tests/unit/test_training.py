@@ -66,7 +66,7 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     csv = tmp_path / "fer.csv"
     write_csv(csv, data)
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(csv), out_dir=str(out), epochs=4, batch_size=32, lr=3e-3,
+    cfg = TrainConfig(data=str(csv), out_dir=str(out), recipe="fast", epochs=4, batch_size=32, lr=3e-3,
                       label_smoothing=0.0, threads=2)
     best = train(cfg)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
@@ -136,7 +136,7 @@ def test_bf16_autocast_training_runs_and_learns(tmp_path):
     csv = tmp_path / "fer.csv"
     write_csv(csv, data)
     out = tmp_path / "amp"
-    cfg = TrainConfig(data=str(csv), out_dir=str(out), epochs=3, batch_size=32, lr=3e-3,
+    cfg = TrainConfig(data=str(csv), out_dir=str(out), recipe="fast", epochs=3, batch_size=32, lr=3e-3,
                       label_smoothing=0.0, threads=2, amp="bf16")
     train(cfg)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]

@@ -1,0 +1,95 @@
+"""What a web page in a browser can do to the API: XSS, keys in logs, cross-site WebSockets,
+DNS rebinding. Against a real uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import logging
+import re
+
+import httpx
+import pytest
+import websockets
+from pydantic import SecretStr
+
+from emostream.schemas import EmotionEventV1
+from emostream.services.aggregator import create_app
+from emostream.services.demo.embedded import free_port
+from emostream.services.lifecycle import ApiServer
+from emostream.store import EventStore
+from tests.integration.test_aggregator_faults import event
+
+pytestmark = pytest.mark.integration
+KEY = "read-key-0123456789"
+
+
+async def test_the_dashboard_runs_only_its_own_script_and_renders_text_as_text():
+    app = create_app(_unstarted_store())
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://127.0.0.1") as client:
+        page = await client.get("/dashboard")
+    csp = page.headers["content-security-policy"]
+    assert "unsafe-inline" not in csp and "default-src 'none'" in csp
+    script = re.search(r"<script>(.*?)</script>", page.text, flags=re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in csp
+    assert "innerHTML" not in page.text and "style=" not in page.text.split("<script>")[1]
+    assert "api_key=" not in page.text  # the key is sent in the first message, not the URL
+
+
+def _unstarted_store() -> EventStore:
+    from emostream.settings import RedisSettings
+
+    return EventStore(RedisSettings())
+
+
+async def test_api_keys_never_reach_the_logs_and_browsers_authenticate_by_message(
+        redis_settings, caplog):
+    port = free_port()
+    caplog.set_level(logging.INFO, logger="uvicorn.error")
+    async with EventStore(redis_settings) as store:
+        app = create_app(store, read_keys=[SecretStr(KEY)])
+        async with ApiServer(app, "127.0.0.1", port):
+            base = f"ws://127.0.0.1:{port}/v1/live"
+            async with websockets.connect(f"{base}?api_key={KEY}&stream_id=s") as ws:
+                await asyncio.sleep(0.2)
+            async with websockets.connect(base) as ws:  # as the dashboard does
+                await ws.send(json.dumps({"api_key": KEY}))
+                await asyncio.sleep(0.3)
+                await store.add_events([EmotionEventV1.model_validate_json(event("s", 1))])
+                assert json.loads(await asyncio.wait_for(ws.recv(), 5))["frame_seq"] == 1
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as info:
+                async with websockets.connect(base) as ws:
+                    await ws.send(json.dumps({"api_key": "wrong-key-0000000"}))
+                    await ws.recv()
+            assert info.value.rcvd.code == 4401
+        await app.state.live_hub.stop()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "WebSocket /v1/live" in logged  # the handshakes were logged ...
+    assert KEY not in logged  # ... without the key
+
+
+async def test_cross_site_websockets_and_foreign_hosts_are_refused(redis_settings):
+    port = free_port()
+    async with EventStore(redis_settings) as store:
+        app = create_app(store, local_hosts_only=True, bind_host="127.0.0.1")
+        async with ApiServer(app, "127.0.0.1", port):
+            base = f"ws://127.0.0.1:{port}/v1/live"
+            for origin in ("http://evil.example", "null", f"http://localhost:{port}"):
+                with pytest.raises(websockets.exceptions.InvalidStatus):
+                    async with websockets.connect(base, origin=origin):
+                        pass
+            async with websockets.connect(base, origin=f"http://127.0.0.1:{port}"):
+                pass  # the dashboard's own origin
+            async with websockets.connect(base):
+                pass  # no Origin: not a browser
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                rebound = await http.get("/v1/streams", headers={"Host": f"evil.example:{port}"})
+                local = await http.get("/v1/streams", headers={"Host": f"localhost:{port}"})
+                own = await http.get("/v1/streams")
+        await app.state.live_hub.stop()
+    assert rebound.status_code == 421 and "not this machine" in rebound.json()["detail"]
+    assert local.status_code == 200 and own.status_code == 200

@@ -1,0 +1,85 @@
+"""Ctrl-C on a real `emostream demo`: a SIGINT to its process group stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from emostream.services.demo.embedded import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _children(pid: int) -> set[int]:
+    """Every live descendant of ``pid`` (from /proc)."""
+    parents: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(stat.parent.name)] = int(fields[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent has not collected it yet
+
+
+@pytest.mark.parametrize("interrupts", [1, 2], ids=["one-ctrl-c", "two-ctrl-c"])
+def test_ctrl_c_stops_every_process_the_demo_started(interrupts):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # the embedded Redis too
+    # Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "emostream.services.cli", "demo", "--api-port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        start_new_session=True,
+    )
+    children: set[int] = set()
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/v1/streams", timeout=2).json()
+                if body["streams"]:  # broker, Redis, ingest, worker and aggregator all working
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        children = _children(proc.pid)
+        assert len(children) >= 2, "expected the embedded broker and redis-server as children"
+        for _ in range(interrupts):
+            os.killpg(proc.pid, signal.SIGINT)
+            time.sleep(0.3)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        time.sleep(0.5)
+        survivors = [p for p in children if _alive(p)]
+        for p in survivors:  # clean up what this test started, then fail below
+            os.kill(p, signal.SIGKILL)
+    assert survivors == [], f"orphaned after {interrupts} Ctrl-C: {survivors}"
+    assert "Traceback" not in err, err[-2000:]
+    if interrupts == 1:
+        assert proc.returncode == 0, err[-2000:]
+    else:
+        assert proc.returncode in (0, 130), err[-2000:]

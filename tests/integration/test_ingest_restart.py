@@ -1,0 +1,78 @@
+"""A restarted ingest starts its frame seq at 0 again: its new events are stored, not dropped as
+replays of the previous run's (real ingest, worker and aggregator processes)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from emostream.services.demo.embedded import ServiceProcess, free_port, settings_env
+from tests.waiting import wait_until
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+STREAM = "restart-cam"
+FRAMES = 12
+
+
+def run_ingest(env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "emostream.services.cli", "ingest", "--source", "sample",
+         "--stream-id", STREAM, "--max-frames", str(FRAMES), "--fps", "20"],
+        env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+async def test_restarted_ingest_events_are_stored(kafka_settings, redis_settings, tmp_path):
+    tag = uuid.uuid4().hex[:8]
+    kafka = kafka_settings.model_copy(update={"changes_topic": f"changes-{tag}"})
+    env = settings_env("kafka", kafka) | settings_env("redis", redis_settings) | {
+        "EMOSTREAM_LOG__LEVEL": "WARNING",
+        "EMOSTREAM_LOG__JSON_OUTPUT": "true",
+        "EMOSTREAM_MODEL__THREADS": "1",
+        "EMOSTREAM_WORKER__GROUP_ID": f"restart-ingest-worker-{tag}",
+        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",
+        "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-ingest-agg-{tag}",
+    }
+    metrics_port, api_port = free_port(), free_port()
+    worker = ServiceProcess("worker", env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
+                            tmp_path / "worker.log")
+    aggregator = ServiceProcess("aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)},
+                                tmp_path / "aggregator.log")
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
+
+    async def events_total() -> int:
+        r = await api.get("/v1/streams")
+        return sum(s["events_total"] for s in r.json()["streams"] if s["stream_id"] == STREAM)
+
+    async def seqs_stored_twice() -> list[int] | None:
+        """Frame seqs with an event from each run (the seq restarts at 0 with each run)."""
+        r = await api.get(f"/v1/streams/{STREAM}/events", params={"limit": 200})
+        seqs = [e["frame_seq"] for e in r.json()["events"]] if r.status_code == 200 else []
+        twice = [s for s in range(FRAMES) if seqs.count(s) >= 2]
+        print("DEBUG", sorted(seqs))
+        return twice if len(twice) >= FRAMES // 2 else None
+
+    try:
+        worker.start(metrics_port)
+        aggregator.start(api_port)
+        run_ingest(env)
+        await wait_until(events_total, 90, "events of the first ingest run")
+        run_ingest(env)  # seq 0, 1, ... again: a restart
+        await wait_until(seqs_stored_twice, 120,
+                         "events of the restarted ingest stored next to the first run's")
+    except BaseException:
+        for proc in (worker, aggregator):
+            if proc.log_path.exists():
+                print(f"--- {proc.name} (exit {proc.returncode}) ---")
+                print("\n".join(proc.log_path.read_text(errors="replace").splitlines()[-30:]))
+        raise
+    finally:
+        await api.aclose()
+        for proc in (worker, aggregator):
+            proc.stop()
+
