@@ -16,12 +16,17 @@
 # Runs from the repository root with the machine's own python3 (a CUDA build of torch and a
 # matching torchvision). emostream is put on the path without installing anything from a
 # network. The H200 image (Python 3.12, torch 2.11 + torchvision 0.26, OpenCV, scikit-image)
-# lacks some of the project's dependencies; the import chain of `bench worker` needs, as
-# wheels in .whl/ (download them here with pip's --python-version 3.12 --only-binary options,
-# see the device notes): pydantic, pydantic-core, pydantic-settings, python-dotenv,
-# typing-inspection, annotated-types, structlog, aiokafka, async-timeout, fastapi, starlette,
-# uvicorn (`python3 -c "import emostream.services.bench_worker"` there names any still missing).
-# They are installed into /tmp/site when .whl/ exists. Test it on a CPU first (a few minutes):
+# lacks some of the project's dependencies that the import chain of `bench worker` needs. Bring
+# them as wheels in .whl/ (git-ignored: `echo /.whl/ >> .git/info/exclude`), fetched here with
+# the versions the CPU venv runs:
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+#     --platform manylinux2014_x86_64 -d .whl pydantic==2.14.4 pydantic-core==2.50.5 \
+#     pydantic-settings==2.16.3 python-dotenv==1.2.4 typing-inspection==0.4.5 \
+#     annotated-types==0.8.0 structlog==26.1.0 aiokafka==0.14.0 async-timeout==5.0.1 \
+#     fastapi==0.165.0 starlette==1.10.0 uvicorn==0.55.0 opentelemetry-api==1.45.2
+# (`python3 -c "import emostream.services.bench_worker"` there names any still missing; the log
+# shows it.) They are installed into /tmp/site when .whl/ exists. Test it on a CPU first (a few minutes):
 #   PYTHON=.venv/bin/python EMOSTREAM_BENCH_DEVICE=cpu EMOSTREAM_BENCH_FRAMES=16 \
 #   EMOSTREAM_BENCH_REFERENCE_FRAMES=16 EMOSTREAM_BENCH_STREAMS=4 scripts/gpu_bench_worker.sh /tmp/out
 set -uo pipefail
@@ -62,6 +67,8 @@ log="$out/log.txt"
 } > "$log" 2>&1
 cat "$log"
 
+"$python" -c "import emostream.services.bench_worker" >> "$log" 2>&1 \
+    || { echo "emostream does not import here (missing wheels?):"; tail -3 "$log"; exit 1; }
 echo "== GPU-only unit tests" >> "$log"
 timeout 120 "$python" -m pytest -q -p no:cacheprovider -o addopts="" \
     tests/unit/test_yunet_torch.py tests/unit/test_device_processing_cuda.py >> "$log" 2>&1

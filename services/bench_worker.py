@@ -42,7 +42,7 @@ from emostream.tracking.tracker import iou
 
 FRAME_W, FRAME_H = 640, 480
 FPS = 15.0
-TILE_PX = 200  # a face tile (head and shoulders) this wide: faces ~70-110 px in the frame
+TILE_PX = 200  # a face tile (head and shoulders) this wide: faces ~45-70 px wide in the frame
 
 
 def _astronaut_tiles(rng: np.random.Generator, count: int = 8) -> list[np.ndarray]:
@@ -245,8 +245,10 @@ def _reference_events(settings, records: list[RawFrame], batch_frames: int) -> l
         processor.close()
 
 
-def bench_worker(device: str = "cpu", frames: int = 2048, reference_frames: int = 512,
-                 streams: int = 64, batch_frames: int | None = None, device_batch_frames: int = 256,
+def bench_worker(device: str = "cpu", frames: int | None = None,
+                 reference_frames: int | None = None,
+                 streams: int = 64, batch_frames: int | None = None,
+                 device_batch_frames: int | None = None,
                  detector: str | None = None, photos: Path | None = None, seed: int = 0,
                  host_decode: bool = False, overlap: bool = False) -> dict:
     from emostream.inference import engine_from_settings
@@ -255,6 +257,10 @@ def bench_worker(device: str = "cpu", frames: int = 2048, reference_frames: int 
     from emostream.services.worker.main import build_processor
 
     dev = _check_device(device)
+    on_gpu = dev.type == "cuda"  # a CPU runs the batched path for its agreement, not its speed
+    frames = frames or (2048 if on_gpu else 256)
+    reference_frames = reference_frames or (512 if on_gpu else 256)
+    device_batch_frames = device_batch_frames or (256 if on_gpu else 16)
     if frames < 1 or reference_frames < 1 or streams < 1:
         raise ConfigError("--frames, --reference-frames and --streams must be at least 1")
     records, source = record_frames(max(frames, reference_frames), streams, photos, seed)

@@ -330,13 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "frames/s, faces/s, batch latency; the --device path vs the CPU path")
     b.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where the batched path decodes, detects and crops (cuda: nvJPEG + GPU)")
-    b.add_argument("--frames", type=int, default=2048, help="records for the device path")
-    b.add_argument("--reference-frames", type=int, default=512,
+    b.add_argument("--frames", type=int, help="records for the device path (default: 2048 on "
+                   "cuda, 256 on cpu)")
+    b.add_argument("--reference-frames", type=int,
                    help="the first records, for the CPU path (agreement is measured on these; "
-                        "give each stream more than the track confirmation needs)")
+                        "give each stream more than the track confirmation needs; default: "
+                        "512 on cuda, 256 on cpu)")
     b.add_argument("--streams", type=int, default=64, help="stream i shows 1 + i %% 4 faces")
     b.add_argument("--batch-frames", type=int, help="CPU path micro-batch (default: the worker's)")
-    b.add_argument("--device-batch-frames", type=int, default=256)
+    b.add_argument("--device-batch-frames", type=int, help="default: 256 on cuda, 16 on cpu")
     b.add_argument("--detector", choices=["haar", "yunet", "yunet_torch"],
                    help="the timed CPU path's detector (default: the configured one)")
     b.add_argument("--host-decode", action="store_true",

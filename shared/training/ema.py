@@ -13,7 +13,9 @@ class WeightEMA:
     """``shadow = decay * shadow + (1 - decay) * weights`` after every optimiser step.
 
     The decay warms up as ``min(decay, (1 + step) / (10 + step))`` so early averages do not
-    drag the random initialisation along. Buffers (batch-norm statistics) are copied, not averaged.
+    drag the random initialisation along. Floating buffers (batch-norm running statistics) are
+    averaged too, as timm's ModelEmaV2 does: statistics copied from the live network would not
+    match the averaged weights; integer buffers (batch counters) are copied.
     """
 
     def __init__(self, net: nn.Module, decay: float = 0.999) -> None:
@@ -32,7 +34,10 @@ class WeightEMA:
         for shadow, live in zip(self.module.parameters(), net.parameters()):
             shadow.lerp_(live.detach(), 1.0 - d)
         for shadow, live in zip(self.module.buffers(), net.buffers()):
-            shadow.copy_(live)
+            if shadow.is_floating_point():
+                shadow.lerp_(live.detach(), 1.0 - d)
+            else:
+                shadow.copy_(live)
 
     def state_dict(self) -> dict:
         return {"decay": self.decay, "steps": self.steps, "module": self.module.state_dict()}

@@ -142,6 +142,8 @@ def _resume(path: Path, cfg: TrainConfig, net, opt, sched, ema) -> tuple[int, li
     if ema is not None and state.get("ema"):
         ema.load_state_dict(state["ema"])
     torch.set_rng_state(state["rng"])
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])  # dropout on the GPU draws from these
     log.info("resumed", epoch=state["epoch"], best_val_acc=state["best"]["val_acc"])
     return state["epoch"] + 1, state["history"], state["best"]
 
@@ -275,6 +277,7 @@ def train(cfg: TrainConfig) -> dict:
                 "best": best,
                 "epoch": epoch,
                 "rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if device.type == "cuda" else None,
             },
             tmp,
         )
