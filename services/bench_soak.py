@@ -24,7 +24,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
-from emostream.kafka import ensure_topics
+from emostream.kafka import client_kwargs, ensure_topics
 from emostream.services.config import IngestOptions
 from emostream.services.demo.embedded import (
     RedisServer,
@@ -109,7 +109,7 @@ def _metric(metrics: dict[str, float], name: str, **labels: str) -> int:
 
 async def _count_topic(kafka: KafkaSettings, topic: str) -> int:
     """Messages in ``topic`` (from highwaters: Tansu's end offsets are not reliable)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka, "soak-count"), enable_auto_commit=False)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in range(kafka.topic_partitions)]

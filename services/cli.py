@@ -276,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = bsub.add_parser("classify", help="faces/s by batch size and dtype vs the per-face baseline")
     b.add_argument("--model", default="default",
                    help="'default' (the packaged model, as the worker runs it), a checkpoint path, "
-                        "or a registered architecture name (random weights: speed only)")
+                        "several paths separated by commas (an ensemble), or a registered "
+                        "architecture name (random weights: speed only)")
     b.add_argument("--batch-sizes", default="1,8,32")
     b.add_argument("--dtypes", default="fp32,bf16")
     b.add_argument("--seconds", type=float, default=5.0)
@@ -392,7 +393,8 @@ def _run(args) -> int:
             message = str(exc)
         elif isinstance(exc, OSError) and exc.filename is not None:  # a file the user named
             message = f"{exc.filename}: {exc.strerror or exc}"
-        elif getattr(args, "data", None) and isinstance(exc, UnicodeDecodeError | EOFError | OSError):
+        elif getattr(args, "data", None) and isinstance(exc, UnicodeDecodeError | EOFError
+                                                         | OSError):
             # A binary or truncated file given as --data (the CSV reader or gzip fails on it).
             message = (f"{args.data}: not a FER2013 CSV ({type(exc).__name__}); pass the CSV "
                        "(.csv or .csv.gz, columns emotion,pixels[,Usage]) or an image-folder root")

@@ -102,7 +102,8 @@ def unknown_variable_warnings(environ: Mapping[str, str] | None = None) -> list[
             continue
         near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {near[0]}?" if near else ""
-        lines.append(f"emostream: warning: unknown setting {name} (in the {where}) is ignored{hint}")
+        lines.append(f"emostream: warning: unknown setting {name} (in the {where}) is "
+                     f"ignored{hint}")
     return lines
 
 
@@ -140,7 +141,8 @@ def explain_validation_error(exc: ValidationError) -> str:
 
 def explain_settings_error(exc: SettingsError, cls: type[BaseSettings],
                            environ: Mapping[str, str]) -> str:
-    """pydantic-settings names only the section when a JSON value does not parse: find the variable."""
+    """pydantic-settings names only the section of a JSON value that does not parse: find the
+    variable."""
     match = re.search(r'field "([^"]+)"', str(exc))
     section = match.group(1).upper() if match else ""
     fields = variable_names(cls)

@@ -73,8 +73,10 @@ def check_port_free(host: str, port: int, what: str, fix: str) -> None:
             s.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise ConfigError(f"{what} port {port} on {host} is already in use; {fix}") from None
-            raise ConfigError(f"{what} cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
+                raise ConfigError(
+                    f"{what} port {port} on {host} is already in use; {fix}") from None
+            raise ConfigError(
+                f"{what} cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
 
 
 class ApiServer:
@@ -84,7 +86,8 @@ class ApiServer:
     error when the port is taken.
     """
 
-    def __init__(self, app, host: str, port: int, what: str = "HTTP", fix: str = "choose another port") -> None:
+    def __init__(self, app, host: str, port: int, what: str = "HTTP",
+                 fix: str = "choose another port") -> None:
         config = uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False,
                                 lifespan="off")
         self._server = uvicorn.Server(config)

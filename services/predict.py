@@ -65,8 +65,10 @@ def annotate(image, faces: list[dict]):
         text = f"{f['emotion']} {f['probabilities'][f['emotion']]:.2f}"
         (tw, th), baseline = cv2.getTextSize(text, font, scale, thickness)
         top = y - th - baseline - 4 if y - th - baseline - 4 >= 0 else y + bh  # above, else below
-        cv2.rectangle(out, (x, top), (min(x + tw + 4, w - 1), top + th + baseline + 4), (0, 0, 0), -1)
-        cv2.putText(out, text, (x + 2, top + th + 2), font, scale, LABEL_COLOUR, thickness, cv2.LINE_AA)
+        right, bottom = min(x + tw + 4, w - 1), top + th + baseline + 4
+        cv2.rectangle(out, (x, top), (right, bottom), (0, 0, 0), -1)
+        cv2.putText(out, text, (x + 2, top + th + 2), font, scale, LABEL_COLOUR, thickness,
+                    cv2.LINE_AA)
     return out
 
 

@@ -8,25 +8,24 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from emostream.errors import DependencyUnavailable
+from emostream.kafka_security import client_security
 from emostream.settings import KafkaSettings
 
 log = structlog.get_logger(__name__)
 
 
 def _common(settings: KafkaSettings, suffix: str) -> dict:
-    kwargs: dict = {
+    """What every client shares: brokers, id, timeout, and TLS/SASL (one SSL context)."""
+    return {
         "bootstrap_servers": settings.bootstrap_servers,
         "client_id": f"{settings.client_id}-{suffix}",
         "request_timeout_ms": settings.request_timeout_ms,
-        "security_protocol": settings.security_protocol,
-    }
-    if settings.sasl_mechanism:
-        kwargs["sasl_mechanism"] = settings.sasl_mechanism
-        kwargs["sasl_plain_username"] = settings.sasl_username
-        kwargs["sasl_plain_password"] = (
-            settings.sasl_password.get_secret_value() if settings.sasl_password else None
-        )
-    return kwargs
+    } | client_security(settings)
+
+
+def client_kwargs(settings: KafkaSettings, suffix: str) -> dict:
+    """Connection arguments for a client built elsewhere (benchmarks, tools): the same security."""
+    return _common(settings, suffix)
 
 
 def make_producer(settings: KafkaSettings, suffix: str, **overrides) -> AIOKafkaProducer:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
 
 class KafkaSettings(BaseModel):
@@ -24,10 +24,31 @@ class KafkaSettings(BaseModel):
     replication_factor: int = Field(1, ge=1)
     create_topics: bool = True
     client_id: str = "emostream"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: str | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    # Security: validated together (below) so that a half-configured cluster fails at start-up
+    # with the variable to fix, not at the first connection.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="SSL and SASL_SSL encrypt (TLS); SASL_* authenticate with "
+        "the SASL settings")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, validate_default=True,
+        description="Required with SASL_PLAINTEXT and SASL_SSL")
+    sasl_username: SecretStr | None = Field(None, validate_default=True,
+                                            description="SASL user (secret)")
+    sasl_password: SecretStr | None = Field(None, validate_default=True,
+                                            description="SASL password (secret)")
+    ssl_ca_file: str | None = Field(
+        None, validate_default=True,
+        description="PEM file of the CA(s) that signed the brokers' certificates; default: the "
+        "system's trusted CAs")
+    ssl_cert_file: str | None = Field(
+        None, validate_default=True,
+        description="PEM client certificate (mutual TLS), with ssl_key_file")
+    ssl_key_file: str | None = Field(None, validate_default=True,
+                                     description="PEM private key of ssl_cert_file")
+    ssl_key_password: SecretStr | None = Field(None, description="Password of an encrypted "
+                                               "ssl_key_file (secret)")
+    ssl_check_hostname: bool = Field(True, description="The broker's certificate must name the "
+                                     "address connected to; turn off only for a test cluster")
     max_message_bytes: int = Field(1_048_576, ge=1024)
     fetch_max_bytes: int = Field(
         8_388_608, ge=65_536,
@@ -38,6 +59,32 @@ class KafkaSettings(BaseModel):
     request_timeout_ms: int = Field(30_000, ge=1000)
     session_timeout_ms: int = Field(10_000, ge=1000)
     heartbeat_interval_ms: int = Field(2_000, ge=100)
+
+    @field_validator("sasl_mechanism", "sasl_username", "sasl_password")
+    @classmethod
+    def _sasl_fits_protocol(cls, value: object, info: ValidationInfo) -> object:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        sasl = protocol.startswith("SASL_")
+        if sasl and value is None:
+            what = ("set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512" if info.field_name == "sasl_mechanism"
+                    else "set it (from a secret)")
+            raise ValueError(f"required with security_protocol {protocol}: {what}")
+        if not sasl and value is not None:
+            raise ValueError(f"only used with SASL_PLAINTEXT or SASL_SSL, not {protocol}: "
+                             "set EMOSTREAM_KAFKA__SECURITY_PROTOCOL")
+        return value
+
+    @field_validator("ssl_ca_file", "ssl_cert_file", "ssl_key_file")
+    @classmethod
+    def _ssl_fits_protocol(cls, value: str | None, info: ValidationInfo) -> str | None:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        if value is not None and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(f"only used with SSL or SASL_SSL, not {protocol}: "
+                             "set EMOSTREAM_KAFKA__SECURITY_PROTOCOL")
+        if info.field_name == "ssl_key_file" and (value is None) != (
+                info.data.get("ssl_cert_file") is None):
+            raise ValueError("a client certificate needs both ssl_cert_file and ssl_key_file")
+        return value
 
 
 class RedisSettings(BaseModel):

@@ -7,6 +7,7 @@ import asyncio
 import structlog
 
 from emostream.kafka import ensure_topics
+from emostream.kafka_security import check_connection
 from emostream.services.aggregator.api import create_app
 from emostream.services.aggregator.auth import check_bind
 from emostream.services.aggregator.consumer import EventConsumer
@@ -21,6 +22,7 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
     log.info("config", **masked_dump(settings))
     api = settings.api
     check_bind(api.host, api.read_keys, api.admin_keys)
+    await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
     # The consumer writes through its own connection pool: API readers cannot starve it.
     async with EventStore(settings.redis) as store, EventStore(settings.redis) as writer:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 
 from emostream.kafka import ensure_topics
+from emostream.kafka_security import check_connection
 from emostream.services.config import IngestSettings, masked_dump
 from emostream.services.ingest.runner import Ingest
 from emostream.services.ingest.sources import probe_source
@@ -17,6 +18,7 @@ log = structlog.get_logger(__name__)
 async def run_ingest(settings: IngestSettings) -> int:
     log.info("config", **masked_dump(settings))
     probe_source(settings.ingest.source)  # a file that decodes to nothing: one error, at once
+    await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
     opts = settings.ingest
     async with Ingest(settings.kafka, opts) as ingest:

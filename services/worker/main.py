@@ -6,6 +6,7 @@ import structlog
 
 from emostream.inference import engine_from_settings
 from emostream.kafka import ensure_topics
+from emostream.kafka_security import check_connection
 from emostream.services.config import WorkerSettings, masked_dump
 from emostream.services.health import health_server
 from emostream.services.lifecycle import install_stop_handlers
@@ -35,6 +36,8 @@ def build_processor(settings: WorkerSettings) -> FrameProcessor:
 
 async def run_worker(settings: WorkerSettings) -> int:
     log.info("config", **masked_dump(settings))
+    # Before the model loads: a refused TLS handshake or login is one error within seconds.
+    await check_connection(settings.kafka)
     processor = build_processor(settings)
     opts = settings.worker
     await ensure_topics(settings.kafka)

@@ -278,7 +278,8 @@ class FrameProcessor:
                 st.smoother.forget(t.track_id)
             frame = _Detected(meta, raw)
             # Only confirmed tracks become events: one-frame false detections never leave here.
-            confirmed = [(k, tid) for k, tid in zip(kept, track_ids) if st.tracker.is_confirmed(tid)]
+            confirmed = [(k, tid) for k, tid in zip(kept, track_ids)
+                         if st.tracker.is_confirmed(tid)]
             for index, ((det, box), tid) in enumerate(confirmed):
                 frame.crops.append(crop(gray, box))
                 frame.faces.append(Face(index=index, box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),

@@ -16,7 +16,12 @@ from emostream.models.registry import get_spec
 
 
 def _model(name: str) -> EmotionClassifier:
-    """A registered architecture (random weights: speed only), 'default' or a checkpoint path."""
+    """A registered architecture (random weights: speed only), 'default', a checkpoint path, or
+    several paths separated by commas (an ensemble, as the worker runs one)."""
+    if "," in name:
+        from emostream.models.checkpoint import load_models
+
+        return load_models(name)
     if name == "default":
         from emostream.models.checkpoint import DEFAULT_CHECKPOINT
 

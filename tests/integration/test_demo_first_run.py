@@ -31,7 +31,8 @@ def test_demo_states_addresses_keys_and_the_end_of_a_once_source(tmp_path, astro
     for i in range(4):
         cv2.imwrite(str(folder / f"{i:02d}.jpg"), astronaut_bgr)
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")}
+    env = {k: v for k, v in os.environ.items()
+           if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")}
     env["EMOSTREAM_API__READ_KEYS"] = '["demo-read-key"]'  # as a copied .env.example would
     proc = subprocess.Popen(
         [sys.executable, "-m", "emostream.services.cli", "demo", "--source", str(folder), "--once",

@@ -54,7 +54,8 @@ def test_unknown_variable_warns_with_the_nearest_name(monkeypatch, capsys):
     load_settings(WorkerSettings)
     err = capsys.readouterr().err
     assert err.count("warning") == 1
-    assert "EMOSTREAM_WORKER__MAXBATCH" in err and "did you mean EMOSTREAM_WORKER__MAX_BATCH_FRAMES" in err
+    assert "EMOSTREAM_WORKER__MAXBATCH" in err
+    assert "did you mean EMOSTREAM_WORKER__MAX_BATCH_FRAMES" in err
 
 
 def test_unknown_variable_in_dotenv_is_named_too(tmp_path):
@@ -155,3 +156,20 @@ def test_demo_is_quiet_in_a_terminal_unless_verbose():
     assert demo_log_level("INFO", quiet=False, verbose=False, tty=False) == "INFO"  # logs to files
     assert demo_log_level("DEBUG", quiet=True, verbose=False, tty=False) == "WARNING"
     assert build_parser().parse_args(["demo", "-v"]).verbose is True
+
+
+async def test_health_server_port_in_use_names_the_setting():
+    from emostream.errors import ConfigError
+    from emostream.services.health import health_server
+
+    def ok():
+        return True, {}
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"worker metrics port {port} .*already in use.*"
+                                              "EMOSTREAM_WORKER__METRICS_PORT"):
+            async with health_server("worker", ok, ok, "127.0.0.1", port):
+                pass

@@ -15,7 +15,8 @@ CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def fake_python(tmp_path: Path, index_reachable: bool) -> tuple[Path, Path]:
-    """A 'python' whose `-m pip install` logs its arguments; fails for --index-url if unreachable."""
+    """A 'python' whose `-m pip install` logs its arguments and, when the index is unreachable,
+    fails for --index-url."""
     log = tmp_path / "pip.log"
     exe = tmp_path / "python"
     fail = "" if index_reachable else 'case "$*" in *--index-url*) exit 1;; esac\n'
@@ -70,8 +71,8 @@ def test_unknown_build_is_refused(tmp_path):
 def test_makefile_uses_the_script_with_the_pyproject_pin(switch, flavour):
     import tomllib
 
-    pins = [d for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-            if d.startswith("torch")]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    pins = [d for d in project["dependencies"] if d.startswith("torch")]
     plan = subprocess.run(["make", "-n", "-W", "pyproject.toml", "install", *switch], cwd=REPO,
                           capture_output=True, text=True, timeout=30, check=True).stdout
     line = next(x for x in plan.splitlines() if x.startswith("TORCH_VERSION="))
