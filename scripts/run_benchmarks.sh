@@ -10,10 +10,18 @@ BIN=${BIN:-.venv/bin/emostream}
 mkdir -p "$OUT"
 run() { local name=$1; shift; echo "== $name: emostream $*" >&2; "$BIN" "$@" | tail -1 | tee "$OUT/$name.json"; }
 
-run eval_publictest eval --data "$FER" --usage PublicTest --confusion-png docs/confusion_publictest.png --json
-run eval_publictest_flip eval --data "$FER" --usage PublicTest --flip --json
+PHOTOS=${PHOTOS:-../shared/data/photos}
+W=shared/models/weights/rmn_compact_fer2013.pt
+run eval_publictest eval --data "$FER" --usage PublicTest --confusion-png docs/confusion_publictest.png --near-duplicates --json
+run eval_publictest_flip eval --data "$FER" --usage PublicTest --flip --near-duplicates --json
 run eval_publictest_bf16 eval --data "$FER" --usage PublicTest --dtype bf16 --json
-run classify_default bench classify --model default --batch-sizes 1,16,64,128 --dtypes fp32,bf16 --seconds 8 --json
+if [ -d "$PHOTOS" ]; then
+  run eval_photos eval-photos --photos "$PHOTOS" --json
+fi
+run classify_default bench classify --model default --batch-sizes 1,16,64,128,256 --dtypes fp32,bf16 --seconds 8 --json
+# An ensemble of three rmn_compact members costs three models' compute whatever their weights:
+# the packaged file three times measures what EMOSTREAM_MODEL__CHECKPOINT=a.pt,b.pt,c.pt costs.
+run classify_ensemble3 bench classify --model "$W,$W,$W" --batch-sizes 1,64,128 --dtypes fp32,bf16 --seconds 8 --json
 run classify_rmn34 bench classify --model resmasking_dropout1 --batch-sizes 1,8,32 --dtypes fp32,bf16 --seconds 10 --json
 # 8 x 15 fps offers more than the naive worker and about as much as the batched one sustain;
 # 12 x 15 fps offers about twice what the batched worker sustains (the overload case).

@@ -27,13 +27,16 @@ _CONFIG = SettingsConfigDict(
 class IngestOptions(BaseModel):
     source: str = Field("sample", description="sample | video path | image folder | webcam index | rtsp/http URL")
     stream_id: str | None = Field(None, description="Default: derived from the source")
-    fps: float = Field(10.0, gt=0, le=120)
-    max_frames: int | None = Field(None, ge=1)
+    fps: float = Field(10.0, gt=0, le=120, description="Frames per second read and published")
+    max_frames: int | None = Field(
+        None, ge=1, description="Stop after this many frames; default: no limit")
     loop: bool = Field(False, description="Restart files and folders at the end")
-    jpeg_quality: int = Field(85, ge=30, le=100)
-    max_width_px: int = Field(1280, ge=64)
-    max_in_flight: int = Field(64, ge=1)
-    reconnect_delay_s: float = Field(2.0, ge=0.1)
+    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of published frames")
+    max_width_px: int = Field(
+        1280, ge=64, description="Wider frames are downscaled before publishing")
+    max_in_flight: int = Field(64, ge=1, description="Frames published but not yet acknowledged")
+    reconnect_delay_s: float = Field(
+        2.0, ge=0.1, description="Wait before reopening a live source that failed")
     live_queue_frames: int = Field(8, ge=1, description="Live sources drop the oldest beyond this")
     metrics_port: int = Field(0, ge=0, le=65535,
                               description="/metrics, /livez, /readyz; 0 (default) disables")
@@ -43,9 +46,10 @@ class IngestOptions(BaseModel):
 
 
 class WorkerOptions(BaseModel):
-    group_id: str = "emostream-worker"
-    max_batch_frames: int = Field(16, ge=1)
-    max_wait_ms: int = Field(200, ge=1)
+    group_id: str = Field(
+        "emostream-worker", description="The workers' consumer group (KEDA scales on its lag)")
+    max_batch_frames: int = Field(16, ge=1, description="Frames per micro-batch")
+    max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a micro-batch")
     max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
     metrics_port: int = Field(9102, ge=0, le=65535,
                               description="/metrics, /livez, /readyz; 0 disables")
@@ -72,8 +76,8 @@ ApiKey = Annotated[SecretStr, AfterValidator(_long_enough)]
 
 class ApiOptions(BaseModel):
     host: str = Field("127.0.0.1", description="Binding beyond loopback requires API keys")
-    port: int = Field(8000, ge=1, le=65535)
-    max_events_limit: int = Field(500, ge=1)
+    port: int = Field(8000, ge=1, le=65535, description="HTTP API port")
+    max_events_limit: int = Field(500, ge=1, description="Largest limit of /v1/streams/{id}/events")
     read_keys: list[ApiKey] = Field(default_factory=list, description="X-API-Key values for reads")
     admin_keys: list[ApiKey] = Field(default_factory=list, description="Keys with admin scope")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413")
@@ -86,12 +90,13 @@ class AlertOptions(BaseModel):
 
     webhook_secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key for X-Emostream-Signature; rules with webhooks need it")
-    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
-    webhook_max_attempts: int = Field(5, ge=1, le=20)
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of one webhook request")
+    webhook_max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts before a delivery is given up")
     webhook_backoff_s: float = Field(0.5, gt=0, description="First retry delay, doubling")
-    webhook_max_backoff_s: float = Field(30.0, gt=0)
+    webhook_max_backoff_s: float = Field(30.0, gt=0, description="Longest delay between attempts")
     webhook_queue_size: int = Field(1000, ge=1, description="Pending deliveries; more are dropped")
-    webhook_concurrency: int = Field(4, ge=1, le=64)
+    webhook_concurrency: int = Field(4, ge=1, le=64, description="Deliveries in flight at once")
     webhook_allow_networks: list[IPvAnyNetwork] = Field(
         default_factory=list, max_length=64,
         description="Non-public networks webhooks may reach (on-premises bots), e.g. "
@@ -100,9 +105,9 @@ class AlertOptions(BaseModel):
 
 
 class AggregatorOptions(BaseModel):
-    group_id: str = "emostream-aggregator"
-    max_batch_events: int = Field(500, ge=1)
-    max_wait_ms: int = Field(200, ge=1)
+    group_id: str = Field("emostream-aggregator", description="The aggregators' consumer group")
+    max_batch_events: int = Field(500, ge=1, description="Events per Redis write")
+    max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch")
 
 
 class IngestSettings(BaseSettings):
@@ -145,7 +150,9 @@ class DemoSettings(BaseSettings):
     aggregator: AggregatorOptions = AggregatorOptions()
     api: ApiOptions = ApiOptions(host="127.0.0.1")
     alerts: AlertOptions = AlertOptions()
-    redis_mode: Literal["auto", "external", "embedded"] = "auto"
+    redis_mode: Literal["auto", "external", "embedded"] = Field(
+        "auto", description="Demo only: auto uses REDIS_URL when it answers, else starts a Redis; "
+        "external or embedded force one")
 
 
 def masked_dump(settings: BaseSettings) -> dict:

@@ -96,9 +96,12 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
         # Files and folders loop (a demo keeps streaming) unless --once.
         ingest_opts = settings.ingest.model_copy(update={"loop": not once})
         async with AsyncExitStack() as stack:
+            # The API reads through one pool, the consumer writes through its own (as the
+            # aggregator service does), so live viewers can never starve event storage.
             store = await stack.enter_async_context(EventStore(redis_settings))
+            writer = await stack.enter_async_context(EventStore(redis_settings))
             alerts = _with_webhook_secret(settings.alerts)
-            consumer = EventConsumer(kafka, settings.aggregator, store, alerts)
+            consumer = EventConsumer(kafka, settings.aggregator, writer, alerts)
             worker = Worker(kafka, settings.worker, processor)
             ingest = Ingest(kafka, ingest_opts)
             # The API answers first; the Kafka clients join their groups concurrently.
@@ -106,7 +109,11 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
             check_bind(api_opts.host, api_opts.read_keys, api_opts.admin_keys)
             app = create_app(store, api_opts.max_events_limit, consumer, api_opts.read_keys,
                              api_opts.admin_keys, alerts=alerts,
-                             max_body_bytes=api_opts.max_body_bytes)
+                             max_body_bytes=api_opts.max_body_bytes,
+                             max_live_clients=api_opts.max_live_clients,
+                             local_hosts_only=not (api_opts.read_keys or api_opts.admin_keys),
+                             bind_host=api_opts.host)
+            stack.push_async_callback(app.state.live_hub.stop)
             await stack.enter_async_context(ApiServer(app, settings.api.host, settings.api.port,
                                                       "demo API", PORT_FIX))
             api = f"http://{settings.api.host}:{settings.api.port}"

@@ -21,6 +21,7 @@ import yaml
 
 from emostream.services.aggregator.auth import check_bind
 from emostream.services.config import AggregatorSettings, IngestSettings, WorkerSettings
+from emostream.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -28,10 +29,13 @@ ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 K8S = ROOT / "deploy" / "k8s"
 KEDA_SCHEMA = ROOT / "tests" / "schemas" / "keda_scaledobject_v1alpha1.json"
+KEDA_AUTH_SCHEMA = ROOT / "tests" / "schemas" / "keda_triggerauthentication_v1alpha1.json"
 # The newest Kubernetes the installed kubernetes-validate has schemas for.
 K8S_VERSION = kubernetes_validate.latest_version()
 SETTINGS_BY_COMMAND = {"ingest": IngestSettings, "worker": WorkerSettings,
                        "aggregator": AggregatorSettings}
+# settings.kafka.sasl_mechanism in the words of KEDA's Kafka scaler (its `sasl` parameter).
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
 PLACEHOLDER_KEYS = ["change-me-read"]
 
 
@@ -108,17 +112,29 @@ def kustomizations() -> list[Path]:
 
 
 def patch_files() -> set[Path]:
+    """Strategic-merge patches (whole resources, partly): those without a ``target``."""
     out = set()
     for kfile in kustomizations():
         for patch in yaml.safe_load(kfile.read_text()).get("patches", []):
-            if "path" in patch:
+            if "path" in patch and "target" not in patch:
                 out.add((kfile.parent / patch["path"]).resolve())
+    return out
+
+
+def json_patches() -> list[tuple[Path, dict, list[dict]]]:
+    """JSON 6902 patches: (file, target, operations)."""
+    out = []
+    for kfile in kustomizations():
+        for patch in yaml.safe_load(kfile.read_text()).get("patches", []):
+            if "path" in patch and "target" in patch:
+                path = (kfile.parent / patch["path"]).resolve()
+                out.append((path, patch["target"], yaml.safe_load(path.read_text())))
     return out
 
 
 def manifest_docs() -> list[tuple[Path, dict]]:
     """Complete resources (not kustomization files, not patches) of every file under deploy/k8s."""
-    patches = patch_files()
+    patches = patch_files() | {path for path, _, _ in json_patches()}
     return [(p, d) for p in k8s_files()
             if p.name != "kustomization.yaml" and p.resolve() not in patches for d in load_docs(p)]
 
@@ -135,17 +151,28 @@ def k8s_topics() -> dict[str, dict]:
     return topic_specs("\n".join(job["spec"]["template"]["spec"]["containers"][0]["args"]))
 
 
-def keda_validator() -> jsonschema.protocols.Validator:
-    schema = json.loads(KEDA_SCHEMA.read_text())
+def keda_validator(path: Path = KEDA_SCHEMA) -> jsonschema.protocols.Validator:
+    schema = json.loads(path.read_text())
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)
 
 
 def validate_resource(doc: dict) -> None:
-    if doc["kind"] == "ScaledObject":
-        errors = list(keda_validator().iter_errors(doc))
+    if doc["kind"] in ("ScaledObject", "TriggerAuthentication"):
+        schema = KEDA_SCHEMA if doc["kind"] == "ScaledObject" else KEDA_AUTH_SCHEMA
+        errors = list(keda_validator(schema).iter_errors(doc))
         assert not errors, "\n".join(f"{list(e.absolute_path)}: {e.message}" for e in errors)
+        behavior = (doc["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {})
+                    .get("behavior"))
+        if behavior is not None:  # KEDA hands it to the HPA it creates: the HPA's schema applies
+            validate_resource({
+                "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": doc["metadata"]["name"]},
+                "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                            "name": doc["spec"]["scaleTargetRef"]["name"]},
+                         "minReplicas": 1, "maxReplicas": doc["spec"]["maxReplicaCount"],
+                         "behavior": behavior}})
         return
     try:
         kubernetes_validate.validate(doc, K8S_VERSION, strict=True)
@@ -236,6 +263,20 @@ def test_compose_topics():
     assert k8s_topics() == topics  # compose and Kubernetes create the same topics
 
 
+def test_dead_letter_topic_fits_the_largest_dead_letter(build_settings):
+    """A rejected frame comes back with its reason headers, cut by the services to the producer's
+    cap (max_message_bytes, shared/dead_letters.py): the topic must take that whole."""
+    for topics in (compose_topics(), k8s_topics()):
+        frames = int(topics["emostream.frames"]["configs"]["max.message.bytes"])
+        dlq = int(topics["emostream.dlq"]["configs"]["max.message.bytes"])
+        assert dlq >= frames
+    docs = base_docs()
+    worker = docs[("Deployment", "emostream-worker")]["spec"]["template"]["spec"]["containers"][0]
+    cap = build_settings("worker", pod_env(worker, docs)).kafka.max_message_bytes
+    # Kafka's limit counts the record batch; 12 bytes of log overhead as the frames topic allows.
+    assert int(k8s_topics()["emostream.dlq"]["configs"]["max.message.bytes"]) >= cap + 12
+
+
 def test_env_example_lists_every_variable_compose_reads():
     listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", ENV_EXAMPLE.read_text(), re.M))
     assert compose_variables() == listed
@@ -269,14 +310,26 @@ def test_manifest_validates(path, doc):
     validate_resource(doc)
 
 
+def _pointer(doc: object, pointer: str) -> object:
+    for part in pointer.strip("/").split("/"):
+        doc = doc[int(part)] if isinstance(doc, list) else doc[part]
+    return doc
+
+
 def test_patches_target_base_resources():
     base = base_docs()
     for path in patch_files():
         for doc in load_docs(path):
             assert (doc["kind"], doc["metadata"]["name"]) in base, (path, doc["kind"])
+    for path, target, ops in json_patches():
+        doc = base[(target["kind"], target["name"])]
+        for op in ops:
+            assert op["op"] == "replace", (path, op)  # replace only: never restate a whole list
+            _pointer(doc, op["path"])  # the field exists in the base
+            assert not op["path"].endswith("bootstrapServers"), path  # set once, in the base
 
 
-def test_worker_scaling_and_shutdown(build_settings):
+def test_worker_scaling_and_shutdown(build_settings, monkeypatch):
     docs = base_docs()
     scaled = docs[("ScaledObject", "emostream-worker")]["spec"]
     worker = docs[("Deployment", "emostream-worker")]
@@ -287,9 +340,11 @@ def test_worker_scaling_and_shutdown(build_settings):
     assert scaled["maxReplicaCount"] <= frames_partitions
     for path in patch_files():
         for doc in load_docs(path):
-            if doc["kind"] == "ScaledObject":
-                assert doc["spec"].get("maxReplicaCount", 0) <= frames_partitions
-                assert doc["spec"]["triggers"][0]["metadata"]["topic"] == "emostream.frames"
+            assert doc["kind"] != "ScaledObject", path  # a merge patch would replace the triggers
+    for _, target, ops in json_patches():
+        for op in ops:
+            if target["kind"] == "ScaledObject" and op["path"] == "/spec/maxReplicaCount":
+                assert op["value"] <= frames_partitions
 
     pod = worker["spec"]["template"]["spec"]
     container = pod["containers"][0]
@@ -298,7 +353,52 @@ def test_worker_scaling_and_shutdown(build_settings):
     assert trigger["type"] == "kafka"
     assert trigger["metadata"]["topic"] == settings.kafka.frames_topic
     assert trigger["metadata"]["consumerGroup"] == settings.worker.group_id
-    assert trigger["metadata"]["bootstrapServers"] == settings.kafka.bootstrap_servers
+    # The broker address comes from the ConfigMap (kustomization.yaml's replacement).
+    assert "bootstrapServers" not in trigger["metadata"]
+    replacement = yaml.safe_load((K8S / "base" / "kustomization.yaml").read_text())["replacements"]
+    assert replacement == [{
+        "source": {"kind": "ConfigMap", "name": "emostream",
+                   "fieldPath": "data.EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS"},
+        "targets": [{"select": {"kind": "ScaledObject", "name": "emostream-worker"},
+                     "fieldPaths": ["spec.triggers.[type=kafka].metadata.bootstrapServers"],
+                     "options": {"create": True}}]}]
+    # KEDA reads lag as the worker will: a partition without a committed offset from its start.
+    from emostream import kafka
+
+    monkeypatch.setattr(kafka, "AIOKafkaConsumer", lambda *topics, **kwargs: kwargs)
+    policy = kafka.make_consumer(KafkaSettings(), [], "g", "t")["auto_offset_reset"]
+    assert trigger["metadata"]["offsetResetPolicy"] == policy == "earliest"
+    # KEDA's cooldownPeriod acts only on scaling to zero; scale-in is the HPA's behaviour.
+    assert "cooldownPeriod" not in scaled or scaled["minReplicaCount"] == 0
+    scale_down = scaled["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]
+    assert scale_down["policies"] and all(
+        p["type"] == "Pods" and p["value"] == 1 for p in scale_down["policies"])
+    assert scale_down.get("selectPolicy", "Max") != "Disabled"
+    assert scale_down["stabilizationWindowSeconds"] >= scaled["pollingInterval"]
+    # The rollout never makes more members than replicas (<= partitions): none is left without a
+    # partition, unready, holding up the rollout.
+    rolling = worker["spec"]["strategy"]["rollingUpdate"]
+    assert rolling["maxSurge"] == 0 and rolling["maxUnavailable"] == 1
+    # Threads follow the CPU request.
+    env = pod_env(container, docs)
+    cpus = int(container["resources"]["requests"]["cpu"])
+    assert settings.model.threads == settings.detector.threads == cpus, env
+
+    # The trigger authenticates as the services do.
+    assert trigger["metadata"]["sasl"] == KEDA_SASL[settings.kafka.sasl_mechanism]
+    assert trigger["metadata"]["tls"] == "enable"
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    auth = docs[("TriggerAuthentication", trigger["authenticationRef"]["name"])]
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert set(refs) == {"username", "password", "ca"}
+    for parameter, ref in refs.items():
+        secret = docs[("Secret", ref["name"])]["stringData"]
+        assert ref["key"] in secret, parameter
+    assert docs[("Secret", refs["username"]["name"])]["stringData"][refs["username"]["key"]] == (
+        settings.kafka.sasl_username.get_secret_value())
+    assert refs["password"]["key"] == "EMOSTREAM_KAFKA__SASL_PASSWORD"
+    ca_mount = mounted_secret_file(worker, settings.kafka.ssl_ca_file)
+    assert ca_mount == (refs["ca"]["name"], refs["ca"]["key"])
     assert pod["terminationGracePeriodSeconds"] > settings.worker.shutdown_grace_s
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports["metrics"] == settings.worker.metrics_port
@@ -314,12 +414,31 @@ def test_worker_scaling_and_shutdown(build_settings):
         assert budgets[name]["spec"]["selector"] == deployment["spec"]["selector"]
 
 
-@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (kustomize) not installed")
+def kustomize(folder: Path) -> list[dict]:
+    out = subprocess.run(["kubectl", "kustomize", str(folder)], capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def mounted_secret_file(deployment: dict, path: str) -> tuple[str, str]:
+    """(Secret name, key) that a Deployment's or Job's first container sees at ``path``."""
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    for mount in pod["containers"][0].get("volumeMounts", []):
+        folder = mount["mountPath"].rstrip("/") + "/"
+        if path.startswith(folder) and "secret" in volumes[mount["name"]]:
+            return volumes[mount["name"]]["secret"]["secretName"], path.removeprefix(folder)
+    raise AssertionError(f"{deployment['metadata']['name']}: nothing mounted at {path}")
+
+
+needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None,
+                                   reason="kubectl (kustomize) not installed")
+
+
+@needs_kubectl
 @pytest.mark.parametrize("target", ["base", "overlays/gpu"])
 def test_kustomize_output_validates(target):
-    out = subprocess.run(["kubectl", "kustomize", str(K8S / target)], capture_output=True,
-                         text=True, timeout=60, check=True).stdout
-    docs = [d for d in yaml.safe_load_all(out) if d]
+    docs = kustomize(K8S / target)
     for doc in docs:
         validate_resource(doc)
         if doc["kind"] != "Namespace":
@@ -328,6 +447,38 @@ def test_kustomize_output_validates(target):
                   and d["metadata"]["name"] == "emostream-worker")
     resources = worker["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert ("nvidia.com/gpu" in resources["limits"]) == (target == "overlays/gpu")
+    env = {e["name"]: e.get("value") for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]}
+    cpus = str(int(resources["requests"]["cpu"]))
+    assert env["EMOSTREAM_MODEL__THREADS"] == env["EMOSTREAM_DETECTOR__THREADS"] == cpus
+    scaled = next(d for d in docs if d["kind"] == "ScaledObject")
+    trigger = scaled["spec"]["triggers"][0]
+    assert trigger["authenticationRef"]["name"] in {
+        d["metadata"]["name"] for d in docs if d["kind"] == "TriggerAuthentication"}
+    assert trigger["metadata"]["offsetResetPolicy"] == "earliest"
+    assert trigger["metadata"]["lagThreshold"] == ("1000" if target == "overlays/gpu" else "100")
+
+
+@needs_kubectl
+def test_broker_address_is_set_in_one_place(tmp_path):
+    """Changing the ConfigMap's address changes it in every rendered object, base and overlay."""
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    configmap = copy / "base" / "configmap.yaml"
+    old = yaml.safe_load(configmap.read_text())["data"]["EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS"]
+    new = "broker-0.kafka.example:9093,broker-1.kafka.example:9093"
+    configmap.write_text(configmap.read_text().replace(old, new))
+    for target in ("base", "overlays/gpu"):
+        docs = kustomize(copy / target)
+        rendered = yaml.safe_dump_all(docs)
+        assert old not in rendered, target
+        scaled = next(d for d in docs if d["kind"] == "ScaledObject")
+        assert scaled["spec"]["triggers"][0]["metadata"]["bootstrapServers"] == new, target
+        config = next(d for d in docs if d["kind"] == "ConfigMap")
+        assert config["data"]["EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS"] == new
+        # The topics Job reads it from the ConfigMap, not from a copy.
+        job = next(d for d in docs if d["kind"] == "Job")
+        assert "$EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS" in job["spec"]["template"]["spec"][
+            "containers"][0]["args"][0]
 
 
 # ---- settings the services build from these files ---------------------------------------------
@@ -377,6 +528,17 @@ def test_k8s_env_builds_each_services_settings(build_settings):
         command = container["args"][0]
         seen.add(command)
         s = build_settings(command, pod_env(container, docs))
+        # Every service reaches Kafka as configured: credentials from the Secret, the CA mounted.
+        assert s.kafka.security_protocol == configmap["EMOSTREAM_KAFKA__SECURITY_PROTOCOL"], name
+        assert s.kafka.sasl_password.get_secret_value() == docs[("Secret", "emostream-kafka")][
+            "stringData"]["EMOSTREAM_KAFKA__SASL_PASSWORD"], name
+        secret, key = mounted_secret_file(doc, s.kafka.ssl_ca_file)
+        assert key in docs[("Secret", secret)]["stringData"], name
+        annotations = doc["spec"]["template"]["metadata"].get("annotations", {})
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        assert annotations.get("prometheus.io/scrape") == "true", name  # ingest included
+        assert int(annotations["prometheus.io/port"]) == ports[
+            "http" if command == "aggregator" else "metrics"], name
         assert s.kafka.bootstrap_servers == configmap["EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS"], name
         assert s.kafka.frames_topic == "emostream.frames" and s.kafka.create_topics is False
         assert {s.kafka.frames_topic, s.kafka.events_topic, s.kafka.dlq_topic,
@@ -389,8 +551,8 @@ def test_k8s_env_builds_each_services_settings(build_settings):
             ports = {p["name"]: p["containerPort"] for p in container["ports"]}
             assert ports["http"] == s.api.port
             assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
-        else:  # only the aggregator gets the Secret
-            assert all("secretRef" not in ref for ref in container.get("envFrom", [])), name
+        else:  # only the aggregator gets the API's Secret
+            assert {"secretRef": {"name": "emostream"}} not in container.get("envFrom", []), name
             # Probes reach the pod IP: the metrics server must not keep its loopback default.
             section = s.worker if command == "worker" else s.ingest
             assert section.metrics_host == "0.0.0.0", name
@@ -503,3 +665,71 @@ def test_metrics_servers_bind_loopback_unless_deployed():
 
     assert WorkerOptions().metrics_host == "127.0.0.1"
     assert IngestOptions().metrics_host == "127.0.0.1"
+
+
+# ---- Kafka security: compose's example and the topics Job ----------------------------------
+
+def test_compose_security_example_builds_valid_settings(build_settings):
+    """The commented TLS + SASL block in x-kafka-env, uncommented, is a valid configuration."""
+    lines = COMPOSE.read_text().splitlines()
+    start = lines.index("x-kafka-env: &kafka-env")
+    block = {}
+    for line in lines[start + 1:]:
+        if line and not line.startswith(" "):
+            break
+        match = re.fullmatch(r"\s*#\s*(EMOSTREAM_KAFKA__\w+): (.+)", line)
+        if match:
+            block[match.group(1)] = match.group(2)
+    assert set(block) >= {"EMOSTREAM_KAFKA__SECURITY_PROTOCOL", "EMOSTREAM_KAFKA__SASL_MECHANISM",
+                          "EMOSTREAM_KAFKA__SASL_USERNAME", "EMOSTREAM_KAFKA__SASL_PASSWORD",
+                          "EMOSTREAM_KAFKA__SSL_CA_FILE"}
+    env = compose_env(load_compose()["services"]["worker"]) | {
+        k: interpolate(v, {"EMOSTREAM_KAFKA__SASL_USERNAME": "svc",
+                           "EMOSTREAM_KAFKA__SASL_PASSWORD": "pw"}) for k, v in block.items()}
+    s = build_settings("worker", env)
+    assert s.kafka.security_protocol == "SASL_SSL" and s.kafka.ssl_check_hostname
+    mount = re.search(r"#\s*volumes: \[\"\./kafka-certs:([^:]+):ro\"\]", COMPOSE.read_text())
+    assert mount and s.kafka.ssl_ca_file.startswith(mount.group(1) + "/")
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="bash not installed")
+@pytest.mark.parametrize("mechanism,module", [
+    ("SCRAM-SHA-512", "org.apache.kafka.common.security.scram.ScramLoginModule"),
+    ("PLAIN", "org.apache.kafka.common.security.plain.PlainLoginModule"),
+])
+def test_topics_job_connects_as_the_services(mechanism, module, tmp_path, build_settings):
+    """The Job's script, run with kafka-topics.sh stubbed: the client properties it writes."""
+    docs = base_docs()
+    job = docs[("Job", "emostream-topics")]
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    script = container["args"][0].replace("/tmp/", f"{tmp_path}/")
+    stub = tmp_path / "kafka-topics.sh"
+    stub.write_text('#!/bin/sh\necho "$@" >> "$(dirname "$0")/calls"\n')
+    stub.chmod(0o755)
+    script = script.replace("/opt/kafka/bin/kafka-topics.sh", str(stub))
+    env = pod_env(container, docs) | {"EMOSTREAM_KAFKA__SASL_MECHANISM": mechanism,
+                                      "EMOSTREAM_KAFKA__SASL_PASSWORD": 'pa"ss\\word'}
+    build_settings("worker", env)  # the same variables are a valid service configuration
+    subprocess.run([container["command"][0], *container["command"][1:], script],
+                   env={"PATH": os.environ["PATH"]} | env, check=True, timeout=30)
+    props = (tmp_path / "client.properties").read_text().splitlines()
+    assert "security.protocol=SASL_SSL" in props
+    assert f"sasl.mechanism={mechanism}" in props
+    # Properties unescape \\ to \, then JAAS unescapes \" and \\: the password arrives intact.
+    assert (f'sasl.jaas.config={module} required username="change-me-user" '
+            'password="pa\\\\"ss\\\\\\\\word";') in props
+    assert "ssl.truststore.type=PEM" in props
+    assert f"ssl.truststore.location={env['EMOSTREAM_KAFKA__SSL_CA_FILE']}" in props
+    creates = [c for c in (tmp_path / "calls").read_text().splitlines() if "--create" in c]
+    assert len(creates) == len(k8s_topics())
+    assert all(f"--command-config {tmp_path}/client.properties" in c for c in creates)
+
+
+def test_no_kafka_setting_without_effect():
+    """Where an operator creates the topics, the services' topic-creation settings do nothing."""
+    configmap = base_docs()[("ConfigMap", "emostream")]["data"]
+    compose = load_compose()["x-kafka-env"]
+    for env in (configmap, compose):
+        assert env["EMOSTREAM_KAFKA__CREATE_TOPICS"] == "false"
+        assert "EMOSTREAM_KAFKA__TOPIC_PARTITIONS" not in env
+        assert "EMOSTREAM_KAFKA__REPLICATION_FACTOR" not in env
