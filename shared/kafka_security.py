@@ -130,9 +130,14 @@ def explain(settings: KafkaSettings, where: str, exc: BaseException) -> ConfigEr
             f"certificate set {VAR}SSL_CERT_FILE and {VAR}SSL_KEY_FILE, else check "
             f"{VAR}SSL_CA_FILE and {VAR}SECURITY_PROTOCOL")
     name = type(exc).__name__
-    if "Sasl" in name or "Authentication" in name or "SASL" in str(exc):
+    sasl = settings.security_protocol.startswith("SASL_")
+    # aiokafka's SCRAM client raises KeyError/ValueError on a server message that ends the
+    # exchange with an error (e=...) instead of the server's signature.
+    scram_ended = sasl and isinstance(exc, KeyError | ValueError)
+    if "Sasl" in name or "Authentication" in name or "SASL" in str(exc) or scram_ended:
+        detail = "the broker ended the SCRAM exchange" if scram_ended else f"{name}: {exc}"
         return ConfigError(
-            f"Kafka at {where} refused the SASL login ({name}: {exc}); check {VAR}SASL_MECHANISM="
+            f"Kafka at {where} refused the SASL login ({detail}); check {VAR}SASL_MECHANISM="
             f"{settings.sasl_mechanism}, {VAR}SASL_USERNAME and {VAR}SASL_PASSWORD")
     if isinstance(exc, ConnectionResetError | asyncio.IncompleteReadError) and uses_tls(settings):
         return ConfigError(
@@ -147,21 +152,20 @@ async def check_connection(settings: KafkaSettings, timeout_s: float = CHECK_TIM
 
     Returns at the first broker that accepts. Raises ConfigError (one line naming the setting)
     when a broker refuses the handshake or the login, and DependencyUnavailable when none
-    answers, instead of leaving aiokafka to retry a setup that cannot work.
+    answers, instead of leaving aiokafka to retry a setup that cannot work. The transport (TCP,
+    TLS, a first request) is tried before the login, so that a broker that drops the connection
+    during the login is known to have refused it.
     """
     kwargs = client_security(settings)
     sasl = {k: v for k, v in kwargs.items() if k.startswith("sasl_")}
+    transport = {"SASL_SSL": "SSL", "SASL_PLAINTEXT": "PLAINTEXT"}.get(
+        settings.security_protocol, settings.security_protocol)
     last: BaseException | None = None
     for host, port in _hosts(settings.bootstrap_servers):
         where = f"{host}:{port}"
         try:
-            conn = await asyncio.wait_for(
-                create_conn(host, port, client_id=f"{settings.client_id}-check",
-                            request_timeout_ms=int(timeout_s * 1000),
-                            ssl_context=kwargs.get("ssl_context"),
-                            security_protocol=settings.security_protocol, **sasl),
-                timeout_s)
-        except (OSError, KafkaError, TimeoutError, asyncio.IncompleteReadError) as exc:
+            await _connect(settings, host, port, transport, {}, kwargs, timeout_s)
+        except Exception as exc:  # noqa: BLE001 - whatever it is, one line, not a traceback
             cause = exc.__cause__ if isinstance(exc, KafkaError) and exc.__cause__ else exc
             error = explain(settings, where, cause)
             if error is not None:
@@ -169,8 +173,27 @@ async def check_connection(settings: KafkaSettings, timeout_s: float = CHECK_TIM
             last = exc
             log.info("kafka check failed", broker=where, error=repr(exc))
             continue
-        conn.close()
+        if sasl:
+            try:
+                await _connect(settings, host, port, settings.security_protocol, sasl, kwargs,
+                               timeout_s)
+            except Exception as exc:  # noqa: BLE001 - the transport works: the login failed
+                cause = exc.__cause__ if isinstance(exc, KafkaError) and exc.__cause__ else exc
+                raise (explain(settings, where, cause) or ConfigError(
+                    f"Kafka at {where} refused the SASL login ({type(exc).__name__}: "
+                    f"{_reason(exc)}); check {VAR}SASL_MECHANISM={settings.sasl_mechanism}, "
+                    f"{VAR}SASL_USERNAME and {VAR}SASL_PASSWORD")) from None
         return
+    reason = f"{type(last).__name__}: {_reason(last)}" if last else "no broker"
     raise DependencyUnavailable(f"Kafka not reachable at {settings.bootstrap_servers} "
-                                f"({_reason(last) if last else 'no broker'}); check "
-                                f"{VAR}BOOTSTRAP_SERVERS")
+                                f"({reason}); check {VAR}BOOTSTRAP_SERVERS")
+
+
+async def _connect(settings: KafkaSettings, host: str, port: int, protocol: str, sasl: dict,
+                   kwargs: dict, timeout_s: float) -> None:
+    conn = await asyncio.wait_for(
+        create_conn(host, port, client_id=f"{settings.client_id}-check",
+                    request_timeout_ms=int(timeout_s * 1000),
+                    ssl_context=kwargs.get("ssl_context"), security_protocol=protocol, **sasl),
+        timeout_s)
+    conn.close()

@@ -213,3 +213,35 @@ async def test_wrong_ca_stops_each_service_with_one_line(tls_broker, pki, redis_
         assert "certificate is not trusted" in line and "EMOSTREAM_KAFKA__SSL_CA_FILE" in line
         assert str(pki.other_ca) in line
     assert proxy.connections == 0  # refused at the handshake: nothing reached the broker
+
+
+class AuthenticatingTansu(TansuBroker):
+    """Tansu requiring SASL authentication (it knows no users, so every login is refused)."""
+
+    def start(self, port: int | None = None) -> AuthenticatingTansu:
+        port = port or free_port()
+        url = f"tcp://127.0.0.1:{port}"
+        self._spawn([str(tansu_binary()), "broker", "--listener-url", url,
+                     "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
+                     "--authentication"], port, timeout_s=15)
+        return self
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+async def test_refused_sasl_login_is_one_config_error(mechanism):
+    from pydantic import SecretStr
+
+    from emostream.errors import ConfigError
+    from emostream.kafka_security import check_connection
+
+    with AuthenticatingTansu() as broker:
+        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, security_protocol="SASL_PLAINTEXT",
+                              sasl_mechanism=mechanism, sasl_username=SecretStr("nobody"),
+                              sasl_password=SecretStr("wrong-password"))
+        started = time.monotonic()
+        with pytest.raises(ConfigError, match="refused the SASL login") as err:
+            await check_connection(kafka, timeout_s=10)
+    assert time.monotonic() - started < 15
+    line = str(err.value)
+    assert f"EMOSTREAM_KAFKA__SASL_MECHANISM={mechanism}" in line and "\n" not in line
+    assert "wrong-password" not in line
