@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+MIN_VELOCITY_DT_S = 1 / 30  # the shortest time step a speed is estimated over
+MAX_SPEED_BOX_WIDTHS_PER_S = 3.0  # faster "motion" is detection noise, not a moving head
+
+
 def iou(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
     """Intersection over union of two (x, y, w, h) boxes."""
     ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
@@ -85,9 +89,16 @@ class IoUTracker:
                 t = self.tracks[tid]
                 dt = t_s - t.last_seen_s
                 if dt > 0:
+                    # Frames captured a few ms apart (a burst, a file read fast) would turn a
+                    # pixel of detection jitter into a huge speed and send the next search to the
+                    # wrong place: the time step has a floor and the speed a cap.
+                    dt = max(dt, MIN_VELOCITY_DT_S)
+                    cap = MAX_SPEED_BOX_WIDTHS_PER_S * box[2]
                     cx = (box[0] + box[2] / 2) - (t.box[0] + t.box[2] / 2)
                     cy = (box[1] + box[3] / 2) - (t.box[1] + t.box[3] / 2)
-                    t.velocity = (0.5 * t.velocity[0] + 0.5 * cx / dt, 0.5 * t.velocity[1] + 0.5 * cy / dt)
+                    vx = min(max(0.5 * t.velocity[0] + 0.5 * cx / dt, -cap), cap)
+                    vy = min(max(0.5 * t.velocity[1] + 0.5 * cy / dt, -cap), cap)
+                    t.velocity = (vx, vy)
                 t.box, t.last_seen_s, t.hits, t.streak = box, t_s, t.hits + 1, t.streak + 1
                 t.confirmed = t.confirmed or t.streak >= self.min_hits
             ids.append(tid)

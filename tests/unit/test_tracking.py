@@ -132,3 +132,16 @@ def test_min_hits_one_confirms_at_once():
     tr = IoUTracker(prefix="s")
     (a,), _ = tr.update([(0, 0, 50, 50)], 0.0)
     assert tr.is_confirmed(a)
+
+
+def test_frames_a_few_ms_apart_do_not_make_jitter_a_huge_speed():
+    from emostream.tracking.tracker import MAX_SPEED_BOX_WIDTHS_PER_S, IoUTracker
+
+    tracker = IoUTracker("t")
+    tracker.update([(100, 100, 80, 80)], 0.000)
+    ids, _ = tracker.update([(104, 100, 80, 80)], 0.002)  # 4 px of jitter, 2 ms later
+    track = tracker.tracks[ids[0]]
+    assert abs(track.velocity[0]) <= MAX_SPEED_BOX_WIDTHS_PER_S * 80
+    # Half a second on, the prediction stays near the face instead of hundreds of px away.
+    x, _, _, _ = track.predicted(0.5)
+    assert abs(x - 104) < 80
