@@ -66,14 +66,16 @@ def test_sigkilled_aggregator_stores_every_event_exactly_once(kafka_settings, re
     port = free_port()
     while kills < KILLS:
         proc = aggregator(kafka_settings, redis_settings, port, tmp_path).start(port)
-        start = stored(r, prefix)
-        deadline = time.monotonic() + 60
-        while stored(r, prefix) == start and time.monotonic() < deadline:
-            time.sleep(0.01)  # killed only while it is storing: mid-batch, mid-commit, anywhere
-        assert stored(r, prefix) > start, f"no progress within 60 s after kills at {before_kill}"
-        time.sleep(rng.uniform(0.0, 0.08))  # short lives: a loaded CPU must not drain it early
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.stop()  # reaps it
+        try:
+            start = stored(r, prefix)
+            deadline = time.monotonic() + 60
+            while stored(r, prefix) == start and time.monotonic() < deadline:
+                time.sleep(0.01)  # killed only while it is storing: mid-batch, mid-commit, anywhere
+            assert stored(r, prefix) > start, f"no progress within 60 s after kills at {before_kill}"
+            time.sleep(rng.uniform(0.0, 0.08))  # short lives: a loaded CPU must not drain it early
+            os.kill(proc.pid, signal.SIGKILL)
+        finally:
+            proc.stop()  # reaps it, or stops it when the test failed: never left running
         kills += 1
         before_kill.append(stored(r, prefix))
     assert before_kill[-1] < total, f"the backlog drained before kill {KILLS}: {before_kill}"
