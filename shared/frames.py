@@ -132,12 +132,12 @@ def declared_size(payload: bytes) -> tuple[int, int] | None:
     return None
 
 
-def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> np.ndarray:
-    """JPEG (or PNG) bytes -> BGR image.
+def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+    """Every check made before a frame is decoded, on the CPU or on a GPU (nvJPEG).
 
-    Raises InvalidFrame for empty, oversized or undecodable payloads, for other formats
-    (``unsupported_format``: only JPEG and PNG have their declared size checked), and for images
-    whose declared dimensions exceed the limits (checked before decoding: decompression bombs).
+    Raises InvalidFrame for empty or oversized payloads, for formats other than JPEG and PNG
+    (``unsupported_format``: only their declared size is checked), and for declared dimensions
+    over the limits (decompression bombs).
     """
     if not payload:
         raise InvalidFrame("empty payload", reason="empty_payload")
@@ -156,6 +156,16 @@ def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) 
     if w == 0 or h == 0 or max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
         raise InvalidFrame(f"declared image size {w}x{h} is outside the limits "
                            f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)", reason="too_large")
+
+
+def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> np.ndarray:
+    """JPEG (or PNG) bytes -> BGR image.
+
+    Raises InvalidFrame for empty, oversized or undecodable payloads, for other formats
+    (``unsupported_format``: only JPEG and PNG have their declared size checked), and for images
+    whose declared dimensions exceed the limits (checked before decoding: decompression bombs).
+    """
+    check_payload(payload, max_frame_bytes)
     image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InvalidFrame(f"payload of {len(payload)} bytes is not a decodable image", reason="corrupt_image")

@@ -26,7 +26,6 @@ import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import numpy as np
 import torch
@@ -34,12 +33,8 @@ import torch
 from emostream.errors import InvalidFrame
 from emostream.frames import (
     JPEG_MAGIC,
-    MAX_FRAME_BYTES,
-    MAX_PIXELS,
-    MAX_SIDE_PX,
-    PNG_MAGIC,
     FrameMeta,
-    declared_size,
+    check_payload,
     decode_frame,
     parse_headers,
 )
@@ -55,26 +50,6 @@ from emostream.services.worker.processing import (
 from emostream.vision import Detection, official_crop_box
 from emostream.vision.device_ops import area_resize, bgr_to_gray, crop_resize
 from emostream.vision.yunet_torch import TorchYuNetDetector
-
-
-def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
-    """The CPU path's checks before decoding (``decode_frame``), without decoding."""
-    if not payload:
-        raise InvalidFrame("empty payload", reason="empty_payload")
-    if len(payload) > max_frame_bytes:
-        raise InvalidFrame(f"payload of {len(payload)} bytes exceeds {max_frame_bytes}",
-                           reason="too_large")
-    if not payload.startswith((JPEG_MAGIC, PNG_MAGIC)):
-        raise InvalidFrame(f"payload starting {payload[:8]!r} is not JPEG or PNG",
-                           reason="unsupported_format")
-    size = declared_size(payload)
-    if size is None:
-        raise InvalidFrame("no image size before the image data (JPEG SOF or PNG IHDR)",
-                           reason="corrupt_image")
-    w, h = size
-    if w == 0 or h == 0 or max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
-        raise InvalidFrame(f"declared image size {w}x{h} is outside the limits "
-                           f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)", reason="too_large")
 
 
 @dataclass
@@ -268,6 +243,7 @@ class DeviceFrameProcessor(FrameProcessor):
         probs = self._classify(prepared.images, boxes, frame_index)
         t = self._lap("crop_classify", t)
         self._build_events(result, faces, probs)
+        result.faces = len(faces)
         self._lap("events", t)
         return result
 
@@ -322,27 +298,3 @@ class DeviceFrameProcessor(FrameProcessor):
         x = crops.div_(255.0).expand(-1, 3, -1, -1)
         return self.engine.classify_tensor(x)
 
-    def _build_events(self, result: BatchResult, faces: list[tuple[_Detected, Face]],
-                      probs: np.ndarray) -> None:
-        """As ``FrameProcessor.process``: a frame whose event cannot be built is rejected whole."""
-        now = datetime.now(UTC)
-        failed: set[int] = set()
-        for (frame, face), p in zip(faces, probs):
-            if id(frame) in failed:
-                continue
-            try:
-                event, change = self._outputs(frame.meta, face, p, now)
-            except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the partition
-                failed.add(id(frame))
-                result.rejected.append(Rejected(frame.raw, "processing_error",
-                                                f"event not built: {exc}", frame.meta.stream_id))
-                result.frames_ok -= 1
-                continue
-            result.events.append(event)
-            if change is not None:
-                result.changes.append(change)
-        if failed:
-            bad = {(f.meta.stream_id, f.meta.seq) for f, _ in faces if id(f) in failed}
-            result.events = [e for e in result.events if (e.stream_id, e.frame_seq) not in bad]
-            result.changes = [c for c in result.changes if (c.stream_id, c.frame_seq) not in bad]
-        result.faces = len(faces)

@@ -182,6 +182,13 @@ class FrameProcessor:
         if not crops:
             return result
         probs = self.engine.classify(crops)
+        self._build_events(result, faces, probs)
+        result.faces = len(faces)
+        return result
+
+    def _build_events(self, result: BatchResult, faces: list, probs: np.ndarray) -> None:
+        """Events (and change events) for classified faces; a frame whose event cannot be built
+        is rejected whole, and events already built for its other faces are dropped."""
         now = datetime.now(UTC)
         failed: set[int] = set()  # frames whose events could not be built (by id of _Detected)
         for (frame, face), p in zip(faces, probs):
@@ -202,8 +209,6 @@ class FrameProcessor:
             bad = {(f.meta.stream_id, f.meta.seq) for f, _ in faces if id(f) in failed}
             result.events = [e for e in result.events if (e.stream_id, e.frame_seq) not in bad]
             result.changes = [c for c in result.changes if (c.stream_id, c.frame_seq) not in bad]
-        result.faces = len(faces)
-        return result
 
     def _outputs(self, meta: FrameMeta, face: Face, p: np.ndarray,
                  now: datetime) -> tuple[EmotionEventV1, EmotionChangeV1 | None]:
