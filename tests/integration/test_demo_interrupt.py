@@ -83,4 +83,5 @@ def test_ctrl_c_stops_every_process_the_demo_started(interrupts):
     if interrupts == 1:
         assert proc.returncode == 0, err[-2000:]
     else:
-        assert proc.returncode in (0, 130), err[-2000:]
+        # A hurried exit: clean, 130, or killed by the re-raised SIGINT (a shell shows 130 too).
+        assert proc.returncode in (0, 130, -signal.SIGINT), err[-2000:]

@@ -18,6 +18,12 @@ pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
+def _as_in_a_terminal() -> None:
+    """Children of a background job inherit SIGINT ignored (POSIX shells do that for `cmd &`),
+    and Python then never raises KeyboardInterrupt; a terminal's foreground job has it default."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt(proc: subprocess.Popen, ready) -> tuple[int, str]:
     deadline = time.monotonic() + 60
     while not ready() and time.monotonic() < deadline and proc.poll() is None:
@@ -34,7 +40,7 @@ async def test_consume_events_ends_quietly_on_ctrl_c(kafka_settings):
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "consume_events.py"), "--bootstrap",
          kafka_settings.bootstrap_servers, "--topic", kafka_settings.events_topic],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
     started = time.monotonic()
     code, err = interrupt(proc, lambda: time.monotonic() - started > 4)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
@@ -45,7 +51,8 @@ def test_webhook_bot_ends_quietly_on_ctrl_c():
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "webhook_bot.py"), "--port", str(port), "--secret", "s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+        preexec_fn=_as_in_a_terminal)
     code, err = interrupt(proc, lambda: port_open(port))
     assert "Traceback" not in err, err
     assert code == 0
