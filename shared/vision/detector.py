@@ -61,6 +61,22 @@ class HaarDetector:
         return found[: self.max_faces]
 
 
+def yunet_rows_to_detections(rows, width: int, height: int, min_face_px: int,
+                             max_faces: int) -> list[Detection]:
+    """YuNet output rows (x, y, w, h, 10 landmark values, score) -> clamped integer boxes, largest
+    first; shared by OpenCV's YuNet and the PyTorch one so both report faces the same way."""
+    found = []
+    for row in rows:
+        x, y, bw, bh = (int(round(float(v))) for v in row[:4])
+        x, y = max(x, 0), max(y, 0)
+        bw, bh = min(bw, width - x), min(bh, height - y)
+        if min(bw, bh) < min_face_px:
+            continue
+        found.append(Detection(x, y, bw, bh, float(min(max(row[-1], 0.0), 1.0))))
+    found.sort(key=lambda d: d.w * d.h, reverse=True)
+    return found[:max_faces]
+
+
 class YuNetDetector:
     """OpenCV's YuNet CNN detector (``cv2.FaceDetectorYN``), the official RMN package's choice."""
 
@@ -85,16 +101,8 @@ class YuNetDetector:
         h, w = image_bgr.shape[:2]
         self._net.setInputSize((w, h))
         _, faces = self._net.detect(image_bgr)
-        found = []
-        for row in faces if faces is not None else []:
-            x, y, bw, bh = (int(round(v)) for v in row[:4])
-            x, y = max(x, 0), max(y, 0)
-            bw, bh = min(bw, w - x), min(bh, h - y)
-            if min(bw, bh) < self.min_face_px:
-                continue
-            found.append(Detection(x, y, bw, bh, float(min(max(row[-1], 0.0), 1.0))))
-        found.sort(key=lambda d: d.w * d.h, reverse=True)
-        return found[: self.max_faces]
+        rows = faces if faces is not None else []
+        return yunet_rows_to_detections(rows, w, h, self.min_face_px, self.max_faces)
 
 
 class DownscaledDetector:

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from emostream.errors import ConfigError
-from emostream.vision.detector import Detection
+from emostream.vision.detector import Detection, yunet_rows_to_detections
 from emostream.vision.yunet_decode import batched_nms, decode
 from emostream.vision.yunet_net import INPUT_DIVISOR, YuNet
 
@@ -100,16 +100,7 @@ class TorchYuNetDetector:
 
     def detections_from_rows(self, rows: np.ndarray, width: int, height: int) -> list[Detection]:
         """Rows -> clamped integer boxes, as ``YuNetDetector`` turns OpenCV's rows into them."""
-        found = []
-        for row in rows:
-            x, y, bw, bh = (int(round(float(v))) for v in row[:4])
-            x, y = max(x, 0), max(y, 0)
-            bw, bh = min(bw, width - x), min(bh, height - y)
-            if min(bw, bh) < self.min_face_px:
-                continue
-            found.append(Detection(x, y, bw, bh, float(min(max(row[-1], 0.0), 1.0))))
-        found.sort(key=lambda d: d.w * d.h, reverse=True)
-        return found[: self.max_faces]
+        return yunet_rows_to_detections(rows, width, height, self.min_face_px, self.max_faces)
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Detection]]:
         """Faces in many frames with one forward pass per padded frame size."""
