@@ -10,7 +10,7 @@
 # Pinned tags, not digests: pin by digest in your registry mirror for byte-reproducible builds.
 ARG PYTHON_IMAGE=python:3.11.11-slim-bookworm
 ARG CUDA_IMAGE=nvidia/cuda:13.0.0-runtime-ubuntu24.04
-# Must equal the torch pin in pyproject.toml (tests/unit/test_deploy.py checks).
+# Must equal the torch pin in pyproject.toml (tests/deploy/test_deploy.py checks).
 ARG TORCH_VERSION=2.13.0
 # torch 2.13.0's Linux wheels are built against CUDA 13.0 (its PyPI wheel requires
 # cuda-toolkit 13.0.x), so the matching PyTorch index is cu130 and the base is CUDA 13.0. The

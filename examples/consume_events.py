@@ -16,15 +16,18 @@ from emostream.schemas import EmotionEventV1
 
 
 async def main(bootstrap: str, topic: str, group: str) -> None:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=group,
-                                auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="latest"
+    )
     await consumer.start()
     try:
         async for record in consumer:
             ev = EmotionEventV1.model_validate_json(record.value)
             smoothed = ev.smoothed.label if ev.smoothed else "-"
-            print(f"{ev.stream_id} #{ev.frame_seq} track={ev.face.track_id} "
-                  f"raw={ev.emotion.label}:{ev.emotion.confidence:.2f} smoothed={smoothed}")
+            print(
+                f"{ev.stream_id} #{ev.frame_seq} track={ev.face.track_id} "
+                f"raw={ev.emotion.label}:{ev.emotion.confidence:.2f} smoothed={smoothed}"
+            )
     finally:
         await consumer.stop()
 

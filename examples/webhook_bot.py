@@ -43,8 +43,9 @@ class BotServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], secret: str,
-                 tolerance_s: float = DEFAULT_TOLERANCE_S) -> None:
+    def __init__(
+        self, address: tuple[str, int], secret: str, tolerance_s: float = DEFAULT_TOLERANCE_S
+    ) -> None:
         super().__init__(address, BotHandler)
         self.secret = secret
         self.tolerance_s = tolerance_s
@@ -80,8 +81,13 @@ class BotHandler(BaseHTTPRequestHandler):
             self._answer(413, {"error": "body too large"})
             return
         body = self.rfile.read(length)
-        if not verify(self.server.secret, self.headers.get(TIMESTAMP_HEADER), body,
-                      self.headers.get(SIGNATURE_HEADER), self.server.tolerance_s):
+        if not verify(
+            self.server.secret,
+            self.headers.get(TIMESTAMP_HEADER),
+            body,
+            self.headers.get(SIGNATURE_HEADER),
+            self.server.tolerance_s,
+        ):
             with self.server._lock:
                 self.server.rejected += 1
             self._answer(401, {"error": "bad or missing signature"})
@@ -110,8 +116,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--secret", default=os.environ.get("EMOSTREAM_ALERTS__WEBHOOK_SECRET"),
-                   help="default: $EMOSTREAM_ALERTS__WEBHOOK_SECRET")
+    p.add_argument(
+        "--secret",
+        default=os.environ.get("EMOSTREAM_ALERTS__WEBHOOK_SECRET"),
+        help="default: $EMOSTREAM_ALERTS__WEBHOOK_SECRET",
+    )
     a = p.parse_args()
     if not a.secret:
         p.error("a secret is required (--secret or EMOSTREAM_ALERTS__WEBHOOK_SECRET)")

@@ -1,12 +1,12 @@
 #!/usr/bin/env python
 """Convert YuNet's ONNX file into the state dict that ``emostream.vision.yunet_net.YuNet`` loads.
 
-Run once by a maintainer; the result ships in the package (``shared/vision/weights/yunet.pt``),
+Run once by a maintainer; the result ships in the package (``shared/emostream/vision/weights/yunet.pt``),
 so neither ``onnx`` nor the ONNX file is needed at run time. ``onnx`` is only needed here:
 
     .venv/bin/pip install onnx
     .venv/bin/python scripts/convert_yunet_onnx.py \
-        ../shared/models/face_detection_yunet_2026may.onnx shared/vision/weights/yunet.pt
+        ../shared/models/face_detection_yunet_2026may.onnx shared/emostream/vision/weights/yunet.pt
 
 How names are mapped: the export keeps the training code's names for the 1x1 convolutions
 (``backbone.model1.conv1.conv1.weight``) but renames the depthwise 3x3 convolutions it folded batch
@@ -30,8 +30,20 @@ import torch
 
 from emostream.vision.yunet_net import YuNet
 
-OUTPUT_NAMES = ["cls_8", "cls_16", "cls_32", "obj_8", "obj_16", "obj_32",
-                "bbox_8", "bbox_16", "bbox_32", "kps_8", "kps_16", "kps_32"]
+OUTPUT_NAMES = [
+    "cls_8",
+    "cls_16",
+    "cls_32",
+    "obj_8",
+    "obj_16",
+    "obj_32",
+    "bbox_8",
+    "bbox_16",
+    "bbox_32",
+    "kps_8",
+    "kps_16",
+    "kps_32",
+]
 
 
 def onnx_state_dict(onnx_path: Path) -> tuple[dict[str, torch.Tensor], dict[str, dict]]:
@@ -55,15 +67,18 @@ def onnx_state_dict(onnx_path: Path) -> tuple[dict[str, torch.Tensor], dict[str,
         elif node.input[0] in conv_by_output and conv_by_output[node.input[0]].endswith(".conv1"):
             name = conv_by_output[node.input[0]].removesuffix(".conv1") + ".conv2"
         else:
-            raise SystemExit(f"cannot name the Conv node reading {node.input[0]!r} "
-                             f"(weight {weight!r})")
+            raise SystemExit(
+                f"cannot name the Conv node reading {node.input[0]!r} (weight {weight!r})"
+            )
         if name in state:
             raise SystemExit(f"two Conv nodes map to {name}")
         conv_by_output[node.output[0]] = name
         state[f"{name}.weight"] = torch.from_numpy(inits[weight].copy())
         state[f"{name}.bias"] = torch.from_numpy(inits[bias].copy())
-        attrs[name] = {a.name: list(onnx.helper.get_attribute_value(a)) if a.ints else a.i
-                       for a in node.attribute}
+        attrs[name] = {
+            a.name: list(onnx.helper.get_attribute_value(a)) if a.ints else a.i
+            for a in node.attribute
+        }
     return state, attrs
 
 
@@ -97,8 +112,9 @@ def check_outputs(model: YuNet, onnx_path: Path, height: int = 96, width: int = 
     ours = {"cls": cls[..., None], "obj": obj[..., None], "bbox": bbox, "kps": kps}
     worst = 0.0
     for kind, tensor in ours.items():
-        want = np.concatenate([ref[f"{kind}_{s}"].reshape(1, -1, tensor.shape[-1])
-                               for s in (8, 16, 32)], axis=1)
+        want = np.concatenate(
+            [ref[f"{kind}_{s}"].reshape(1, -1, tensor.shape[-1]) for s in (8, 16, 32)], axis=1
+        )
         worst = max(worst, float(np.abs(tensor.numpy() - want).max()))
     return worst
 
@@ -115,13 +131,17 @@ def main(argv: list[str] | None = None) -> int:
     model.load_state_dict(state, strict=True)
     worst = check_outputs(model, args.onnx)
     if worst > args.tolerance:
-        raise SystemExit(f"converted network differs from OpenCV DNN by {worst:.2e} "
-                         f"(> {args.tolerance}); not written")
+        raise SystemExit(
+            f"converted network differs from OpenCV DNN by {worst:.2e} "
+            f"(> {args.tolerance}); not written"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, args.out)
     digest = hashlib.sha256(args.onnx.read_bytes()).hexdigest()
-    print(f"wrote {args.out} ({args.out.stat().st_size} bytes) from {args.onnx.name} "
-          f"(sha256 {digest}); max |diff| vs OpenCV DNN {worst:.2e}")
+    print(
+        f"wrote {args.out} ({args.out.stat().st_size} bytes) from {args.onnx.name} "
+        f"(sha256 {digest}); max |diff| vs OpenCV DNN {worst:.2e}"
+    )
     return 0
 
 

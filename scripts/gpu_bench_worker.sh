@@ -25,7 +25,7 @@
 #     pydantic-settings==2.16.3 python-dotenv==1.2.4 typing-inspection==0.4.5 \
 #     annotated-types==0.8.0 structlog==26.1.0 aiokafka==0.14.0 async-timeout==5.0.1 \
 #     fastapi==0.165.0 starlette==1.10.0 uvicorn==0.55.0 opentelemetry-api==1.45.2
-# (`python3 -c "import emostream.services.bench_worker"` there names any still missing; the log
+# (`python3 -c "import emostream.bench.worker"` there names any still missing; the log
 # shows it.) They are installed into /tmp/site when .whl/ exists. Test it on a CPU first (a few minutes):
 #   PYTHON=.venv/bin/python EMOSTREAM_BENCH_DEVICE=cpu EMOSTREAM_BENCH_FRAMES=16 \
 #   EMOSTREAM_BENCH_REFERENCE_FRAMES=16 EMOSTREAM_BENCH_STREAMS=4 scripts/gpu_bench_worker.sh /tmp/out
@@ -47,13 +47,9 @@ if [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
     export PYTHONPATH="/tmp/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
-# emostream without pip: a package folder of links (emostream -> shared/*, .services -> services).
-if ! "$python" -c "import emostream.services" 2>/dev/null; then
-    pkg="$(mktemp -d)/emostream"
-    mkdir -p "$pkg"
-    for entry in "$repo"/shared/*; do ln -s "$entry" "$pkg/$(basename "$entry")"; done
-    ln -s "$repo/services" "$pkg/services"
-    export PYTHONPATH="$(dirname "$pkg")${PYTHONPATH:+:$PYTHONPATH}"
+# emostream without pip: its two source roots on the path (one `emostream` namespace).
+if ! "$python" -c "import emostream.worker" 2>/dev/null; then
+    export PYTHONPATH="$repo/shared:$repo/services${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONUNBUFFERED=1 EMOSTREAM_LOG__LEVEL=WARNING
 
@@ -67,7 +63,7 @@ log="$out/log.txt"
 } > "$log" 2>&1
 cat "$log"
 
-"$python" -c "import emostream.services.bench_worker" >> "$log" 2>&1 \
+"$python" -c "import emostream.bench.worker" >> "$log" 2>&1 \
     || { echo "emostream does not import here (missing wheels?):"; tail -3 "$log"; exit 1; }
 echo "== GPU-only unit tests" >> "$log"
 timeout 120 "$python" -m pytest -q -p no:cacheprovider -o addopts="" \
@@ -77,7 +73,7 @@ echo "GPU tests: $(tail -1 "$log")"
 run_bench() {  # name, time limit (s), extra args...
     local name="$1" limit="$2"; shift 2
     echo "== $name $*" >> "$log"
-    timeout "$limit" "$python" -m emostream.services.cli bench worker --device "$device" \
+    timeout "$limit" "$python" -m emostream.cli.main bench worker --device "$device" \
         --frames "$frames" --reference-frames "$reference" --streams "$streams" --json "$@" \
         > "$out/$name.json" 2> "$out/stderr.tmp"
     local rc=$?

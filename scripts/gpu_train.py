@@ -86,9 +86,17 @@ def run(args) -> dict:
         # Per epoch: the training pass plus evaluating 3,589 faces twice (about a tenth of it).
         epoch_s = n_train / speed * 1.15 + 1.0
         epochs = max(2, int(budget / epoch_s))
-        cfg = TrainConfig(data=args.data, out_dir=str(work / name), arch=arch, seed=seed,
-                          mix=mix, epochs=epochs, amp="bf16", device=args.device,
-                          max_batches=args.max_batches)
+        cfg = TrainConfig(
+            data=args.data,
+            out_dir=str(work / name),
+            arch=arch,
+            seed=seed,
+            mix=mix,
+            epochs=epochs,
+            amp="bf16",
+            device=args.device,
+            max_batches=args.max_batches,
+        )
         t0 = time.perf_counter()
         best = train(cfg)
         train_s = time.perf_counter() - t0
@@ -100,9 +108,15 @@ def run(args) -> dict:
         set_temperature(ckpt, temperature)
         before, after = probs_from_views(logits), probs_from_views(logits, temperature)
         summary["jobs"][name] = {
-            "arch": arch, "seed": seed, "mix": mix, "epochs": epochs, "best_epoch": best["epoch"],
-            "probe_train_img_per_s": round(speed), "train_s": round(train_s, 1),
-            "publictest_plain": best["val_acc_plain"], "publictest_flip": best["val_acc"],
+            "arch": arch,
+            "seed": seed,
+            "mix": mix,
+            "epochs": epochs,
+            "best_epoch": best["epoch"],
+            "probe_train_img_per_s": round(speed),
+            "train_s": round(train_s, 1),
+            "publictest_plain": best["val_acc_plain"],
+            "publictest_flip": best["val_acc"],
             "temperature": round(temperature, 4),
             "before": calibration_report(before, val.labels),
             "after": calibration_report(after, val.labels),
@@ -127,8 +141,12 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="FER2013 CSV with Training and PublicTest")
     parser.add_argument("--work", default="/tmp/emostream_gpu_runs", help="resumable run folders")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--budget-s", type=float, default=420.0,
-                        help="training time for all jobs together (default 7 minutes)")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=420.0,
+        help="training time for all jobs together (default 7 minutes)",
+    )
     parser.add_argument("--max-batches", type=int, help="batches per epoch (CPU smoke test)")
     args = parser.parse_args()
     print(json.dumps(run(args)["ensemble"]))

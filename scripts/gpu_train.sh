@@ -13,9 +13,8 @@ shift
 here=$(cd "$(dirname "$0")/.." && pwd)
 pkg=$(mktemp -d)
 python3 -m pip install --quiet --no-index --no-deps --target "$pkg" "$here"/runs/gpu/wheels/*.whl
-cp -r "$here/shared" "$pkg/emostream"  # the package as installed: emostream = shared/
 csv=$pkg/fer2013.csv
 python3 "$here/runs/gpu/fer2013_pack.py" unpack "$here/runs/gpu/fer2013_train_publictest.webp.npz" "$csv"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
-PYTHONPATH=$pkg python3 "$here/scripts/gpu_train.py" "$out" --data "$csv" "$@" 2>&1 |
+PYTHONPATH=$pkg:$here/shared python3 "$here/scripts/gpu_train.py" "$out" --data "$csv" "$@" 2>&1 |
     grep -v "it/s" | tee "$out/gpu_train.log"

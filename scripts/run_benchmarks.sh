@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 run() { local name=$1; shift; echo "== $name: emostream $*" >&2; "$BIN" "$@" | tail -1 | tee "$OUT/$name.json"; }
 
 PHOTOS=${PHOTOS:-../shared/data/photos}
-W=shared/models/weights/rmn_compact_fer2013.pt
+W=shared/emostream/models/weights/rmn_compact_fer2013.pt
 run eval_publictest eval --data "$FER" --usage PublicTest --confusion-png docs/confusion_publictest.png --near-duplicates --json
 run eval_publictest_flip eval --data "$FER" --usage PublicTest --flip --near-duplicates --json
 run eval_publictest_bf16 eval --data "$FER" --usage PublicTest --dtype bf16 --json

@@ -4,7 +4,7 @@
     .venv/bin/python scripts/settings_table.py          # rewrite the table in README.md
     .venv/bin/python scripts/settings_table.py --check  # exit 1 if README.md is out of date
 
-One row per ``EMOSTREAM_`` variable that a service reads (``emostream.services.config``): its
+One row per ``EMOSTREAM_`` variable that a service reads (``emostream.config``): its
 default, the services that read it, and the field's description, with the choices of a
 ``Literal`` and a note on secrets. The table sits between the two markers below; the text around
 it is left as it is. tests/unit/test_settings_table.py fails when the README is out of date.
@@ -28,15 +28,19 @@ PREFIX = "EMOSTREAM_"
 
 
 def _service_classes() -> dict[str, type]:
-    from emostream.services.config import (
+    from emostream.config import (
         AggregatorSettings,
         DemoSettings,
         IngestSettings,
         WorkerSettings,
     )
 
-    return {"ingest": IngestSettings, "worker": WorkerSettings, "aggregator": AggregatorSettings,
-            "demo": DemoSettings}
+    return {
+        "ingest": IngestSettings,
+        "worker": WorkerSettings,
+        "aggregator": AggregatorSettings,
+        "demo": DemoSettings,
+    }
 
 
 def _section(annotation: object) -> type[BaseModel] | None:
@@ -87,9 +91,14 @@ def settings_rows() -> dict[str, tuple[str, list[str], str]]:
     for service, cls in _service_classes().items():
         for name, field in cls.model_fields.items():
             section = _section(field.annotation)
-            items = ([(f"{PREFIX}{name.upper()}", field)] if section is None else
-                     [(f"{PREFIX}{name.upper()}__{sub.upper()}", f)
-                      for sub, f in section.model_fields.items()])
+            items = (
+                [(f"{PREFIX}{name.upper()}", field)]
+                if section is None
+                else [
+                    (f"{PREFIX}{name.upper()}__{sub.upper()}", f)
+                    for sub, f in section.model_fields.items()
+                ]
+            )
             for variable, sub_field in items:
                 if variable not in rows:
                     rows[variable] = (_default(sub_field), [], _describe(sub_field))
@@ -116,7 +125,7 @@ def _between_markers(readme: str) -> str:
     start, end = readme.find(BEGIN), readme.find(END)
     if start < 0 or end < start:
         raise SystemExit(f"README.md lacks the markers {BEGIN!r} ... {END!r}")
-    return readme[start + len(BEGIN):end]
+    return readme[start + len(BEGIN) : end]
 
 
 def updated_readme(readme: str) -> str:
@@ -134,8 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     wanted = updated_readme(current)
     if args.check:
         if wanted != current:
-            print("README.md's configuration table is out of date: run "
-                  "scripts/settings_table.py", file=sys.stderr)
+            print(
+                "README.md's configuration table is out of date: run scripts/settings_table.py",
+                file=sys.stderr,
+            )
             return 1
         return 0
     if wanted != current:

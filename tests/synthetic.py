@@ -38,17 +38,29 @@ def make_event(
     at = base + timedelta(seconds=t_s)
     doc = {
         "event_id": EmotionEventV1.make_id(stream, seq, face_index),
-        "stream_id": stream, "frame_seq": seq, "captured_at": at, "processed_at": at,
-        "face": {"index": face_index, "box": {"x": 1, "y": 1, "w": 40, "h": 40},
-                 "detector_score": 0.9, "track_id": track},
+        "stream_id": stream,
+        "frame_seq": seq,
+        "captured_at": at,
+        "processed_at": at,
+        "face": {
+            "index": face_index,
+            "box": {"x": 1, "y": 1, "w": 40, "h": 40},
+            "detector_score": 0.9,
+            "track_id": track,
+        },
         "emotion": {"label": top, "confidence": probs[top], "probabilities": probs},
         "model": {"name": "test", "version": "1", "trained": True},
     }
     if smoothed is not None:
         sp = probs_with(smoothed["label"], smoothed.get("p", 0.6))
         stable = smoothed.get("stable", smoothed["label"])
-        doc["smoothed"] = {"label": stable, "confidence": sp[smoothed["label"]], "probabilities": sp,
-                           "stable_for_s": 0.0, "changed": smoothed.get("changed", False)}
+        doc["smoothed"] = {
+            "label": stable,
+            "confidence": sp[smoothed["label"]],
+            "probabilities": sp,
+            "stable_for_s": 0.0,
+            "changed": smoothed.get("changed", False),
+        }
     return EmotionEventV1.model_validate(doc)
 
 

@@ -35,9 +35,13 @@ def _name(cn: str) -> x509.Name:
 
 
 def _write_key(key, path: Path) -> Path:
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                       serialization.PrivateFormat.PKCS8,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
     return path
 
 
@@ -48,33 +52,53 @@ def _write_cert(cert: x509.Certificate, path: Path) -> Path:
 
 def _ca(cn: str):
     key = _key()
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False,
-                                         data_encipherment=False, key_agreement=False,
-                                         encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                           critical=False)
-            .sign(key, hashes.SHA256()))
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
 def _leaf(ca_key, ca_cert, cn: str, usage, names: list[x509.GeneralName]):
     key = _key()
-    now = dt.datetime.now(dt.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca_cert.subject)
-               .public_key(key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(minutes=5))
-               .not_valid_after(now + dt.timedelta(days=1))
-               .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-               .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-               .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                   ca_key.public_key()), critical=False))
+    now = dt.datetime.now(dt.UTC)
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+    )
     if names:
         builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
     return key, builder.sign(ca_key, hashes.SHA256())
@@ -92,13 +116,17 @@ def make_pki(folder: Path, server_names: tuple[str, ...] = ("127.0.0.1", "localh
             sans.append(x509.IPAddress(ipaddress.ip_address(name)))
         except ValueError:
             sans.append(x509.DNSName(name))
-    server_key, server_cert = _leaf(ca_key, ca_cert, server_names[0],
-                                    ExtendedKeyUsageOID.SERVER_AUTH, sans)
-    client_key, client_cert = _leaf(ca_key, ca_cert, "emostream-client",
-                                    ExtendedKeyUsageOID.CLIENT_AUTH, [])
-    return Pki(ca=_write_cert(ca_cert, folder / "ca.crt"),
-               other_ca=_write_cert(other_cert, folder / "other-ca.crt"),
-               server_cert=_write_cert(server_cert, folder / "server.crt"),
-               server_key=_write_key(server_key, folder / "server.key"),
-               client_cert=_write_cert(client_cert, folder / "client.crt"),
-               client_key=_write_key(client_key, folder / "client.key"))
+    server_key, server_cert = _leaf(
+        ca_key, ca_cert, server_names[0], ExtendedKeyUsageOID.SERVER_AUTH, sans
+    )
+    client_key, client_cert = _leaf(
+        ca_key, ca_cert, "emostream-client", ExtendedKeyUsageOID.CLIENT_AUTH, []
+    )
+    return Pki(
+        ca=_write_cert(ca_cert, folder / "ca.crt"),
+        other_ca=_write_cert(other_cert, folder / "other-ca.crt"),
+        server_cert=_write_cert(server_cert, folder / "server.crt"),
+        server_key=_write_key(server_key, folder / "server.key"),
+        client_cert=_write_cert(client_cert, folder / "client.crt"),
+        client_key=_write_key(client_key, folder / "client.key"),
+    )

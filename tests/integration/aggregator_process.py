@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emostream.services.demo.embedded import ServiceProcess
+from emostream.local.servers import ServiceProcess
 from emostream.settings import KafkaSettings, RedisSettings
 
 
-def aggregator_process(kafka: KafkaSettings, redis: RedisSettings, port: int, log_dir: Path,
-                       **extra: str) -> ServiceProcess:
+def aggregator_process(
+    kafka: KafkaSettings, redis: RedisSettings, port: int, log_dir: Path, **extra: str
+) -> ServiceProcess:
     """Not started; ``extra`` adds environment variables (``EMOSTREAM_...``)."""
     env = {
         "EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,

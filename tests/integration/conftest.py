@@ -11,7 +11,7 @@ import uuid
 import pytest
 from pydantic import SecretStr
 
-from emostream.services.demo.embedded import RedisServer, TansuBroker
+from emostream.local.servers import RedisServer, TansuBroker
 from emostream.settings import KafkaSettings, RedisSettings
 
 pytestmark = pytest.mark.integration

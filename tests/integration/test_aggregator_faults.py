@@ -10,14 +10,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pydantic import SecretStr
 
-from emostream.kafka import ensure_topics
+from emostream.aggregator import EventConsumer, create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AggregatorOptions
+from emostream.kafka.clients import ensure_topics
+from emostream.local.servers import RedisServer, free_port
 from emostream.models import EMOTIONS
 from emostream.schemas import EmotionEventV1
-from emostream.services.aggregator import EventConsumer, create_app
-from emostream.services.config import AggregatorOptions
-from emostream.services.demo.embedded import RedisServer, free_port
 from emostream.settings import RedisSettings
-from emostream.store import EventStore
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,13 +27,20 @@ def event(stream: str, seq: int) -> bytes:
     probs = dict.fromkeys(EMOTIONS, 0.1)
     probs["happy"] = 0.4
     now = datetime.now(UTC)
-    return EmotionEventV1(
-        event_id=EmotionEventV1.make_id(stream, seq, 0), stream_id=stream, frame_seq=seq,
-        captured_at=now, processed_at=now,
-        face={"index": 0, "box": {"x": 1, "y": 1, "w": 40, "h": 40}, "detector_score": 0.9},
-        emotion={"label": "happy", "confidence": 0.4, "probabilities": probs},
-        model={"name": "test", "version": "1", "trained": True},
-    ).model_dump_json().encode()
+    return (
+        EmotionEventV1(
+            event_id=EmotionEventV1.make_id(stream, seq, 0),
+            stream_id=stream,
+            frame_seq=seq,
+            captured_at=now,
+            processed_at=now,
+            face={"index": 0, "box": {"x": 1, "y": 1, "w": 40, "h": 40}, "detector_score": 0.9},
+            emotion={"label": "happy", "confidence": 0.4, "probabilities": probs},
+            model={"name": "test", "version": "1", "trained": True},
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 async def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
@@ -54,24 +61,38 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
     try:
         async with (
             EventStore(settings) as store,
-            EventConsumer(kafka_settings, AggregatorOptions(group_id="fault-agg"), store) as consumer,
+            EventConsumer(
+                kafka_settings, AggregatorOptions(group_id="fault-agg"), store
+            ) as consumer,
         ):
             consumer.max_backoff_s = 1.0
             task = asyncio.create_task(consumer.run())
-            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(store, consumer=consumer)),
-                                       base_url="http://api")
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=create_app(store, consumer=consumer)),
+                base_url="http://api",
+            )
 
             async def total() -> int:
                 r = await client.get("/v1/streams")
-                return r.json()["streams"][0]["events_total"] if r.status_code == 200 and r.json()["count"] else 0
+                return (
+                    r.json()["streams"][0]["events_total"]
+                    if r.status_code == 200 and r.json()["count"]
+                    else 0
+                )
 
-            await send(kafka_settings.bootstrap_servers, kafka_settings.events_topic,
-                       [event("s", i) for i in range(5)])
+            await send(
+                kafka_settings.bootstrap_servers,
+                kafka_settings.events_topic,
+                [event("s", i) for i in range(5)],
+            )
             await wait_until(lambda: _ge(total, 5), 40.0, interval_s=0.3)
 
             server.stop()  # Redis goes away
-            await send(kafka_settings.bootstrap_servers, kafka_settings.events_topic,
-                       [event("s", i) for i in range(5, 15)])
+            await send(
+                kafka_settings.bootstrap_servers,
+                kafka_settings.events_topic,
+                [event("s", i) for i in range(5, 15)],
+            )
             await asyncio.sleep(2)
             down_streams = await client.get("/v1/streams")
             down_health = await client.get("/healthz")
@@ -81,7 +102,9 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
 
             server.start(port)  # back, empty (this test Redis keeps nothing on disk)
             await wait_until(lambda: _ge(total, 10), 40.0, interval_s=0.3)
-            events = (await client.get("/v1/streams/s/events", params={"limit": 50})).json()["events"]
+            events = (await client.get("/v1/streams/s/events", params={"limit": 50})).json()[
+                "events"
+            ]
             assert sorted(e["frame_seq"] for e in events) == list(range(5, 15))
             assert consumer.redis_ok and not task.done()
             consumer.request_stop()
@@ -99,8 +122,9 @@ async def test_malformed_and_unknown_version_events_dead_lettered(kafka_settings
     await ensure_topics(kafka_settings)
     good = event("m", 1)
     v2 = good.replace(b'"schema_version":1', b'"schema_version":2')
-    await send(kafka_settings.bootstrap_servers, kafka_settings.events_topic,
-               [b"{not json", v2, b"", good])
+    await send(
+        kafka_settings.bootstrap_servers, kafka_settings.events_topic, [b"{not json", v2, b"", good]
+    )
     async with (
         EventStore(redis_settings) as store,
         EventConsumer(kafka_settings, AggregatorOptions(group_id="bad-agg"), store) as consumer,
@@ -111,8 +135,11 @@ async def test_malformed_and_unknown_version_events_dead_lettered(kafka_settings
             return bool(await store.recent_events("m", 10))
 
         await wait_until(stored, 40.0, interval_s=0.3)
-        dlq = AIOKafkaConsumer(kafka_settings.dlq_topic, bootstrap_servers=kafka_settings.bootstrap_servers,
-                               auto_offset_reset="earliest")
+        dlq = AIOKafkaConsumer(
+            kafka_settings.dlq_topic,
+            bootstrap_servers=kafka_settings.bootstrap_servers,
+            auto_offset_reset="earliest",
+        )
         await dlq.start()
         dead = []
         try:

@@ -17,8 +17,8 @@ import pytest
 import redis
 from aiokafka import AIOKafkaProducer
 
-from emostream.kafka import ensure_topics
-from emostream.services.demo.embedded import free_port
+from emostream.kafka.clients import ensure_topics
+from emostream.local.servers import free_port
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.test_aggregator_faults import event
 
@@ -29,8 +29,7 @@ KILLS = 12
 
 
 async def produce_backlog(kafka) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all",
-                                linger_ms=20)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=20)
     await producer.start()
     try:
         for seq in range(PER_STREAM):
@@ -42,11 +41,16 @@ async def produce_backlog(kafka) -> None:
 
 
 def aggregator(kafka, redis_settings, port: int, tmp_path):
-    return aggregator_process(kafka, redis_settings, port, tmp_path,
-                              EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS="3000",
-                              EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS="500",
-                              EMOSTREAM_REDIS__MAX_EVENTS_PER_STREAM=str(PER_STREAM * 2),
-                              EMOSTREAM_AGGREGATOR__MAX_BATCH_EVENTS="40")
+    return aggregator_process(
+        kafka,
+        redis_settings,
+        port,
+        tmp_path,
+        EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS="3000",
+        EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS="500",
+        EMOSTREAM_REDIS__MAX_EVENTS_PER_STREAM=str(PER_STREAM * 2),
+        EMOSTREAM_AGGREGATOR__MAX_BATCH_EVENTS="40",
+    )
 
 
 def stored(r: redis.Redis, prefix: str) -> int:
@@ -54,8 +58,9 @@ def stored(r: redis.Redis, prefix: str) -> int:
 
 
 @pytest.mark.timeout(420)
-def test_sigkilled_aggregator_stores_every_event_exactly_once(kafka_settings, redis_settings,
-                                                               tmp_path):
+def test_sigkilled_aggregator_stores_every_event_exactly_once(
+    kafka_settings, redis_settings, tmp_path
+):
     asyncio.run(ensure_topics(kafka_settings))
     asyncio.run(produce_backlog(kafka_settings))
     total = PER_STREAM * len(STREAMS)
@@ -71,7 +76,9 @@ def test_sigkilled_aggregator_stores_every_event_exactly_once(kafka_settings, re
             deadline = time.monotonic() + 60
             while stored(r, prefix) == start and time.monotonic() < deadline:
                 time.sleep(0.01)  # killed only while it is storing: mid-batch, mid-commit, anywhere
-            assert stored(r, prefix) > start, f"no progress within 60 s after kills at {before_kill}"
+            assert stored(r, prefix) > start, (
+                f"no progress within 60 s after kills at {before_kill}"
+            )
             time.sleep(rng.uniform(0.0, 0.08))  # short lives: a loaded CPU must not drain it early
             os.kill(proc.pid, signal.SIGKILL)
         finally:
@@ -93,7 +100,8 @@ def test_sigkilled_aggregator_stores_every_event_exactly_once(kafka_settings, re
         docs = [json.loads(d) for d in r.lrange(f"{prefix}:stream:{sid}:events", 0, -1)]
         seqs = sorted(d["frame_seq"] for d in docs)
         assert seqs == list(range(PER_STREAM)), (
-            f"{sid}: {len(seqs)} stored, {len(set(seqs))} distinct")
+            f"{sid}: {len(seqs)} stored, {len(set(seqs))} distinct"
+        )
         assert int(r.hget(f"{prefix}:stream:{sid}:state", "events_total")) == PER_STREAM
         buckets = r.keys(f"{prefix}:stream:{sid}:sec:*")
         assert sum(int(r.hget(b, "n")) for b in buckets) == PER_STREAM  # windows count each once

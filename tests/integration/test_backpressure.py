@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from emostream.kafka import ensure_topics
-from emostream.services.aggregator import EventConsumer
-from emostream.services.config import AggregatorOptions
-from emostream.store import EventStore
+from emostream.aggregator import EventConsumer
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AggregatorOptions
+from emostream.kafka.clients import ensure_topics
 from tests.synthetic import make_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -40,8 +40,13 @@ class SlowStore(EventStore):
 
 
 def event_json(stream: str, seq: int) -> bytes:
-    return make_event(0.0, stream=stream, seq=seq, track=None, label="happy", p=0.4,
-                      base=datetime.now(UTC)).model_dump_json().encode()
+    return (
+        make_event(
+            0.0, stream=stream, seq=seq, track=None, label="happy", p=0.4, base=datetime.now(UTC)
+        )
+        .model_dump_json()
+        .encode()
+    )
 
 
 def fetch_buffer_bytes(consumer: EventConsumer) -> int:
@@ -59,17 +64,19 @@ def fetch_buffer_bytes(consumer: EventConsumer) -> int:
 
 
 async def test_slow_aggregator_holds_a_bounded_batch_and_stores_everything_once(
-        kafka_settings, redis_settings):
+    kafka_settings, redis_settings
+):
     # fetch_max_bytes is never below max_message_bytes (one message must fit), so lower both.
-    kafka = kafka_settings.model_copy(update={"fetch_max_bytes": FETCH_MAX_BYTES,
-                                              "max_message_bytes": 64 * 1024})
+    kafka = kafka_settings.model_copy(
+        update={"fetch_max_bytes": FETCH_MAX_BYTES, "max_message_bytes": 64 * 1024}
+    )
     await ensure_topics(kafka)
     expected = len(STREAMS) * PER_STREAM
     async with (
         SlowStore(redis_settings) as store,
-        EventConsumer(kafka, AggregatorOptions(group_id="bp-agg",
-                                               max_batch_events=MAX_BATCH_EVENTS),
-                      store) as consumer,
+        EventConsumer(
+            kafka, AggregatorOptions(group_id="bp-agg", max_batch_events=MAX_BATCH_EVENTS), store
+        ) as consumer,
     ):
         held = {"now": 0, "max": 0, "max_batch": 0, "concurrent": 0, "max_concurrent": 0}
         handle = consumer.handle
@@ -96,8 +103,11 @@ async def test_slow_aggregator_holds_a_bounded_batch_and_stores_everything_once(
                 await asyncio.sleep(0.02)
 
         sampler = asyncio.create_task(sample())
-        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers,
-                                    max_batch_size=PRODUCER_BATCH_BYTES, linger_ms=5)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap_servers,
+            max_batch_size=PRODUCER_BATCH_BYTES,
+            linger_ms=5,
+        )
         await producer.start()
         published_bytes = 0
         try:
@@ -119,12 +129,17 @@ async def test_slow_aggregator_holds_a_bounded_batch_and_stores_everything_once(
         sampler.cancel()
         consumer.request_stop()
         await asyncio.wait_for(task, timeout=20)
-        totals = {s["stream_id"]: s["events_total"] for s in await store.list_streams()
-                  if s["stream_id"] in STREAMS}
+        totals = {
+            s["stream_id"]: s["events_total"]
+            for s in await store.list_streams()
+            if s["stream_id"] in STREAMS
+        }
 
     bound = kafka.topic_partitions * (FETCH_MAX_BYTES + PRODUCER_BATCH_BYTES)
-    print(f"published {published_bytes} B; max buffered {max(buffered)} B (bound {bound}); "
-          f"max held {held['max']} records; drained {drained_s:.1f} s after publishing")
+    print(
+        f"published {published_bytes} B; max buffered {max(buffered)} B (bound {bound}); "
+        f"max held {held['max']} records; drained {drained_s:.1f} s after publishing"
+    )
     # The backlog was far larger than what the aggregator may hold, so the bound is not trivial.
     assert published_bytes > 4 * bound
     assert drained_s > 1.0, "the store was not slow enough to build a backlog"

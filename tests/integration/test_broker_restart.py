@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
-from emostream.services.demo.embedded import ServiceProcess, TansuBroker, free_port, settings_env
+from emostream.local.servers import ServiceProcess, TansuBroker, free_port, settings_env
 from emostream.settings import KafkaSettings
 from tests.waiting import wait_until
 
@@ -34,8 +34,9 @@ async def publish(bootstrap: str, topic: str, payload: bytes, seqs: range) -> No
     try:
         for seq in seqs:
             meta = FrameMeta(STREAM, seq, int(time.time() * 1000))
-            await producer.send_and_wait(topic, payload, key=STREAM.encode(),
-                                         headers=frame_headers(meta))
+            await producer.send_and_wait(
+                topic, payload, key=STREAM.encode(), headers=frame_headers(meta)
+            )
     finally:
         await producer.stop()
 
@@ -69,24 +70,38 @@ async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astrona
     tag = uuid.uuid4().hex[:8]
     broker = TansuBroker().start(free_port())
     kafka = KafkaSettings(
-        bootstrap_servers=broker.bootstrap, frames_topic=f"frames-{tag}",
-        events_topic=f"events-{tag}", dlq_topic=f"dlq-{tag}", changes_topic=f"changes-{tag}",
+        bootstrap_servers=broker.bootstrap,
+        frames_topic=f"frames-{tag}",
+        events_topic=f"events-{tag}",
+        dlq_topic=f"dlq-{tag}",
+        changes_topic=f"changes-{tag}",
         alerts_topic=f"alerts-{tag}",
-        topic_partitions=PARTITIONS, session_timeout_ms=6000, heartbeat_interval_ms=1000)
-    env = settings_env("kafka", kafka) | settings_env("redis", redis_settings) | {
-        "EMOSTREAM_LOG__LEVEL": "WARNING",
-        "EMOSTREAM_LOG__JSON_OUTPUT": "true",
-        "EMOSTREAM_MODEL__THREADS": "1",
-        "EMOSTREAM_WORKER__GROUP_ID": f"restart-worker-{tag}",
-        "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
-        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
-        "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-agg-{tag}",
-    }
+        topic_partitions=PARTITIONS,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+    env = (
+        settings_env("kafka", kafka)
+        | settings_env("redis", redis_settings)
+        | {
+            "EMOSTREAM_LOG__LEVEL": "WARNING",
+            "EMOSTREAM_LOG__JSON_OUTPUT": "true",
+            "EMOSTREAM_MODEL__THREADS": "1",
+            "EMOSTREAM_WORKER__GROUP_ID": f"restart-worker-{tag}",
+            "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+            "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
+            "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-agg-{tag}",
+        }
+    )
     metrics_port, api_port = free_port(), free_port()
-    worker = ServiceProcess("worker", env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
-                            tmp_path / "worker.log")
-    aggregator = ServiceProcess("aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)},
-                                tmp_path / "aggregator.log")
+    worker = ServiceProcess(
+        "worker",
+        env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
+        tmp_path / "worker.log",
+    )
+    aggregator = ServiceProcess(
+        "aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)}, tmp_path / "aggregator.log"
+    )
     payload = encode_frame(astronaut_bgr)
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
 
@@ -110,25 +125,33 @@ async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astrona
         # partition count. Tansu also auto-creates a topic (with its own count, 4) when a
         # client's metadata request names it, and that can win the race: then the services
         # must pick up the broker's partitions (metadata refresh) and still process everything.
-        parts = await wait_until(lambda: topic_partitions(broker.bootstrap, kafka.frames_topic),
-                                 30, "frames topic recreated")
+        parts = await wait_until(
+            lambda: topic_partitions(broker.bootstrap, kafka.frames_topic),
+            30,
+            "frames topic recreated",
+        )
         assert parts in (PARTITIONS, TANSU_AUTO_CREATE_PARTITIONS)
         await publish(broker.bootstrap, kafka.frames_topic, payload, AFTER)
-        seqs = await wait_until(lambda: _has(stored_seqs, set(AFTER)), 75,
-                                "events after the restart")
+        seqs = await wait_until(
+            lambda: _has(stored_seqs, set(AFTER)), 75, "events after the restart"
+        )
         assert set(AFTER) <= seqs
 
         for proc, topic in ((worker, kafka.frames_topic), (aggregator, kafka.events_topic)):
             losses = await wait_until(
                 lambda p=proc: log_events(p.log_path, "broker data loss detected"),
-                10, f"{proc.name}: data-loss warning")
+                10,
+                f"{proc.name}: data-loss warning",
+            )
             assert {e["topic"] for e in losses} == {topic}
             assert all(e["committed_offset"] > 0 for e in losses)
-            assert all(e["highwater"] is not None or e["fetched_offset"] is not None
-                       for e in losses)
+            assert all(
+                e["highwater"] is not None or e["fetched_offset"] is not None for e in losses
+            )
         if parts == PARTITIONS:  # recreated by the services, not auto-created by the broker
-            assert log_events(worker.log_path, "topic missing on the broker") or \
-                log_events(aggregator.log_path, "topic missing on the broker")
+            assert log_events(worker.log_path, "topic missing on the broker") or log_events(
+                aggregator.log_path, "topic missing on the broker"
+            )
         assert worker.running and aggregator.running, "no service may exit"
     except BaseException:
         for proc in (worker, aggregator):  # the services' own account, shown with the failure

@@ -15,11 +15,11 @@ import pytest
 import websockets
 from pydantic import SecretStr
 
+from emostream.aggregator import create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.local.servers import free_port
+from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
-from emostream.services.aggregator import create_app
-from emostream.services.demo.embedded import free_port
-from emostream.services.lifecycle import ApiServer
-from emostream.store import EventStore
 from tests.integration.test_aggregator_faults import event
 
 pytestmark = pytest.mark.integration
@@ -28,8 +28,9 @@ KEY = "read-key-0123456789"
 
 async def test_the_dashboard_runs_only_its_own_script_and_renders_text_as_text():
     app = create_app(_unstarted_store())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://127.0.0.1") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+    ) as client:
         page = await client.get("/dashboard")
     csp = page.headers["content-security-policy"]
     assert "unsafe-inline" not in csp and "default-src 'none'" in csp
@@ -47,7 +48,8 @@ def _unstarted_store() -> EventStore:
 
 
 async def test_api_keys_never_reach_the_logs_and_browsers_authenticate_by_message(
-        redis_settings, caplog):
+    redis_settings, caplog
+):
     port = free_port()
     caplog.set_level(logging.INFO, logger="uvicorn.error")
     async with EventStore(redis_settings) as store:

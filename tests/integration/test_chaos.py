@@ -12,11 +12,11 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from emostream.aggregator import EventConsumer
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AggregatorOptions
 from emostream.frames import FrameMeta, encode_frame, frame_headers
-from emostream.kafka import ensure_topics
-from emostream.services.aggregator import EventConsumer
-from emostream.services.config import AggregatorOptions
-from emostream.store import EventStore
+from emostream.kafka.clients import ensure_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STREAMS = [f"cam-{i}" for i in range(6)]
@@ -26,23 +26,30 @@ GROUP = "chaos-workers"
 
 def start_worker(kafka, n: int) -> subprocess.Popen:
     env = dict(os.environ)
-    env.update({
-        "EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
-        "EMOSTREAM_KAFKA__FRAMES_TOPIC": kafka.frames_topic,
-        "EMOSTREAM_KAFKA__EVENTS_TOPIC": kafka.events_topic,
-        "EMOSTREAM_KAFKA__DLQ_TOPIC": kafka.dlq_topic,
-        "EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
-        "EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
-        "EMOSTREAM_KAFKA__CLIENT_ID": f"chaos-{n}",
-        "EMOSTREAM_WORKER__GROUP_ID": GROUP,
-        "EMOSTREAM_WORKER__METRICS_PORT": "0",
-        "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
-        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
-        "EMOSTREAM_MODEL__THREADS": "1",
-        "EMOSTREAM_LOG__LEVEL": "WARNING",
-    })
-    return subprocess.Popen([sys.executable, "-m", "emostream.services.cli", "worker"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    env.update(
+        {
+            "EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+            "EMOSTREAM_KAFKA__FRAMES_TOPIC": kafka.frames_topic,
+            "EMOSTREAM_KAFKA__EVENTS_TOPIC": kafka.events_topic,
+            "EMOSTREAM_KAFKA__DLQ_TOPIC": kafka.dlq_topic,
+            "EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
+            "EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
+            "EMOSTREAM_KAFKA__CLIENT_ID": f"chaos-{n}",
+            "EMOSTREAM_WORKER__GROUP_ID": GROUP,
+            "EMOSTREAM_WORKER__METRICS_PORT": "0",
+            "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+            "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
+            "EMOSTREAM_MODEL__THREADS": "1",
+            "EMOSTREAM_LOG__LEVEL": "WARNING",
+        }
+    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "emostream.cli.main", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 async def produce(kafka, payload: bytes, seqs: range) -> None:
@@ -51,16 +58,21 @@ async def produce(kafka, payload: bytes, seqs: range) -> None:
     try:
         for seq in seqs:
             for sid in STREAMS:
-                await producer.send(kafka.frames_topic, payload, key=sid.encode(),
-                                    headers=frame_headers(FrameMeta(sid, seq, int(time.time() * 1000))))
+                await producer.send(
+                    kafka.frames_topic,
+                    payload,
+                    key=sid.encode(),
+                    headers=frame_headers(FrameMeta(sid, seq, int(time.time() * 1000))),
+                )
         await producer.flush()
     finally:
         await producer.stop()
 
 
 async def committed_and_highwater(kafka) -> tuple[dict, dict]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=GROUP,
-                                enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers, group_id=GROUP, enable_auto_commit=False
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(kafka.frames_topic, p) for p in range(kafka.topic_partitions)]
@@ -76,7 +88,9 @@ async def committed_and_highwater(kafka) -> tuple[dict, dict]:
     return committed, high
 
 
-async def test_sigkilled_worker_loses_nothing(broker, kafka_settings, redis_settings, astronaut_bgr):
+async def test_sigkilled_worker_loses_nothing(
+    broker, kafka_settings, redis_settings, astronaut_bgr
+):
     kafka = kafka_settings.model_copy(update={"topic_partitions": 6})
     await ensure_topics(kafka)
     payload = encode_frame(astronaut_bgr)

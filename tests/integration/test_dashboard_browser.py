@@ -21,13 +21,13 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
-from emostream.kafka import ensure_topics
+from emostream.aggregator import EventConsumer, create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AggregatorOptions
+from emostream.kafka.clients import ensure_topics
+from emostream.local.servers import free_port
+from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
-from emostream.services.aggregator import EventConsumer, create_app
-from emostream.services.config import AggregatorOptions
-from emostream.services.demo.embedded import free_port
-from emostream.services.lifecycle import ApiServer
-from emostream.store import EventStore
 from tests.synthetic import make_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -69,20 +69,28 @@ return {
 def browser(monkeypatch):
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
-        pytest.skip(f"{' and '.join(missing)} missing; install them with "
-                    "`sudo apt-get install -y chromium chromium-driver` (Debian/Ubuntu)")
+        pytest.skip(
+            f"{' and '.join(missing)} missing; install them with "
+            "`sudo apt-get install -y chromium chromium-driver` (Debian/Ubuntu)"
+        )
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a browser
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                f"--window-size={WINDOW[0]},{WINDOW[1]}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        f"--window-size={WINDOW[0]},{WINDOW[1]}",
+    ):
         options.add_argument(arg)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
     try:
         # --window-size sizes the window, not the viewport; pin the viewport so the PNG is 1280x900.
-        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
-            "width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": WINDOW[0], "height": WINDOW[1], "deviceScaleFactor": 1, "mobile": False},
+        )
         yield driver
     finally:
         driver.quit()
@@ -91,8 +99,16 @@ def browser(monkeypatch):
 def live_event(seq: int, label: str, phase_started: datetime, ago_s: float = 0.0) -> bytes:
     """A face event captured ``ago_s`` ago; the dashboard lists only tracks seen in the last 5 s."""
     at = datetime.now(UTC) - timedelta(seconds=ago_s)
-    doc = make_event(0, stream=STREAM, seq=seq, track=TRACK, label=label, p=0.8,
-                     smoothed={"label": label, "p": 0.7}, base=at).model_dump()
+    doc = make_event(
+        0,
+        stream=STREAM,
+        seq=seq,
+        track=TRACK,
+        label=label,
+        p=0.8,
+        smoothed={"label": label, "p": 0.7},
+        base=at,
+    ).model_dump()
     doc["smoothed"]["stable_for_s"] = max((at - phase_started).total_seconds(), 0.0)
     return EmotionEventV1.model_validate(doc).model_dump_json().encode()
 
@@ -105,11 +121,13 @@ async def until(driver, condition, what: str):
 
 def track_shows(label: str, for_s: float = 0.0):
     """The track's row says ``label``, held for at least ``for_s`` (the "for" column)."""
+
     def check(driver):
         page = driver.execute_script(SNAPSHOT_JS, STREAM, COLORS)
         rows = [t for t in (page or {}).get("tracks", []) if t.get("track-id") == TRACK]
         shown = rows and rows[0]["smoothed"] == label and float(rows[0]["stable-for"][:-2]) >= for_s
         return page if shown else False
+
     return check
 
 
@@ -119,8 +137,9 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", header[16:24])
 
 
-async def test_dashboard_shows_published_events_live(browser, kafka_settings, redis_settings,
-                                                     tmp_path):
+async def test_dashboard_shows_published_events_live(
+    browser, kafka_settings, redis_settings, tmp_path
+):
     await ensure_topics(kafka_settings)
     port = free_port()
     phase = {"label": "happy", "since": datetime.now(UTC) - timedelta(seconds=HISTORY_S)}
@@ -129,15 +148,19 @@ async def test_dashboard_shows_published_events_live(browser, kafka_settings, re
         seqs = itertools.count()
         steps = int(HISTORY_S / PUBLISH_EVERY_S)
         for ago_s in (HISTORY_S - i * PUBLISH_EVERY_S for i in range(steps)):
-            await producer.send(kafka_settings.events_topic,
-                                live_event(next(seqs), "happy", phase["since"], ago_s),
-                                key=STREAM.encode())
+            await producer.send(
+                kafka_settings.events_topic,
+                live_event(next(seqs), "happy", phase["since"], ago_s),
+                key=STREAM.encode(),
+            )
         # Then the current label, steadily: the WebSocket pushes only events stored after it
         # subscribed, so a trickle makes the test independent of that timing.
         for seq in seqs:
-            await producer.send_and_wait(kafka_settings.events_topic,
-                                         live_event(seq, phase["label"], phase["since"]),
-                                         key=STREAM.encode())
+            await producer.send_and_wait(
+                kafka_settings.events_topic,
+                live_event(seq, phase["label"], phase["since"]),
+                key=STREAM.encode(),
+            )
             await asyncio.sleep(PUBLISH_EVERY_S)
 
     group = AggregatorOptions(group_id=f"dash-{kafka_settings.events_topic}")
@@ -154,15 +177,19 @@ async def test_dashboard_shows_published_events_live(browser, kafka_settings, re
                 while not consumer.assigned:
                     await asyncio.sleep(0.1)
             await asyncio.to_thread(browser.get, f"http://127.0.0.1:{port}/dashboard")
-            await until(browser, EC.text_to_be_present_in_element((By.ID, "status"), "live"),
-                        "the WebSocket connected")
+            await until(
+                browser,
+                EC.text_to_be_present_in_element((By.ID, "status"), "live"),
+                "the WebSocket connected",
+            )
 
             publishing = asyncio.create_task(publish(producer))
             happy = await until(browser, track_shows("happy"), f"track {TRACK} as happy")
             phase.update(label="angry", since=datetime.now(UTC))
             # Held a while, so the timeline (and the README's picture) shows a band of each.
-            angry = await until(browser, track_shows("angry", for_s=2.0),
-                                f"track {TRACK} turning angry")
+            angry = await until(
+                browser, track_shows("angry", for_s=2.0), f"track {TRACK} turning angry"
+            )
 
             keep = os.environ.get("EMOSTREAM_SCREENSHOT") == "1"
             shot = SCREENSHOT if keep else tmp_path / "dashboard.png"

@@ -8,21 +8,22 @@ import json
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from emostream.config import WorkerOptions
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import EmotionEngine
-from emostream.kafka import ensure_topics
+from emostream.kafka.clients import ensure_topics
+from emostream.kafka.dead_letters import H_REASON
 from emostream.models import untrained_model
-from emostream.services.config import WorkerOptions
-from emostream.services.worker import FrameProcessor, Worker
-from emostream.dead_letters import H_REASON
 from emostream.vision.detector import HaarDetector
+from emostream.worker import FrameProcessor, Worker
 
 pytestmark = pytest.mark.integration
 
 
 async def collect(bootstrap: str, topic: str, n: int, timeout_s: float = 40.0) -> list:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                                group_id=None)
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
+    )
     await consumer.start()
     out = []
     try:
@@ -43,13 +44,22 @@ async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr):
     topic = kafka_settings.frames_topic
     key = b"door-cam"
     try:
-        await producer.send_and_wait(topic, b"\xff\xd8\xff\xe0corrupt", key=key,
-                                     headers=frame_headers(FrameMeta("door-cam", 0, 1)))
-        await producer.send_and_wait(topic, b"", key=key,
-                                     headers=frame_headers(FrameMeta("door-cam", 1, 1)))
+        await producer.send_and_wait(
+            topic,
+            b"\xff\xd8\xff\xe0corrupt",
+            key=key,
+            headers=frame_headers(FrameMeta("door-cam", 0, 1)),
+        )
+        await producer.send_and_wait(
+            topic, b"", key=key, headers=frame_headers(FrameMeta("door-cam", 1, 1))
+        )
         await producer.send_and_wait(topic, encode_frame(astronaut_bgr), key=key, headers=[])
-        await producer.send_and_wait(topic, encode_frame(astronaut_bgr), key=key,
-                                     headers=frame_headers(FrameMeta("door-cam", 3, 1)))
+        await producer.send_and_wait(
+            topic,
+            encode_frame(astronaut_bgr),
+            key=key,
+            headers=frame_headers(FrameMeta("door-cam", 3, 1)),
+        )
     finally:
         await producer.stop()
 

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from emostream.services.demo.embedded import free_port, port_open
+from emostream.local.servers import free_port, port_open
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -19,9 +19,21 @@ def test_demo_serves_events_and_exits_clean():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # exercise the embedded Redis
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emostream.services.cli", "demo", "--duration", "35",
-         "--api-port", str(port), "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        [
+            sys.executable,
+            "-m",
+            "emostream.cli.main",
+            "demo",
+            "--duration",
+            "35",
+            "--api-port",
+            str(port),
+            "--quiet",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
     )
     started = time.monotonic()
     listed_at = None
@@ -35,8 +47,11 @@ def test_demo_serves_events_and_exits_clean():
             ids = [s["stream_id"] for s in streams["streams"]]
             if "sample-astronaut" in ids:
                 listed_at = listed_at or time.monotonic() - started
-                body = httpx.get(f"http://127.0.0.1:{port}/v1/streams/sample-astronaut/events",
-                                 params={"limit": 50}, timeout=2).json()
+                body = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/streams/sample-astronaut/events",
+                    params={"limit": 50},
+                    timeout=2,
+                ).json()
                 events = body["events"]
                 if events:
                     break

@@ -13,8 +13,8 @@ import cv2
 import httpx
 import pytest
 
-from emostream.services.cli import build_parser
-from emostream.services.demo.embedded import free_port
+from emostream.cli.main import build_parser
+from emostream.local.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,21 +31,41 @@ def test_demo_states_addresses_keys_and_the_end_of_a_once_source(tmp_path, astro
     for i in range(4):
         cv2.imwrite(str(folder / f"{i:02d}.jpg"), astronaut_bgr)
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")}
+    env = {
+        k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")
+    }
     env["EMOSTREAM_API__READ_KEYS"] = '["demo-read-key"]'  # as a copied .env.example would
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emostream.services.cli", "demo", "--source", str(folder), "--once",
-         "--api-port", str(port), "--quiet", "--duration", "60"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "emostream.cli.main",
+            "demo",
+            "--source",
+            str(folder),
+            "--once",
+            "--api-port",
+            str(port),
+            "--quiet",
+            "--duration",
+            "60",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     stored = None
     try:
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/v1/streams", timeout=2,
-                              headers={"X-API-Key": "demo-read-key"})
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/streams",
+                    timeout=2,
+                    headers={"X-API-Key": "demo-read-key"},
+                )
                 streams = r.json()["streams"] if r.status_code == 200 else []
                 if streams and streams[0]["last_frame_seq"] == 3:
                     stored = streams[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emostream.services.demo.embedded import free_port
+from emostream.local.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -47,9 +47,11 @@ def test_ctrl_c_stops_every_process_the_demo_started(interrupts):
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # the embedded Redis too
     # Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emostream.services.cli", "demo", "--api-port", str(port),
-         "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+        [sys.executable, "-m", "emostream.cli.main", "demo", "--api-port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
         start_new_session=True,
     )
     children: set[int] = set()

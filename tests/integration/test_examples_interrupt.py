@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from emostream.kafka import ensure_topics
-from emostream.services.demo.embedded import free_port, port_open
+from emostream.kafka.clients import ensure_topics
+from emostream.local.servers import free_port, port_open
 
 pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -38,9 +38,19 @@ def interrupt(proc: subprocess.Popen, ready) -> tuple[int, str]:
 async def test_consume_events_ends_quietly_on_ctrl_c(kafka_settings):
     await ensure_topics(kafka_settings)
     proc = subprocess.Popen(
-        [sys.executable, str(EXAMPLES / "consume_events.py"), "--bootstrap",
-         kafka_settings.bootstrap_servers, "--topic", kafka_settings.events_topic],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_as_in_a_terminal)
+        [
+            sys.executable,
+            str(EXAMPLES / "consume_events.py"),
+            "--bootstrap",
+            kafka_settings.bootstrap_servers,
+            "--topic",
+            kafka_settings.events_topic,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_as_in_a_terminal,
+    )
     started = time.monotonic()
     code, err = interrupt(proc, lambda: time.monotonic() - started > 4)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
@@ -51,8 +61,12 @@ def test_webhook_bot_ends_quietly_on_ctrl_c():
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, str(EXAMPLES / "webhook_bot.py"), "--port", str(port), "--secret", "s"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ),
-        preexec_fn=_as_in_a_terminal)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ),
+        preexec_fn=_as_in_a_terminal,
+    )
     code, err = interrupt(proc, lambda: port_open(port))
     assert "Traceback" not in err, err
     assert code == 0

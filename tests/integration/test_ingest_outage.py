@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from emostream.services.demo.embedded import ServiceProcess, TansuBroker, free_port, settings_env
+from emostream.local.servers import ServiceProcess, TansuBroker, free_port, settings_env
 from emostream.settings import KafkaSettings
 from tests.waiting import wait_until
 
@@ -21,8 +21,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 async def frames_on_broker(bootstrap: str, topic: str, enough: int) -> int:
     """Messages in ``topic``, counted by reading it (Tansu's ListOffsets "latest" is unreliable),
     up to ``enough`` or for at most 5 s."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     try:
         await consumer._client.force_metadata_update()  # noqa: SLF001 - no public refresh
@@ -42,18 +43,29 @@ async def frames_on_broker(bootstrap: str, topic: str, enough: int) -> int:
 async def test_ingest_survives_a_broker_restart(tmp_path):
     tag = uuid.uuid4().hex[:8]
     broker = TansuBroker().start(free_port())
-    kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, frames_topic=f"frames-{tag}",
-                          events_topic=f"events-{tag}", dlq_topic=f"dlq-{tag}",
-                          changes_topic=f"changes-{tag}", alerts_topic=f"alerts-{tag}",
-                          topic_partitions=2, request_timeout_ms=5000)
+    kafka = KafkaSettings(
+        bootstrap_servers=broker.bootstrap,
+        frames_topic=f"frames-{tag}",
+        events_topic=f"events-{tag}",
+        dlq_topic=f"dlq-{tag}",
+        changes_topic=f"changes-{tag}",
+        alerts_topic=f"alerts-{tag}",
+        topic_partitions=2,
+        request_timeout_ms=5000,
+    )
     port = free_port()
-    ingest = ServiceProcess("ingest", settings_env("kafka", kafka) | {
-        "EMOSTREAM_LOG__JSON_OUTPUT": "true",
-        "EMOSTREAM_INGEST__SOURCE": "sample",
-        "EMOSTREAM_INGEST__LOOP": "true",
-        "EMOSTREAM_INGEST__FPS": "10",
-        "EMOSTREAM_INGEST__METRICS_PORT": str(port),
-    }, tmp_path / "ingest.log")
+    ingest = ServiceProcess(
+        "ingest",
+        settings_env("kafka", kafka)
+        | {
+            "EMOSTREAM_LOG__JSON_OUTPUT": "true",
+            "EMOSTREAM_INGEST__SOURCE": "sample",
+            "EMOSTREAM_INGEST__LOOP": "true",
+            "EMOSTREAM_INGEST__FPS": "10",
+            "EMOSTREAM_INGEST__METRICS_PORT": str(port),
+        },
+        tmp_path / "ingest.log",
+    )
     health = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=5)
 
     async def on_broker(at_least: int):
@@ -79,7 +91,11 @@ async def test_ingest_survives_a_broker_restart(tmp_path):
     except BaseException:
         if ingest.log_path.exists():
             lines = ingest.log_path.read_text(errors="replace").splitlines()
-            print("\n".join([ln for ln in lines if "Unable" not in ln and "NodeNotReady" not in ln][-40:]))
+            print(
+                "\n".join(
+                    [ln for ln in lines if "Unable" not in ln and "NodeNotReady" not in ln][-40:]
+                )
+            )
         raise
     finally:
         await health.aclose()

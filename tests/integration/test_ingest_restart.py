@@ -12,7 +12,7 @@ import cv2
 import httpx
 import pytest
 
-from emostream.services.demo.embedded import ServiceProcess, free_port, settings_env
+from emostream.local.servers import ServiceProcess, free_port, settings_env
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,14 +22,29 @@ FRAMES = 12
 
 def run_ingest(env: dict[str, str], folder) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "emostream.services.cli", "ingest", "--source", str(folder),
-         "--stream-id", STREAM, "--fps", "20"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "emostream.cli.main",
+            "ingest",
+            "--source",
+            str(folder),
+            "--stream-id",
+            STREAM,
+            "--fps",
+            "20",
+        ],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
-async def test_restarted_ingest_events_are_stored(kafka_settings, redis_settings, tmp_path,
-                                                astronaut_bgr):
+async def test_restarted_ingest_events_are_stored(
+    kafka_settings, redis_settings, tmp_path, astronaut_bgr
+):
     # A still face (a folder of one photo): every frame has it, however the frames are paced.
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -37,19 +52,27 @@ async def test_restarted_ingest_events_are_stored(kafka_settings, redis_settings
         cv2.imwrite(str(folder / f"{i:02d}.jpg"), astronaut_bgr)
     tag = uuid.uuid4().hex[:8]
     kafka = kafka_settings.model_copy(update={"changes_topic": f"changes-{tag}"})
-    env = settings_env("kafka", kafka) | settings_env("redis", redis_settings) | {
-        "EMOSTREAM_LOG__LEVEL": "WARNING",
-        "EMOSTREAM_LOG__JSON_OUTPUT": "true",
-        "EMOSTREAM_MODEL__THREADS": "1",
-        "EMOSTREAM_WORKER__GROUP_ID": f"restart-ingest-worker-{tag}",
-        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",
-        "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-ingest-agg-{tag}",
-    }
+    env = (
+        settings_env("kafka", kafka)
+        | settings_env("redis", redis_settings)
+        | {
+            "EMOSTREAM_LOG__LEVEL": "WARNING",
+            "EMOSTREAM_LOG__JSON_OUTPUT": "true",
+            "EMOSTREAM_MODEL__THREADS": "1",
+            "EMOSTREAM_WORKER__GROUP_ID": f"restart-ingest-worker-{tag}",
+            "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",
+            "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-ingest-agg-{tag}",
+        }
+    )
     metrics_port, api_port = free_port(), free_port()
-    worker = ServiceProcess("worker", env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
-                            tmp_path / "worker.log")
-    aggregator = ServiceProcess("aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)},
-                                tmp_path / "aggregator.log")
+    worker = ServiceProcess(
+        "worker",
+        env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
+        tmp_path / "worker.log",
+    )
+    aggregator = ServiceProcess(
+        "aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)}, tmp_path / "aggregator.log"
+    )
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
 
     async def events_total() -> int:
@@ -69,8 +92,9 @@ async def test_restarted_ingest_events_are_stored(kafka_settings, redis_settings
         run_ingest(env, folder)
         await wait_until(events_total, 40, "events of the first ingest run")
         run_ingest(env, folder)  # seq 0, 1, ... again: a restart
-        await wait_until(seqs_stored_twice, 60,
-                         "events of the restarted ingest stored next to the first run's")
+        await wait_until(
+            seqs_stored_twice, 60, "events of the restarted ingest stored next to the first run's"
+        )
     except BaseException:
         for proc in (worker, aggregator):
             if proc.log_path.exists():
@@ -81,4 +105,3 @@ async def test_restarted_ingest_events_are_stored(kafka_settings, redis_settings
         await api.aclose()
         for proc in (worker, aggregator):
             proc.stop()
-

@@ -15,15 +15,15 @@ import time
 import httpx
 import pytest
 
-from emostream.services.config import IngestOptions
-from emostream.services.demo.embedded import (
+from emostream.config import IngestOptions
+from emostream.ingest import Ingest
+from emostream.local.servers import (
     ServiceProcess,
     TansuBroker,
     free_port,
     settings_env,
     tansu_binary,
 )
-from emostream.services.ingest import Ingest
 from emostream.settings import KafkaSettings
 from tests.integration.aggregator_process import aggregator_process
 from tests.tls_certs import make_pki
@@ -54,8 +54,8 @@ class TlsProxy:
     def start(self) -> TlsProxy:
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self._context),
-            self._loop).result(10)
+            asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=self._context), self._loop
+        ).result(10)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
@@ -77,8 +77,10 @@ class TlsProxy:
             finally:
                 dst.close()
 
-        tasks = {asyncio.create_task(pipe(reader, up_writer)),
-                 asyncio.create_task(pipe(up_reader, writer))}
+        tasks = {
+            asyncio.create_task(pipe(reader, up_writer)),
+            asyncio.create_task(pipe(up_reader, writer)),
+        }
         self._pipes |= tasks
         await asyncio.gather(*tasks, return_exceptions=True)
         self._pipes -= tasks
@@ -101,10 +103,20 @@ class AdvertisedTansu(TansuBroker):
 
     def start_behind(self, advertised_port: int) -> AdvertisedTansu:
         port = free_port()
-        self._spawn([str(tansu_binary()), "broker",
-                     "--listener-url", f"tcp://127.0.0.1:{port}",
-                     "--advertised-listener-url", f"tcp://127.0.0.1:{advertised_port}",
-                     "--storage-engine", "memory://tansu/"], port, timeout_s=15)
+        self._spawn(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                f"tcp://127.0.0.1:{port}",
+                "--advertised-listener-url",
+                f"tcp://127.0.0.1:{advertised_port}",
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+            port,
+            timeout_s=15,
+        )
         return self
 
 
@@ -128,10 +140,18 @@ def tls_broker(pki):
 
 def tls_settings(proxy: TlsProxy, ca, tag: str) -> KafkaSettings:
     return KafkaSettings(
-        bootstrap_servers=f"127.0.0.1:{proxy.port}", security_protocol="SSL",
-        ssl_ca_file=str(ca), frames_topic=f"frames-{tag}", events_topic=f"events-{tag}",
-        dlq_topic=f"dlq-{tag}", changes_topic=f"changes-{tag}", alerts_topic=f"alerts-{tag}",
-        topic_partitions=2, session_timeout_ms=6000, heartbeat_interval_ms=1000)
+        bootstrap_servers=f"127.0.0.1:{proxy.port}",
+        security_protocol="SSL",
+        ssl_ca_file=str(ca),
+        frames_topic=f"frames-{tag}",
+        events_topic=f"events-{tag}",
+        dlq_topic=f"dlq-{tag}",
+        changes_topic=f"changes-{tag}",
+        alerts_topic=f"alerts-{tag}",
+        topic_partitions=2,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
 
 
 def worker_env(kafka: KafkaSettings, tag: str, metrics_port: int) -> dict[str, str]:
@@ -151,21 +171,26 @@ async def test_worker_and_aggregator_over_tls(tls_broker, pki, redis_settings, t
     tag = redis_settings.key_prefix
     kafka = tls_settings(proxy, pki.ca, tag)
     api_port = free_port()
-    aggregator = aggregator_process(kafka, redis_settings, api_port, tmp_path,
-                                    **settings_env("kafka", kafka))
-    worker = ServiceProcess("worker", worker_env(kafka, tag, free_port()),
-                            log_path=tmp_path / "worker.log")
+    aggregator = aggregator_process(
+        kafka, redis_settings, api_port, tmp_path, **settings_env("kafka", kafka)
+    )
+    worker = ServiceProcess(
+        "worker", worker_env(kafka, tag, free_port()), log_path=tmp_path / "worker.log"
+    )
     try:
         # Blocking starts: the proxy serves from its own thread meanwhile.
         await asyncio.to_thread(aggregator.start, api_port, 120.0)
-        await asyncio.to_thread(worker.start, int(worker.env["EMOSTREAM_WORKER__METRICS_PORT"]),
-                                180.0)
-        async with Ingest(kafka, IngestOptions(source="sample", stream_id="tls-cam", fps=50,
-                                               max_frames=N_FRAMES)) as ingest:
+        await asyncio.to_thread(
+            worker.start, int(worker.env["EMOSTREAM_WORKER__METRICS_PORT"]), 180.0
+        )
+        async with Ingest(
+            kafka, IngestOptions(source="sample", stream_id="tls-cam", fps=50, max_frames=N_FRAMES)
+        ) as ingest:
             await ingest.run()
         assert ingest.sent == N_FRAMES and ingest.failed == 0
 
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}") as client:
+
             async def all_frames():
                 r = await client.get("/v1/streams/tls-cam/events", params={"limit": 100})
                 if r.status_code != 200:
@@ -190,15 +215,21 @@ async def test_wrong_ca_stops_each_service_with_one_line(tls_broker, pki, redis_
     base = {k: v for k, v in os.environ.items() if not k.startswith("EMOSTREAM_")}
     envs = {
         "worker": worker_env(kafka, tag, free_port()),
-        "aggregator": aggregator_process(kafka, redis_settings, free_port(), tmp_path,
-                                         **settings_env("kafka", kafka)).env,
+        "aggregator": aggregator_process(
+            kafka, redis_settings, free_port(), tmp_path, **settings_env("kafka", kafka)
+        ).env,
     }
 
     def run(command: str) -> tuple[float, subprocess.CompletedProcess]:
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "emostream.services.cli", command],
-                              env=base | envs[command], capture_output=True, text=True,
-                              timeout=60, cwd=tmp_path)
+        done = subprocess.run(
+            [sys.executable, "-m", "emostream.cli.main", command],
+            env=base | envs[command],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         return time.monotonic() - started, done
 
     results = await asyncio.gather(*(asyncio.to_thread(run, c) for c in envs))
@@ -208,8 +239,9 @@ async def test_wrong_ca_stops_each_service_with_one_line(tls_broker, pki, redis_
         assert elapsed_s < 30, (command, elapsed_s)
         assert len(lines) == 1, (command, done.stderr)
         line = lines[0]
-        assert line.startswith(f"emostream {command}: error: Kafka TLS handshake with "
-                               f"127.0.0.1:{proxy.port} failed"), line
+        assert line.startswith(
+            f"emostream {command}: error: Kafka TLS handshake with 127.0.0.1:{proxy.port} failed"
+        ), line
         assert "certificate is not trusted" in line and "EMOSTREAM_KAFKA__SSL_CA_FILE" in line
         assert str(pki.other_ca) in line
     assert proxy.connections == 0  # refused at the handshake: nothing reached the broker
@@ -221,9 +253,21 @@ class AuthenticatingTansu(TansuBroker):
     def start(self, port: int | None = None) -> AuthenticatingTansu:
         port = port or free_port()
         url = f"tcp://127.0.0.1:{port}"
-        self._spawn([str(tansu_binary()), "broker", "--listener-url", url,
-                     "--advertised-listener-url", url, "--storage-engine", "memory://tansu/",
-                     "--authentication"], port, timeout_s=15)
+        self._spawn(
+            [
+                str(tansu_binary()),
+                "broker",
+                "--listener-url",
+                url,
+                "--advertised-listener-url",
+                url,
+                "--storage-engine",
+                "memory://tansu/",
+                "--authentication",
+            ],
+            port,
+            timeout_s=15,
+        )
         return self
 
 
@@ -232,12 +276,16 @@ async def test_refused_sasl_login_is_one_config_error(mechanism):
     from pydantic import SecretStr
 
     from emostream.errors import ConfigError
-    from emostream.kafka_security import check_connection
+    from emostream.kafka.security import check_connection
 
     with AuthenticatingTansu() as broker:
-        kafka = KafkaSettings(bootstrap_servers=broker.bootstrap, security_protocol="SASL_PLAINTEXT",
-                              sasl_mechanism=mechanism, sasl_username=SecretStr("nobody"),
-                              sasl_password=SecretStr("wrong-password"))
+        kafka = KafkaSettings(
+            bootstrap_servers=broker.bootstrap,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism=mechanism,
+            sasl_username=SecretStr("nobody"),
+            sasl_password=SecretStr("wrong-password"),
+        )
         started = time.monotonic()
         with pytest.raises(ConfigError, match="refused the SASL login") as err:
             await check_connection(kafka, timeout_s=10)

@@ -11,11 +11,11 @@ import pytest
 import websockets
 from pydantic import SecretStr
 
+from emostream.aggregator import create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.local.servers import free_port
+from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
-from emostream.services.aggregator import create_app
-from emostream.services.demo.embedded import free_port
-from emostream.services.lifecycle import ApiServer
-from emostream.store import EventStore
 from tests.integration.test_aggregator_faults import event
 
 pytestmark = pytest.mark.integration
@@ -32,8 +32,14 @@ async def test_websocket_and_sse_push(redis_settings):
                     await ws.recv()
             assert info.value.rcvd.code == 4401
 
-            async with websockets.connect(f"{base}?stream_id=lobby", additional_headers={"X-API-Key": "rk"}) as ws, \
-                    httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": "rk"}) as http:
+            async with (
+                websockets.connect(
+                    f"{base}?stream_id=lobby", additional_headers={"X-API-Key": "rk"}
+                ) as ws,
+                httpx.AsyncClient(
+                    base_url=f"http://127.0.0.1:{port}", headers={"X-API-Key": "rk"}
+                ) as http,
+            ):
                 async with http.stream("GET", "/v1/live/sse", params={"stream_id": "lobby"}) as sse:
                     lines = sse.aiter_lines()
                     assert (await anext(lines)).startswith(": connected")

@@ -14,12 +14,12 @@ import pytest
 import websockets
 from aiokafka import AIOKafkaProducer
 
-from emostream.kafka import ensure_topics
+from emostream.aggregator import create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.kafka.clients import ensure_topics
+from emostream.local.servers import free_port
+from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
-from emostream.services.aggregator import create_app
-from emostream.services.demo.embedded import free_port
-from emostream.services.lifecycle import ApiServer
-from emostream.store import EventStore
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.test_aggregator_faults import event
 
@@ -35,16 +35,23 @@ async def first_event(lines) -> dict:
 
 
 @pytest.mark.timeout(240)
-async def test_many_viewers_do_not_stop_storage_or_the_api(kafka_settings, redis_settings,
-                                                           tmp_path):
+async def test_many_viewers_do_not_stop_storage_or_the_api(
+    kafka_settings, redis_settings, tmp_path
+):
     await ensure_topics(kafka_settings)
     port = free_port()
-    proc = aggregator_process(kafka_settings, redis_settings, port, tmp_path,
-                              EMOSTREAM_API__MAX_LIVE_CLIENTS=str(VIEWERS + 10)).start(port)
+    proc = aggregator_process(
+        kafka_settings,
+        redis_settings,
+        port,
+        tmp_path,
+        EMOSTREAM_API__MAX_LIVE_CLIENTS=str(VIEWERS + 10),
+    ).start(port)
     limits = httpx.Limits(max_connections=VIEWERS + 20)
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits,
-                                     timeout=30) as http:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30
+        ) as http:
             streams = [http.stream("GET", "/v1/live/sse") for _ in range(VIEWERS)]
             responses = [await s.__aenter__() for s in streams]
             try:
@@ -55,8 +62,9 @@ async def test_many_viewers_do_not_stop_storage_or_the_api(kafka_settings, redis
                 producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
                 await producer.start()
                 try:
-                    await producer.send_and_wait(kafka_settings.events_topic, event("crowd", 1),
-                                                 key=b"crowd")
+                    await producer.send_and_wait(
+                        kafka_settings.events_topic, event("crowd", 1), key=b"crowd"
+                    )
                 finally:
                     await producer.stop()
                 got = await asyncio.wait_for(asyncio.gather(*(first_event(it) for it in lines)), 60)
@@ -102,14 +110,15 @@ async def test_live_clients_over_the_cap_are_refused_clearly(redis_settings):
 
 async def test_a_stalled_sse_reader_costs_a_bounded_queue(redis_settings):
     """A reader that never reads: the hub keeps at most max_queue of its events, dropping oldest."""
-    from emostream.services.aggregator.live_hub import LiveHub
+    from emostream.aggregator.live.hub import LiveHub
 
     async with EventStore(redis_settings) as store:
         hub = LiveHub(store.settings, max_clients=5, max_queue=10)
         client = await hub.join(None)
         try:
-            await store.add_events([EmotionEventV1.model_validate_json(event("slow", i))
-                                    for i in range(50)])
+            await store.add_events(
+                [EmotionEventV1.model_validate_json(event("slow", i)) for i in range(50)]
+            )
             for _ in range(100):
                 if client.dropped >= 40:
                     break
@@ -142,10 +151,16 @@ async def test_stalled_sse_readers_make_redis_buffer_nothing(redis_settings):
                 await asyncio.sleep(0.05)
             padding = "x" * 2000  # big events fill socket buffers quickly
             for batch in range(30):
-                await store.add_events([EmotionEventV1.model_validate_json(
-                    event("stall", batch * 100 + i).replace(b'"version":"1"',
-                                                            f'"version":"{padding}"'.encode()))
-                    for i in range(100)])
+                await store.add_events(
+                    [
+                        EmotionEventV1.model_validate_json(
+                            event("stall", batch * 100 + i).replace(
+                                b'"version":"1"', f'"version":"{padding}"'.encode()
+                            )
+                        )
+                        for i in range(100)
+                    ]
+                )
             await asyncio.sleep(1.0)
             pubsub = [c for c in await store.redis.client_list(_type="pubsub")]
             hub_clients = list(app.state.live_hub._clients)
@@ -162,8 +177,8 @@ async def test_stalled_sse_readers_make_redis_buffer_nothing(redis_settings):
 async def test_the_live_subscription_survives_a_redis_restart():
     from pydantic import SecretStr
 
-    from emostream.services.aggregator.live_hub import LiveHub
-    from emostream.services.demo.embedded import RedisServer
+    from emostream.aggregator.live.hub import LiveHub
+    from emostream.local.servers import RedisServer
     from emostream.settings import RedisSettings
 
     port = free_port()

@@ -9,16 +9,16 @@ import cv2
 import httpx
 import pytest
 
+from emostream.aggregator import EventConsumer, create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AggregatorOptions, IngestOptions, WorkerOptions
 from emostream.inference import EmotionEngine
-from emostream.kafka import ensure_topics
+from emostream.ingest import Ingest
+from emostream.ingest.sources import sample_frames
+from emostream.kafka.clients import ensure_topics
 from emostream.models import EMOTIONS, untrained_model
-from emostream.services.aggregator import EventConsumer, create_app
-from emostream.services.config import AggregatorOptions, IngestOptions, WorkerOptions
-from emostream.services.ingest import Ingest
-from emostream.services.ingest.sources import sample_frames
-from emostream.services.worker import FrameProcessor, Worker
-from emostream.store import EventStore
 from emostream.vision.detector import HaarDetector
+from emostream.worker import FrameProcessor, Worker
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
@@ -43,7 +43,9 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
     async with (
         EventStore(redis_settings) as store,
         EventConsumer(kafka_settings, AggregatorOptions(group_id="agg-test"), store) as consumer,
-        Worker(kafka_settings, WorkerOptions(group_id="worker-test", max_batch_frames=4), processor) as worker,
+        Worker(
+            kafka_settings, WorkerOptions(group_id="worker-test", max_batch_frames=4), processor
+        ) as worker,
         Ingest(kafka_settings, ingest_opts) as ingest,
     ):
         tasks = [asyncio.create_task(consumer.run()), asyncio.create_task(worker.run())]
@@ -69,11 +71,13 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
             bad_limit = await client.get("/v1/streams/lobby-cam/events", params={"limit": 0})
             scrape = (await client.get("/metrics/")).text
             dashboard = await client.get("/dashboard")
-            windows = (await client.get("/v1/streams/lobby-cam/windows",
-                                        params={"window_s": [300, 3600]})).json()["windows"]
+            windows = (
+                await client.get("/v1/streams/lobby-cam/windows", params={"window_s": [300, 3600]})
+            ).json()["windows"]
             bad_window = await client.get("/v1/streams/lobby-cam/windows", params={"window_s": 0})
-            tracks_body = (await client.get("/v1/streams/lobby-cam/tracks",
-                                       params={"active_within_s": 600})).json()
+            tracks_body = (
+                await client.get("/v1/streams/lobby-cam/tracks", params={"active_within_s": 600})
+            ).json()
 
         for c in (consumer, worker):
             c.request_stop()
@@ -99,8 +103,9 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
 
     tracks = [e["face"]["track_id"] for e in events]
     assert max(tracks.count(t) for t in set(tracks)) >= N_FRAMES - 1  # one face, one track
-    assert all(sum(e["smoothed"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
-               for e in events)
+    assert all(
+        sum(e["smoothed"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-6) for e in events
+    )
 
     assert health.status_code == 200 and health.json()["redis"] is True
     assert streams["count"] == 1
@@ -119,8 +124,10 @@ async def test_video_to_api(kafka_settings, redis_settings, video):
     assert bad_window.status_code == 422
     assert dashboard.status_code == 200 and "/v1/live" in dashboard.text
     assert tracks_body["count"] >= 1
-    main_track = max(set(t for t in [e["face"]["track_id"] for e in events]),
-                     key=lambda t: sum(e["face"]["track_id"] == t for e in events))
+    main_track = max(
+        set(t for t in [e["face"]["track_id"] for e in events]),
+        key=lambda t: sum(e["face"]["track_id"] == t for e in events),
+    )
     (track,) = [t for t in tracks_body["tracks"] if t["track_id"] == main_track]
     assert track["smoothed"]["label"] in (*EMOTIONS, "uncertain")
     assert "emostream_events_stored_total" in scrape

@@ -11,22 +11,22 @@ import asyncio
 import json
 
 import aiokafka.producer.message_accumulator as accumulator
-import numpy as np
 import aiokafka.producer.producer as producer_module
+import numpy as np
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
-from emostream.dead_letters import H_REASON, H_TRUNCATED
+from emostream.aggregator.state.store import EventStore
+from emostream.config import WorkerOptions
 from emostream.frames import MAX_FRAME_BYTES, FrameMeta, encode_frame, frame_headers
 from emostream.inference import EmotionEngine
-from emostream.kafka import ensure_topics
+from emostream.kafka.clients import ensure_topics
+from emostream.kafka.dead_letters import H_REASON, H_TRUNCATED
+from emostream.local.servers import free_port
 from emostream.models import untrained_model
-from emostream.services.config import WorkerOptions
-from emostream.services.demo.embedded import free_port
-from emostream.services.worker import FrameProcessor, Worker
-from emostream.store import EventStore
 from emostream.vision.detector import HaarDetector
+from emostream.worker import FrameProcessor, Worker
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.test_aggregator_faults import event
 from tests.integration.test_dead_letters import collect
@@ -50,8 +50,9 @@ def raw_producer(monkeypatch, kafka_settings):
     monkeypatch.setattr(producer_module, "DefaultRecordBatchBuilder", _DefaultRecordBatchBuilderPy)
 
     async def send(topic: str, records: list[tuple[bytes, list]]) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers,
-                                    max_request_size=9 * 1024 * 1024)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=kafka_settings.bootstrap_servers, max_request_size=9 * 1024 * 1024
+        )
         await producer.start()
         try:
             for value, headers in records:  # one partition: the order below is the log's order
@@ -63,20 +64,25 @@ def raw_producer(monkeypatch, kafka_settings):
 
 
 async def test_aggregator_process_dead_letters_unreadable_and_oversized_events(
-        kafka_settings, redis_settings, raw_producer, tmp_path):
+    kafka_settings, redis_settings, raw_producer, tmp_path
+):
     await ensure_topics(kafka_settings)
     huge_invalid = b'{"schema_version": 1, "junk": "' + b"x" * BIG + b'"}'
-    await raw_producer(kafka_settings.events_topic, [
-        (event("p", 0), []),
-        (event("p", 1), [(NotUtf8Key("k"), b"v")]),
-        (event("p", 2), []),
-        (huge_invalid, [("emostream-schema", b"emotion-event/1")]),
-        (event("p", 3), []),
-    ])
+    await raw_producer(
+        kafka_settings.events_topic,
+        [
+            (event("p", 0), []),
+            (event("p", 1), [(NotUtf8Key("k"), b"v")]),
+            (event("p", 2), []),
+            (huge_invalid, [("emostream-schema", b"emotion-event/1")]),
+            (event("p", 3), []),
+        ],
+    )
     port = free_port()
     proc = aggregator_process(kafka_settings, redis_settings, port, tmp_path).start(port)
     try:
         async with EventStore(redis_settings) as store:
+
             async def all_good_stored():
                 return len(await store.recent_events("p", 10)) == 3
 
@@ -98,8 +104,9 @@ async def test_aggregator_process_dead_letters_unreadable_and_oversized_events(
     assert huge_invalid.startswith(invalid.value) and 0 < len(invalid.value) < 1024 * 1024
 
 
-async def test_worker_dead_letters_unreadable_and_oversized_frames(kafka_settings, raw_producer,
-                                                                   astronaut_bgr):
+async def test_worker_dead_letters_unreadable_and_oversized_frames(
+    kafka_settings, raw_producer, astronaut_bgr
+):
     await ensure_topics(kafka_settings)
     good = encode_frame(astronaut_bgr)
     oversized = b"\xff\xd8\xff" + bytes(BIG)  # undecodable, and too big to dead-letter whole
@@ -107,14 +114,17 @@ async def test_worker_dead_letters_unreadable_and_oversized_frames(kafka_setting
     noise = np.random.default_rng(0).integers(0, 256, (1400, 1800, 3), dtype=np.uint8)
     large_jpeg = encode_frame(noise, jpeg_quality=100)  # a valid frame of several MiB
     assert 2 * 1024 * 1024 < len(large_jpeg) < MAX_FRAME_BYTES
-    await raw_producer(kafka_settings.frames_topic, [
-        (good, frame_headers(FrameMeta("p", 0, 1))),
-        (good, frame_headers(FrameMeta("p", 1, 1)) + [(NotUtf8Key("k"), b"v")]),
-        (oversized, frame_headers(FrameMeta("p", 2, 1))),
-        (large_jpeg, frame_headers(FrameMeta("p", 3, 1))),
-        (over_limit, frame_headers(FrameMeta("p", 4, 1))),
-        (good, frame_headers(FrameMeta("p", 5, 1))),
-    ])
+    await raw_producer(
+        kafka_settings.frames_topic,
+        [
+            (good, frame_headers(FrameMeta("p", 0, 1))),
+            (good, frame_headers(FrameMeta("p", 1, 1)) + [(NotUtf8Key("k"), b"v")]),
+            (oversized, frame_headers(FrameMeta("p", 2, 1))),
+            (large_jpeg, frame_headers(FrameMeta("p", 3, 1))),
+            (over_limit, frame_headers(FrameMeta("p", 4, 1))),
+            (good, frame_headers(FrameMeta("p", 5, 1))),
+        ],
+    )
     processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
     async with Worker(kafka_settings, WorkerOptions(group_id="poison-worker"), processor) as worker:
         task = asyncio.create_task(worker.run())

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from emostream.services.demo.embedded import free_port
+from emostream.local.servers import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -49,19 +49,24 @@ def test_readme_webhook_verifier_accepts_a_signed_body():
 
 def test_readme_curl_examples_work_against_the_demo():
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")}  # the demo as a user gets it
+    env = {
+        k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")
+    }  # the demo as a user gets it
     proc = subprocess.Popen(
-        [sys.executable, "-m", "emostream.services.cli", "demo", "--api-port", str(port),
-         "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-        start_new_session=True)
+        [sys.executable, "-m", "emostream.cli.main", "demo", "--api-port", str(port), "--quiet"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
             try:
-                r = httpx.get(f"http://127.0.0.1:{port}/v1/streams/sample-astronaut/events",
-                              timeout=2)
+                r = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/streams/sample-astronaut/events", timeout=2
+                )
                 if r.status_code == 200 and r.json()["events"]:
                     break
             except httpx.HTTPError:
@@ -70,8 +75,9 @@ def test_readme_curl_examples_work_against_the_demo():
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         for script in curl_blocks():
             # As pasted; only curl fails on HTTP errors here (a 4xx would otherwise pass).
-            local = "set -e\ncurl() { command curl --fail-with-body -sS \"$@\"; }\n" + \
-                script.replace("localhost:8000", f"127.0.0.1:{port}")
+            local = 'set -e\ncurl() { command curl --fail-with-body -sS "$@"; }\n' + script.replace(
+                "localhost:8000", f"127.0.0.1:{port}"
+            )
             done = subprocess.run(["bash", "-c", local], capture_output=True, text=True, timeout=60)
             assert done.returncode == 0, f"{script}\n{done.stdout}{done.stderr}"
     finally:

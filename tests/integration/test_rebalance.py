@@ -10,13 +10,13 @@ from collections import Counter
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from emostream.config import WorkerOptions
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import EmotionEngine
-from emostream.kafka import ensure_topics
+from emostream.kafka.clients import ensure_topics
 from emostream.models import untrained_model
-from emostream.services.config import WorkerOptions
-from emostream.services.worker import FrameProcessor, Worker
 from emostream.vision.detector import HaarDetector
+from emostream.worker import FrameProcessor, Worker
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STREAMS = ["cam-a", "cam-b", "cam-c", "cam-d"]  # spread over both partitions
@@ -43,7 +43,9 @@ class SlowProcessor(FrameProcessor):
         return result
 
 
-async def test_partitions_move_only_after_the_batch_in_hand_is_committed(kafka_settings, astronaut_bgr):
+async def test_partitions_move_only_after_the_batch_in_hand_is_committed(
+    kafka_settings, astronaut_bgr
+):
     await ensure_topics(kafka_settings)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
     await producer.start()
@@ -51,12 +53,14 @@ async def test_partitions_move_only_after_the_batch_in_hand_is_committed(kafka_s
     for seq in range(PER_STREAM):
         for sid in STREAMS:
             meta = FrameMeta(sid, seq, 1_700_000_000_000 + seq * 100)
-            await producer.send_and_wait(kafka_settings.frames_topic, payload, key=sid.encode(),
-                                         headers=frame_headers(meta))
+            await producer.send_and_wait(
+                kafka_settings.frames_topic, payload, key=sid.encode(), headers=frame_headers(meta)
+            )
     await producer.stop()
 
-    opts = WorkerOptions(group_id="rebalance-test", max_batch_frames=64, max_wait_ms=200,
-                         shutdown_grace_s=20)
+    opts = WorkerOptions(
+        group_id="rebalance-test", max_batch_frames=64, max_wait_ms=200, shutdown_grace_s=20
+    )
     first, second = SlowProcessor(first_batch_s=6.0), SlowProcessor()
     async with Worker(kafka_settings, opts, first) as a:
         task_a = asyncio.create_task(a.run())

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from emostream.aggregator.state.store import EventStore
 from emostream.schemas import EmotionEventV1
-from emostream.store import EventStore
 from tests.integration.test_aggregator_faults import event
 
 pytestmark = pytest.mark.integration
 
 
 async def test_a_failure_before_the_data_is_written_leaves_no_markers(redis_settings, monkeypatch):
-    events = [EmotionEventV1.model_validate_json(event(sid, seq))
-              for sid in ("a", "b") for seq in range(8)]
+    events = [
+        EmotionEventV1.model_validate_json(event(sid, seq))
+        for sid in ("a", "b")
+        for seq in range(8)
+    ]
     async with EventStore(redis_settings) as store:
         real = store._advance_sessions
 
@@ -39,10 +42,10 @@ async def test_repeats_within_one_batch_are_stored_once(redis_settings):
 
 
 async def test_a_deleted_rules_delivery_log_stays_deleted(redis_settings):
-    from emostream.rule_store import RuleStore
     from pydantic import TypeAdapter
 
-    from emostream.rules import RuleSpec, new_rule
+    from emostream.aggregator.rules.model import RuleSpec, new_rule
+    from emostream.aggregator.rules.store import RuleStore
 
     SPEC = TypeAdapter(RuleSpec)
 
@@ -62,7 +65,7 @@ async def test_no_stored_value_makes_a_read_endpoint_fail(redis_settings):
 
     import httpx
 
-    from emostream.services.aggregator import create_app
+    from emostream.aggregator import create_app
 
     async with EventStore(redis_settings) as store:
         await store.add_events([EmotionEventV1.model_validate_json(event("y", 1))])
@@ -71,12 +74,15 @@ async def test_no_stored_value_makes_a_read_endpoint_fail(redis_settings):
         far = dict(session, last_ms=253_402_300_800_000 * 10, started_ms=253_402_300_800_000 * 10)
         await store.redis.set(f"{p}:session", jsonlib.dumps(far))
         await store.redis.lpush(f"{p}:sessions", "{not json", jsonlib.dumps(far))
-        await store.redis.hset(f"{p}:tracks", mapping={"t1": jsonlib.dumps(
-            {"captured_at": "99999-01-01T00:00:00"}), "t2": "{oops"})
+        await store.redis.hset(
+            f"{p}:tracks",
+            mapping={"t1": jsonlib.dumps({"captured_at": "99999-01-01T00:00:00"}), "t2": "{oops"},
+        )
         await store.redis.lpush(f"{p}:events", "{oops")
         app = create_app(store)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://127.0.0.1") as api:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as api:
             for path in ("sessions", "tracks", "events", "state", "windows"):
                 r = await api.get(f"/v1/streams/y/{path}")
                 assert r.status_code == 200, (path, r.text)
@@ -85,16 +91,18 @@ async def test_no_stored_value_makes_a_read_endpoint_fail(redis_settings):
 async def test_streams_are_listed_a_page_at_a_time_and_idle_ones_expire(redis_settings):
     import httpx
 
-    from emostream.services.aggregator import create_app
+    from emostream.aggregator import create_app
 
     async with EventStore(redis_settings) as store:
-        await store.add_events([EmotionEventV1.model_validate_json(event(f"page-{i:03d}", 1))
-                                for i in range(250)])
+        await store.add_events(
+            [EmotionEventV1.model_validate_json(event(f"page-{i:03d}", 1)) for i in range(250)]
+        )
         prefix = redis_settings.key_prefix
         await store.redis.zadd(f"{prefix}:streams", {"ancient": 1})  # idle for decades
         app = create_app(store)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://127.0.0.1") as api:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+        ) as api:
             seen, cursor, pages = [], None, 0
             while True:
                 params = {"limit": 40} | ({"cursor": cursor} if cursor else {})

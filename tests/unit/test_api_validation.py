@@ -9,22 +9,31 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from emostream.services.aggregator import create_app
-from emostream.services.config import AlertOptions
+from emostream.aggregator import create_app
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AlertOptions
 from emostream.settings import RedisSettings
-from emostream.store import EventStore
 
 READ, ADMIN = "r-key", "a-key"
 RULE_ID = "0123456789abcdef0123456789abcdef"
-GOOD_RULE = {"kind": "probability_above", "name": "upset", "emotions": ["angry"],
-             "threshold": 0.6, "for_seconds": 3}
+GOOD_RULE = {
+    "kind": "probability_above",
+    "name": "upset",
+    "emotions": ["angry"],
+    "threshold": 0.6,
+    "for_seconds": 3,
+}
 
 
 @pytest.fixture
 async def client():
-    app = create_app(EventStore(RedisSettings()), read_keys=[SecretStr(READ)],
-                     admin_keys=[SecretStr(ADMIN)],
-                     alerts=AlertOptions(webhook_secret=SecretStr("s")), max_body_bytes=64 * 1024)
+    app = create_app(
+        EventStore(RedisSettings()),
+        read_keys=[SecretStr(READ)],
+        admin_keys=[SecretStr(ADMIN)],
+        alerts=AlertOptions(webhook_secret=SecretStr("s")),
+        max_body_bytes=64 * 1024,
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         yield c
 
@@ -98,8 +107,9 @@ async def test_malformed_rules_are_422_with_a_reason(client, body, reason):
 
 
 async def test_invalid_json_is_422(client):
-    r = await client.post("/v1/rules", content=b"{nope", headers=key(ADMIN) | {
-        "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/rules", content=b"{nope", headers=key(ADMIN) | {"Content-Type": "application/json"}
+    )
     assert r.status_code == 422
 
 
@@ -115,8 +125,9 @@ async def test_oversized_chunked_body_is_413(client):
         for _ in range(20):
             yield b" " * 4096
 
-    r = await client.post("/v1/rules", content=chunks(), headers=key(ADMIN) | {
-        "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/rules", content=chunks(), headers=key(ADMIN) | {"Content-Type": "application/json"}
+    )
     assert r.status_code == 413
 
 
@@ -128,8 +139,9 @@ async def test_oversized_body_is_413_even_without_a_key(client):
 async def test_webhook_rules_need_a_secret():
     app = create_app(EventStore(RedisSettings()), admin_keys=[SecretStr(ADMIN)])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        r = await c.post("/v1/rules", json={**GOOD_RULE, "webhook_url": "http://bot/hook"},
-                         headers=key(ADMIN))
+        r = await c.post(
+            "/v1/rules", json={**GOOD_RULE, "webhook_url": "http://bot/hook"}, headers=key(ADMIN)
+        )
     assert r.status_code == 400 and "EMOSTREAM_ALERTS__WEBHOOK_SECRET" in r.json()["detail"]
 
 
@@ -138,7 +150,8 @@ async def test_webhook_rules_need_a_secret():
 async def test_non_finite_numbers_in_rules_are_422(client, field, number):
     body = dict(GOOD_RULE, **{field: 0.5})
     raw = json.dumps(body).replace(f'"{field}": 0.5', f'"{field}": {number.decode()}').encode()
-    r = await client.post("/v1/rules", content=raw, headers=key(ADMIN) | {
-        "Content-Type": "application/json"})
+    r = await client.post(
+        "/v1/rules", content=raw, headers=key(ADMIN) | {"Content-Type": "application/json"}
+    )
     assert r.status_code == 422, r.text
     assert field in r.text

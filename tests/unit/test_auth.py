@@ -3,9 +3,9 @@ import pytest
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
+from emostream.aggregator.auth import check_bind, key_allowed, require_scope
+from emostream.config import AggregatorSettings
 from emostream.errors import ConfigError
-from emostream.services.aggregator.auth import check_bind, key_allowed, require_scope
-from emostream.services.config import AggregatorSettings
 
 READ, ADMIN = [SecretStr("r-key")], [SecretStr("a-key")]
 

@@ -1,7 +1,7 @@
 import json
 
-from emostream.services.bench_fuzz import MUTATIONS, fuzz_frames, fuzz_headers
-from emostream.services.cli import main
+from emostream.bench.fuzz import MUTATIONS, fuzz_frames, fuzz_headers
+from emostream.cli.main import main
 
 
 def test_fuzz_counts_every_case_and_finds_no_crash():

@@ -1,6 +1,6 @@
 import numpy as np
 
-from emostream.services.bench_smoothing import (
+from emostream.bench.smoothing import (
     FRAME_H,
     FRAME_W,
     Segment,
@@ -37,8 +37,12 @@ def test_a_boundary_counts_as_recognised_when_the_raw_majority_is_the_true_label
 
 def test_schedule_changes_label_at_every_boundary():
     rng = np.random.default_rng(1)
-    faces = {"happy": [np.zeros((48, 48), np.uint8)], "sad": [np.ones((48, 48), np.uint8)],
-             "angry": [], "neutral": [np.full((48, 48), 2, np.uint8)]}
+    faces = {
+        "happy": [np.zeros((48, 48), np.uint8)],
+        "sad": [np.ones((48, 48), np.uint8)],
+        "angry": [],
+        "neutral": [np.full((48, 48), 2, np.uint8)],
+    }
     segs = schedule(faces, 20, 3.0, rng)
     assert len(segs) == 20 and segs[-1].end_s == 60.0
     assert all(a.label != b.label for a, b in zip(segs, segs[1:]))
@@ -59,14 +63,17 @@ def test_face_frame_moves_the_face():
 def test_detect_bench_scores_and_finds_labelled_images(tmp_path):
     import cv2
 
-    from emostream.services.bench_detect import find_images, score
+    from emostream.bench.detect import find_images, score
 
     (tmp_path / "happy").mkdir()
     (tmp_path / "misc").mkdir()
     cv2.imwrite(str(tmp_path / "happy" / "a.jpg"), np.zeros((10, 10, 3), np.uint8))
     cv2.imwrite(str(tmp_path / "misc" / "b.png"), np.zeros((10, 10, 3), np.uint8))
     (tmp_path / "notes.txt").write_text("x")
-    assert [(p.name, lb) for p, lb in find_images(tmp_path)] == [("a.jpg", "happy"), ("b.png", None)]
+    assert [(p.name, lb) for p, lb in find_images(tmp_path)] == [
+        ("a.jpg", "happy"),
+        ("b.png", None),
+    ]
     s = score([1, 1, 0, 2], [1.0, 2.0, 3.0, 4.0])
     assert s["exactly_one"] == 0.5 and s["no_spurious"] == 0.75
     assert s["missed"] == 1 and s["spurious_images"] == 1 and s["ms_per_image_p50"] == 2.5

@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from emostream.services.bench_soak import MB, _metric, growth_mb_per_min, rss_bytes, steady
+from emostream.bench.soak import MB, _metric, growth_mb_per_min, rss_bytes, steady
 
 
 def test_growth_is_the_least_squares_slope_of_the_second_half():
@@ -40,10 +40,12 @@ def test_rss_of_this_process_and_of_no_process():
 
 
 def test_metric_sums_labelled_samples():
-    scraped = {'emostream_frames_total{outcome="ok"}': 5.0,
-               'emostream_frames_total{outcome="dead_letter"}': 2.0,
-               'emostream_frames_created{outcome="ok"}': 1.7e9,
-               "emostream_faces_total": 4.0}
+    scraped = {
+        'emostream_frames_total{outcome="ok"}': 5.0,
+        'emostream_frames_total{outcome="dead_letter"}': 2.0,
+        'emostream_frames_created{outcome="ok"}': 1.7e9,
+        "emostream_faces_total": 4.0,
+    }
     assert _metric(scraped, "emostream_frames_total") == 7
     assert _metric(scraped, "emostream_frames_total", outcome="dead_letter") == 2
     assert _metric(scraped, "emostream_faces_total") == 4

@@ -4,15 +4,37 @@ import json
 
 import pytest
 
-from emostream.services.cli import main
-from emostream.services.config import WorkerOptions
+from emostream.cli.main import main
+from emostream.config import WorkerOptions
 
 
 @pytest.mark.parametrize("overlap", [[], ["--overlap"]], ids=["sequential", "overlap"])
 def test_bench_worker_cpu_json(capsys, overlap):
-    assert main(["bench", "worker", "--device", "cpu", "--frames", "8", "--reference-frames", "8",
-                 "--streams", "2", "--batch-frames", "3", "--device-batch-frames", "3",
-                 "--detector", "yunet_torch", "--json", *overlap]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "worker",
+                "--device",
+                "cpu",
+                "--frames",
+                "8",
+                "--reference-frames",
+                "8",
+                "--streams",
+                "2",
+                "--batch-frames",
+                "3",
+                "--device-batch-frames",
+                "3",
+                "--detector",
+                "yunet_torch",
+                "--json",
+                *overlap,
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["benchmark"] == "worker" and report["device"] == "cpu"
     assert report["frame_size"] == [640, 480]

@@ -11,8 +11,9 @@ from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 from structlog.testing import capture_logs
 
-from emostream import broker_watch, metrics
-from emostream.broker_watch import BrokerWatch
+from emostream import metrics
+from emostream.kafka import broker_watch
+from emostream.kafka.broker_watch import BrokerWatch
 from emostream.settings import KafkaSettings
 
 TP0, TP1 = TopicPartition("frames", 0), TopicPartition("frames", 1)
@@ -74,8 +75,12 @@ def test_highwater_below_commit_is_logged_once_and_counted(logs):
     assert watch.check_offsets() == 0  # once per loss
     (entry,) = [e for e in logs if e["event"] == "broker data loss detected"]
     assert entry["log_level"] == "warning"
-    assert (entry["topic"], entry["partition"], entry["committed_offset"], entry["highwater"]) == \
-        ("frames", 0, 6, 0)
+    assert (entry["topic"], entry["partition"], entry["committed_offset"], entry["highwater"]) == (
+        "frames",
+        0,
+        6,
+        0,
+    )
     assert loss_count("g-high") == 1
     assert watch.losses == 1
 
@@ -143,8 +148,9 @@ async def test_missing_topic_without_create_topics_is_only_reported(logs, monkey
     monkeypatch.setattr(broker_watch, "ensure_topics", fake_ensure)
     consumer = FakeConsumer()
     consumer.topic_names = set()
-    watch = BrokerWatch(KafkaSettings(create_topics=False), consumer, "frames", "g",
-                        check_interval_s=0)
+    watch = BrokerWatch(
+        KafkaSettings(create_topics=False), consumer, "frames", "g", check_interval_s=0
+    )
     assert not await watch.ensure_topic()
     assert watch.topics_recreated == 0
     assert [e["recreate"] for e in logs if e["event"] == "topic missing on the broker"] == [False]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from emostream.services.cli import main
-from emostream.services.config import DemoSettings, WorkerSettings
-from emostream.services.env_check import load_settings, unknown_variable_warnings
+from emostream.cli.env_check import load_settings, unknown_variable_warnings
+from emostream.cli.main import main
+from emostream.config import DemoSettings, WorkerSettings
 
 
 def run(capsys, argv: list[str]) -> str:
@@ -27,14 +27,18 @@ def no_dotenv(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no .env of the developer's in the way
 
 
-@pytest.mark.parametrize(("variable", "value", "expected"), [
-    ("EMOSTREAM_WORKER__MAX_BATCH_FRAMES", "abc", "whole number"),
-    ("EMOSTREAM_API__READ_KEYS", "key-1", "not valid JSON"),
-    ("EMOSTREAM_DETECTOR__KIND", "haarr", "'haar'"),
-    ("EMOSTREAM_MODEL__DTYPE", "fp8", "'fp32'"),
-])
-def test_invalid_setting_is_one_line_naming_the_variable(capsys, monkeypatch, variable, value,
-                                                         expected):
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("EMOSTREAM_WORKER__MAX_BATCH_FRAMES", "abc", "whole number"),
+        ("EMOSTREAM_API__READ_KEYS", "key-1", "not valid JSON"),
+        ("EMOSTREAM_DETECTOR__KIND", "haarr", "'haar'"),
+        ("EMOSTREAM_MODEL__DTYPE", "fp8", "'fp32'"),
+    ],
+)
+def test_invalid_setting_is_one_line_naming_the_variable(
+    capsys, monkeypatch, variable, value, expected
+):
     monkeypatch.setenv(variable, value)
     command = "aggregator" if "API" in variable else "worker"
     err = run(capsys, [command])
@@ -65,16 +69,24 @@ def test_unknown_variable_in_dotenv_is_named_too(tmp_path):
 
 
 def test_variables_of_other_services_are_not_unknown():
-    env = {"EMOSTREAM_API__PORT": "8001", "EMOSTREAM_INGEST__FPS": "5",
-           "EMOSTREAM_REDIS_MODE": "embedded", "EMOSTREAM_CACHE_DIR": "/tmp/x"}
+    env = {
+        "EMOSTREAM_API__PORT": "8001",
+        "EMOSTREAM_INGEST__FPS": "5",
+        "EMOSTREAM_REDIS_MODE": "embedded",
+        "EMOSTREAM_CACHE_DIR": "/tmp/x",
+    }
     assert unknown_variable_warnings(env) == []
 
 
 @pytest.fixture
 def bad_files(tmp_path) -> dict[str, Path]:
-    files = {"wrong.csv": b"a,b\n1,2\n", "notcsv.jpg": b"hello, not an image\n",
-             "binary.csv": bytes(range(256)) * 8, "garbage.pt": b"PK not a checkpoint" * 64,
-             "binary.csv.gz": b"\x1f\x8b\x08garbage" * 16}
+    files = {
+        "wrong.csv": b"a,b\n1,2\n",
+        "notcsv.jpg": b"hello, not an image\n",
+        "binary.csv": bytes(range(256)) * 8,
+        "garbage.pt": b"PK not a checkpoint" * 64,
+        "binary.csv.gz": b"\x1f\x8b\x08garbage" * 16,
+    }
     out = {}
     for name, data in files.items():
         out[name] = tmp_path / name
@@ -84,8 +96,9 @@ def bad_files(tmp_path) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("command", ["eval", "train"])
-@pytest.mark.parametrize("name", ["missing.csv", "wrong.csv", "notcsv.jpg", "binary.csv",
-                                  "binary.csv.gz"])
+@pytest.mark.parametrize(
+    "name", ["missing.csv", "wrong.csv", "notcsv.jpg", "binary.csv", "binary.csv.gz"]
+)
 def test_train_and_eval_with_a_bad_data_file(capsys, bad_files, tmp_path, command, name):
     argv = [command, "--data", str(bad_files[name])]
     if command == "train":
@@ -114,8 +127,10 @@ def test_demo_port_in_use_says_how_to_choose_another(capsys):
 
 
 def test_demo_source_without_frames_fails_fast(capsys, bad_files):
-    err = run(capsys, ["demo", "--source", str(bad_files["notcsv.jpg"]), "--api-port", "0",
-                       "--duration", "5"])
+    err = run(
+        capsys,
+        ["demo", "--source", str(bad_files["notcsv.jpg"]), "--api-port", "0", "--duration", "5"],
+    )
     assert "yielded no frame" in err
 
 
@@ -126,18 +141,31 @@ def test_undecodable_source_is_one_line_without_decoder_noise(bad_files):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
-    done = subprocess.run([sys.executable, "-m", "emostream.services.cli", "demo", "--source",
-                           str(bad_files["notcsv.jpg"]), "--duration", "5"],
-                          capture_output=True, text=True, timeout=120, env=env)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emostream.cli.main",
+            "demo",
+            "--source",
+            str(bad_files["notcsv.jpg"]),
+            "--duration",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert done.returncode != 0
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "yielded no frame" in lines[0], done.stderr[-2000:]
 
 
 def test_a_file_source_that_ends_without_frames_stops_ingest(bad_files):
+    from emostream.config import IngestOptions
     from emostream.errors import ConfigError
-    from emostream.services.config import IngestOptions
-    from emostream.services.ingest.runner import Ingest
+    from emostream.ingest.runner import Ingest
 
     ingest = Ingest.__new__(Ingest)  # only the frame iterator; no producer needed
     ingest.options = IngestOptions(source=str(bad_files["notcsv.jpg"]), loop=True)
@@ -148,8 +176,8 @@ def test_a_file_source_that_ends_without_frames_stops_ingest(bad_files):
 
 
 def test_demo_is_quiet_in_a_terminal_unless_verbose():
-    from emostream.services.cli import build_parser
-    from emostream.services.demo.runner import demo_log_level
+    from emostream.cli.main import build_parser
+    from emostream.demo.runner import demo_log_level
 
     assert demo_log_level("INFO", quiet=False, verbose=False, tty=True) == "WARNING"
     assert demo_log_level("INFO", quiet=False, verbose=True, tty=True) == "INFO"
@@ -160,7 +188,7 @@ def test_demo_is_quiet_in_a_terminal_unless_verbose():
 
 async def test_health_server_port_in_use_names_the_setting():
     from emostream.errors import ConfigError
-    from emostream.services.health import health_server
+    from emostream.runtime.health import health_server
 
     def ok():
         return True, {}
@@ -169,7 +197,9 @@ async def test_health_server_port_in_use_names_the_setting():
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        with pytest.raises(ConfigError, match=f"worker metrics port {port} .*already in use.*"
-                                              "EMOSTREAM_WORKER__METRICS_PORT"):
+        with pytest.raises(
+            ConfigError,
+            match=f"worker metrics port {port} .*already in use.*EMOSTREAM_WORKER__METRICS_PORT",
+        ):
             async with health_server("worker", ok, ok, "127.0.0.1", port):
                 pass

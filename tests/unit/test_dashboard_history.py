@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-PAGE = Path(__file__).resolve().parents[2] / "services" / "aggregator" / "static" / "dashboard.html"
+PAGE = (
+    Path(__file__).resolve().parents[2]
+    / "services"
+    / "emostream"
+    / "aggregator"
+    / "static"
+    / "dashboard.html"
+)
 NODE = shutil.which("node")
 
 HARNESS = r"""
@@ -60,19 +67,32 @@ setTimeout(() => {
 
 def event(event_id: str, ago_s: float, label: str) -> dict:
     at = (datetime.now(UTC) - timedelta(seconds=ago_s)).isoformat()
-    return {"event_id": event_id, "stream_id": "cam-1", "captured_at": at,
-            "face": {"index": 0, "track_id": "cam-1-0"},
-            "emotion": {"label": label, "confidence": 0.9},
-            "smoothed": {"label": label, "stable_for_s": 1.0}}
+    return {
+        "event_id": event_id,
+        "stream_id": "cam-1",
+        "captured_at": at,
+        "face": {"index": 0, "track_id": "cam-1-0"},
+        "emotion": {"label": label, "confidence": 0.9},
+        "smoothed": {"label": label, "stable_for_s": 1.0},
+    }
 
 
 @pytest.mark.skipif(NODE is None, reason="node not installed")
 def test_history_first_then_live_without_double_counting():
     script = re.search(r"<script>(.*?)</script>", PAGE.read_text(), re.S).group(1)
-    history = [event("e3", 1, "happy"), event("e2", 2, "sad"), event("e1", 3, "sad")]  # newest first
+    history = [
+        event("e3", 1, "happy"),
+        event("e2", 2, "sad"),
+        event("e1", 3, "sad"),
+    ]  # newest first
     live = [event("e3", 1, "happy"), event("e4", 0, "angry")]  # e3 is both history and live
-    done = subprocess.run([NODE, "-e", HARNESS, json.dumps([history, live])], input=script,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [NODE, "-e", HARNESS, json.dumps([history, live])],
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert any(u.startswith("/v1/streams/cam-1/events?limit=") for u in result["requested"])

@@ -6,10 +6,10 @@ import torch
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import engine_from_settings
-from emostream.services.worker.device_processing import DeviceFrameProcessor
-from emostream.services.worker.processing import RawFrame
 from emostream.settings import ModelSettings
 from emostream.vision.device_ops import area_resize, bgr_to_gray, crop_resize
+from emostream.worker.device_processing import DeviceFrameProcessor
+from emostream.worker.processing import RawFrame
 
 
 def _frame(astronaut_bgr) -> np.ndarray:
@@ -41,8 +41,13 @@ def test_bad_frames_are_rejected_alone(astronaut_bgr):
     engine = engine_from_settings(ModelSettings(device="cpu", dtype="fp32"))
     processor = DeviceFrameProcessor(engine, device="cpu")
     good = encode_frame(_frame(astronaut_bgr))
-    frames = [_record(good, 0), _record(good[:200], 1), _record(b"GIF89a....", 2),
-              RawFrame("frames", 0, 3, good, [("nothing", b"")]), _record(good, 4)]
+    frames = [
+        _record(good, 0),
+        _record(good[:200], 1),
+        _record(b"GIF89a....", 2),
+        RawFrame("frames", 0, 3, good, [("nothing", b"")]),
+        _record(good, 4),
+    ]
     result = processor.process(frames)
     processor.close()
     assert result.frames_ok == 2 and len(result.events) == 2

@@ -6,9 +6,9 @@ import torch
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import engine_from_settings
-from emostream.services.worker.device_processing import DeviceFrameProcessor
-from emostream.services.worker.processing import RawFrame
 from emostream.settings import ModelSettings
+from emostream.worker.device_processing import DeviceFrameProcessor
+from emostream.worker.processing import RawFrame
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -16,9 +16,10 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_cuda_path_matches_cpu_path(astronaut_bgr):
     image = cv2.resize(astronaut_bgr, (640, 480))
     payload = encode_frame(image)
-    frames = [RawFrame("f", 0, i, payload, frame_headers(FrameMeta("cam", i, 1000 + 66 * i)))
-              for i in range(4)] + [RawFrame("f", 0, 4, payload[:300],
-                                             frame_headers(FrameMeta("cam", 4, 1300)))]
+    frames = [
+        RawFrame("f", 0, i, payload, frame_headers(FrameMeta("cam", i, 1000 + 66 * i)))
+        for i in range(4)
+    ] + [RawFrame("f", 0, 4, payload[:300], frame_headers(FrameMeta("cam", 4, 1300)))]
     results = []
     for device in ("cpu", "cuda"):
         engine = engine_from_settings(ModelSettings(device=device, dtype="fp32"))

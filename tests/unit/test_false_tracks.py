@@ -5,11 +5,11 @@ from collections import Counter
 
 import pytest
 
+from emostream.config import WorkerSettings
 from emostream.frames import FrameMeta, encode_frame, frame_headers
-from emostream.services.config import WorkerSettings
-from emostream.services.ingest.sources import sample_frames
-from emostream.services.worker.main import build_processor
-from emostream.services.worker.processing import RawFrame
+from emostream.ingest.sources import sample_frames
+from emostream.worker.main import build_processor
+from emostream.worker.processing import RawFrame
 
 FRAMES = 120  # one pass of the clip, 12 s at the demo's 10 fps
 
@@ -27,8 +27,10 @@ def tracks_with_events(clip: list[bytes], min_hits: int | None) -> Counter:
     tracks: Counter = Counter()
     t0 = 1_700_000_000_000
     for start in range(0, len(clip), 16):
-        batch = [RawFrame("frames", 0, i, clip[i], frame_headers(FrameMeta("s", i, t0 + 100 * i)))
-                 for i in range(start, min(start + 16, len(clip)))]
+        batch = [
+            RawFrame("frames", 0, i, clip[i], frame_headers(FrameMeta("s", i, t0 + 100 * i)))
+            for i in range(start, min(start + 16, len(clip)))
+        ]
         for event in processor.process(batch).events:
             tracks[event.face.track_id] += 1
     processor.close()
@@ -40,5 +42,5 @@ def test_sample_clip_has_one_track_with_confirmation_and_phantoms_without(clip):
     confirmed = tracks_with_events(clip, min_hits=None)  # the worker's default
     assert len(unconfirmed) > 1, "the clip's phantom detections (the reason for min_hits)"
     assert len(confirmed) == 1, f"false tracks reached the events: {confirmed}"
-    (track, events), = confirmed.items()
+    ((track, events),) = confirmed.items()
     assert events >= FRAMES - 5, "the real face keeps its events (only its first frames wait)"

@@ -7,8 +7,8 @@ from emostream.frames import H_RUN, FrameMeta, encode_frame, frame_headers, pars
 from emostream.inference import EmotionEngine
 from emostream.models import untrained_model
 from emostream.schemas import EmotionEventV1
-from emostream.services.worker.processing import FrameProcessor, RawFrame
 from emostream.vision.detector import HaarDetector
+from emostream.worker.processing import FrameProcessor, RawFrame
 
 
 def test_run_id_round_trips_through_the_headers():

@@ -131,8 +131,9 @@ def _webp_declaring(width: int, height: int) -> bytes:
 
 
 @pytest.mark.parametrize("ext", [".webp", ".tiff", ".bmp", ".ppm", ".jp2"])
-def test_formats_other_than_jpeg_and_png_are_unsupported_before_decoding(ext, astronaut_bgr,
-                                                                         monkeypatch):
+def test_formats_other_than_jpeg_and_png_are_unsupported_before_decoding(
+    ext, astronaut_bgr, monkeypatch
+):
     ok, buf = cv2.imencode(ext, astronaut_bgr[:64, :64])
     assert ok
     payloads = [buf.tobytes(), _webp_declaring(16000, 16000)]

@@ -4,7 +4,7 @@ import httpx
 import pytest
 
 from emostream import metrics  # noqa: F401 - registers the service metrics
-from emostream.services.health import health_app, progress_check
+from emostream.runtime.health import health_app, progress_check
 
 
 def client(app) -> httpx.AsyncClient:

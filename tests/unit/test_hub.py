@@ -2,8 +2,8 @@ import time
 
 import pytest
 
+from emostream.cli.main import main
 from emostream.models.hub import ChecksumMismatch, HubFile, HubUnavailable, pull, sha256_of
-from emostream.services.cli import main
 
 
 def make_mirror(tmp_path, name: str, content: bytes):

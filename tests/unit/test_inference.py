@@ -11,7 +11,9 @@ from emostream.settings import ModelSettings
 @pytest.fixture(scope="module")
 def crops():
     rng = np.random.default_rng(0)
-    return [rng.integers(0, 255, (int(s), int(s)), dtype=np.uint8) for s in rng.integers(20, 120, 10)]
+    return [
+        rng.integers(0, 255, (int(s), int(s)), dtype=np.uint8) for s in rng.integers(20, 120, 10)
+    ]
 
 
 def test_probabilities_and_batching_agree(crops):
@@ -73,7 +75,9 @@ def test_auto_dtype_is_bf16_only_on_cpus_with_native_bf16(monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_path_matches_cpu(crops):
     cpu = EmotionEngine(untrained_model(seed=3), device="cpu").classify(crops)
-    gpu = EmotionEngine(untrained_model(seed=3), device="cuda", dtype="fp32", max_batch=3).classify(crops)
+    gpu = EmotionEngine(untrained_model(seed=3), device="cuda", dtype="fp32", max_batch=3).classify(
+        crops
+    )
     assert np.abs(cpu - gpu).max() < 1e-3
 
 

@@ -26,8 +26,13 @@ def fake_python(tmp_path: Path, index_reachable: bool) -> tuple[Path, Path]:
 
 
 def install(exe: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["sh", str(SCRIPT), str(exe), *args], capture_output=True, text=True,
-                          env={**os.environ, **env}, timeout=30)
+    return subprocess.run(
+        ["sh", str(SCRIPT), str(exe), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=30,
+    )
 
 
 def test_cpu_build_from_pytorchs_cpu_index_by_default(tmp_path):
@@ -73,8 +78,14 @@ def test_makefile_uses_the_script_with_the_pyproject_pin(switch, flavour):
 
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = [d for d in project["dependencies"] if d.startswith("torch")]
-    plan = subprocess.run(["make", "-n", "-W", "pyproject.toml", "install", *switch], cwd=REPO,
-                          capture_output=True, text=True, timeout=30, check=True).stdout
+    plan = subprocess.run(
+        ["make", "-n", "-W", "pyproject.toml", "install", *switch],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
     line = next(x for x in plan.splitlines() if x.startswith("TORCH_VERSION="))
     assert line.endswith(f" {flavour}")
     version = line.split("TORCH_VERSION=")[1].split()[0]

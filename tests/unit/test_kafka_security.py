@@ -11,11 +11,11 @@ import pytest
 from aiokafka.errors import SaslAuthenticationFailed, UnsupportedSaslMechanismError
 from pydantic import SecretStr
 
+from emostream.cli.env_check import load_settings
+from emostream.config import WorkerSettings
 from emostream.errors import ConfigError, DependencyUnavailable
-from emostream.kafka import client_kwargs, make_consumer, make_producer
-from emostream.kafka_security import check_connection, client_security, explain, ssl_context
-from emostream.services.config import WorkerSettings
-from emostream.services.env_check import load_settings
+from emostream.kafka.clients import client_kwargs, make_consumer, make_producer
+from emostream.kafka.security import check_connection, client_security, explain, ssl_context
 from emostream.settings import KafkaSettings
 from tests.tls_certs import make_pki
 
@@ -26,12 +26,17 @@ def pki(tmp_path_factory):
 
 
 def sasl(mechanism: str, protocol: str = "SASL_PLAINTEXT", **extra) -> KafkaSettings:
-    return KafkaSettings(security_protocol=protocol, sasl_mechanism=mechanism,
-                         sasl_username=SecretStr("svc-emostream"),
-                         sasl_password=SecretStr("s3cret-pass"), **extra)
+    return KafkaSettings(
+        security_protocol=protocol,
+        sasl_mechanism=mechanism,
+        sasl_username=SecretStr("svc-emostream"),
+        sasl_password=SecretStr("s3cret-pass"),
+        **extra,
+    )
 
 
 # ---- settings -------------------------------------------------------------------------------
+
 
 def test_plaintext_by_default_without_tls_or_sasl():
     s = KafkaSettings()
@@ -40,17 +45,36 @@ def test_plaintext_by_default_without_tls_or_sasl():
     assert ssl_context(s) is None
 
 
-@pytest.mark.parametrize("env,variable", [
-    ({"EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}, "EMOSTREAM_KAFKA__SASL_MECHANISM"),
-    ({"EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL", "EMOSTREAM_KAFKA__SASL_MECHANISM": "PLAIN",
-      "EMOSTREAM_KAFKA__SASL_USERNAME": "u"}, "EMOSTREAM_KAFKA__SASL_PASSWORD"),
-    ({"EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
-      "EMOSTREAM_KAFKA__SASL_MECHANISM": "SCRAM-SHA-1"}, "EMOSTREAM_KAFKA__SASL_MECHANISM"),
-    ({"EMOSTREAM_KAFKA__SSL_CA_FILE": "/ca.crt"}, "EMOSTREAM_KAFKA__SSL_CA_FILE"),
-    ({"EMOSTREAM_KAFKA__SASL_MECHANISM": "PLAIN"}, "EMOSTREAM_KAFKA__SASL_MECHANISM"),
-    ({"EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SSL", "EMOSTREAM_KAFKA__SSL_CERT_FILE": "/c.crt"},
-     "EMOSTREAM_KAFKA__SSL_KEY_FILE"),
-])
+@pytest.mark.parametrize(
+    "env,variable",
+    [
+        ({"EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}, "EMOSTREAM_KAFKA__SASL_MECHANISM"),
+        (
+            {
+                "EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                "EMOSTREAM_KAFKA__SASL_MECHANISM": "PLAIN",
+                "EMOSTREAM_KAFKA__SASL_USERNAME": "u",
+            },
+            "EMOSTREAM_KAFKA__SASL_PASSWORD",
+        ),
+        (
+            {
+                "EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+                "EMOSTREAM_KAFKA__SASL_MECHANISM": "SCRAM-SHA-1",
+            },
+            "EMOSTREAM_KAFKA__SASL_MECHANISM",
+        ),
+        ({"EMOSTREAM_KAFKA__SSL_CA_FILE": "/ca.crt"}, "EMOSTREAM_KAFKA__SSL_CA_FILE"),
+        ({"EMOSTREAM_KAFKA__SASL_MECHANISM": "PLAIN"}, "EMOSTREAM_KAFKA__SASL_MECHANISM"),
+        (
+            {
+                "EMOSTREAM_KAFKA__SECURITY_PROTOCOL": "SSL",
+                "EMOSTREAM_KAFKA__SSL_CERT_FILE": "/c.crt",
+            },
+            "EMOSTREAM_KAFKA__SSL_KEY_FILE",
+        ),
+    ],
+)
 def test_inconsistent_security_settings_name_the_variable(env, variable, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigError) as err:
@@ -73,6 +97,7 @@ def test_secrets_are_masked_in_the_config_dump():
 
 # ---- SASL client configuration --------------------------------------------------------------
 
+
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
 @pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
 async def test_sasl_reaches_every_client(mechanism, protocol, pki):
@@ -86,8 +111,11 @@ async def test_sasl_reaches_every_client(mechanism, protocol, pki):
     # aiokafka reads SCRAM credentials from the sasl_plain_* arguments as well.
     assert kwargs["sasl_plain_username"] == "svc-emostream"
     assert kwargs["sasl_plain_password"] == "s3cret-pass"
-    clients = [make_producer(s, "p").client, make_consumer(s, ["t"], "g", "c")._client,
-               AIOKafkaAdminClient(**client_kwargs(s, "admin"))._client]
+    clients = [
+        make_producer(s, "p").client,
+        make_consumer(s, ["t"], "g", "c")._client,
+        AIOKafkaAdminClient(**client_kwargs(s, "admin"))._client,
+    ]
     for client in clients:
         assert client._security_protocol == protocol
         assert client._sasl_mechanism == mechanism
@@ -100,6 +128,7 @@ async def test_sasl_reaches_every_client(mechanism, protocol, pki):
 
 
 # ---- the SSL context ------------------------------------------------------------------------
+
 
 def test_one_context_verifies_the_broker_and_checks_its_name(pki):
     s = KafkaSettings(security_protocol="SSL", ssl_ca_file=str(pki.ca))
@@ -114,8 +143,12 @@ def test_one_context_verifies_the_broker_and_checks_its_name(pki):
 
 
 def test_client_certificate_for_mutual_tls(pki):
-    s = KafkaSettings(security_protocol="SSL", ssl_ca_file=str(pki.ca),
-                      ssl_cert_file=str(pki.client_cert), ssl_key_file=str(pki.client_key))
+    s = KafkaSettings(
+        security_protocol="SSL",
+        ssl_ca_file=str(pki.ca),
+        ssl_cert_file=str(pki.client_cert),
+        ssl_key_file=str(pki.client_key),
+    )
     assert isinstance(ssl_context(s), ssl.SSLContext)
     wrong = s.model_copy(update={"ssl_key_file": str(pki.server_key)})
     with pytest.raises(ConfigError, match="EMOSTREAM_KAFKA__SSL_CERT_FILE="):
@@ -130,13 +163,17 @@ def test_unreadable_files_name_their_variable(pki, tmp_path):
     garbage.write_text("change-me")
     with pytest.raises(ConfigError, match=r"^EMOSTREAM_KAFKA__SSL_CA_FILE=.*not a readable PEM"):
         ssl_context(KafkaSettings(security_protocol="SSL", ssl_ca_file=str(garbage)))
-    no_key = KafkaSettings(security_protocol="SSL", ssl_cert_file=str(pki.client_cert),
-                           ssl_key_file=str(tmp_path / "nope.key"))
+    no_key = KafkaSettings(
+        security_protocol="SSL",
+        ssl_cert_file=str(pki.client_cert),
+        ssl_key_file=str(tmp_path / "nope.key"),
+    )
     with pytest.raises(ConfigError, match=r"^EMOSTREAM_KAFKA__SSL_KEY_FILE=.*no such file"):
         ssl_context(no_key)
 
 
 # ---- the start-up check ---------------------------------------------------------------------
+
 
 async def _tls_server(pki, require_client_cert: bool = False):
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -155,11 +192,14 @@ async def _tls_server(pki, require_client_cert: bool = False):
     return await asyncio.start_server(handle, "127.0.0.1", 0, ssl=context)
 
 
-@pytest.mark.parametrize("case,match", [
-    ("wrong_ca", r"EMOSTREAM_KAFKA__SSL_CA_FILE \(.*other-ca.crt\) must hold the CA"),
-    ("wrong_name", r"does not name localhost.*EMOSTREAM_KAFKA__SSL_CHECK_HOSTNAME=false"),
-    ("no_client_cert", r"EMOSTREAM_KAFKA__SSL_CERT_FILE"),
-])
+@pytest.mark.parametrize(
+    "case,match",
+    [
+        ("wrong_ca", r"EMOSTREAM_KAFKA__SSL_CA_FILE \(.*other-ca.crt\) must hold the CA"),
+        ("wrong_name", r"does not name localhost.*EMOSTREAM_KAFKA__SSL_CHECK_HOSTNAME=false"),
+        ("no_client_cert", r"EMOSTREAM_KAFKA__SSL_CERT_FILE"),
+    ],
+)
 async def test_refused_handshake_is_one_config_error(case, match, pki, tmp_path):
     server = await _tls_server(pki, require_client_cert=case == "no_client_cert")
     port = server.sockets[0].getsockname()[1]
@@ -172,8 +212,9 @@ async def test_refused_handshake_is_one_config_error(case, match, pki, tmp_path)
         server.close()
         server = await _tls_server(name_pki)
         port, ca, host = server.sockets[0].getsockname()[1], name_pki.ca, "localhost"
-    s = KafkaSettings(bootstrap_servers=f"{host}:{port}", security_protocol="SSL",
-                      ssl_ca_file=str(ca))
+    s = KafkaSettings(
+        bootstrap_servers=f"{host}:{port}", security_protocol="SSL", ssl_ca_file=str(ca)
+    )
     try:
         async with asyncio.timeout(10):
             with pytest.raises(ConfigError, match=match) as err:
@@ -192,8 +233,9 @@ async def test_tls_to_a_plaintext_listener_names_the_protocol(pki):
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    s = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL",
-                      ssl_ca_file=str(pki.ca))
+    s = KafkaSettings(
+        bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_ca_file=str(pki.ca)
+    )
     try:
         with pytest.raises(ConfigError, match="EMOSTREAM_KAFKA__SECURITY_PROTOCOL=SSL"):
             await check_connection(s, timeout_s=5)
@@ -202,16 +244,21 @@ async def test_tls_to_a_plaintext_listener_names_the_protocol(pki):
 
 
 async def test_no_broker_is_unavailable_not_a_config_error():
-    from emostream.services.demo.embedded import free_port
+    from emostream.local.servers import free_port
 
     s = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
     with pytest.raises(DependencyUnavailable, match="EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS"):
         await check_connection(s, timeout_s=2)
 
 
-@pytest.mark.parametrize("exc", [SaslAuthenticationFailed("bad credentials"),
-                                 UnsupportedSaslMechanismError("SCRAM-SHA-512 not enabled"),
-                                 KeyError("v")])  # aiokafka's SCRAM client on a server error
+@pytest.mark.parametrize(
+    "exc",
+    [
+        SaslAuthenticationFailed("bad credentials"),
+        UnsupportedSaslMechanismError("SCRAM-SHA-512 not enabled"),
+        KeyError("v"),
+    ],
+)  # aiokafka's SCRAM client on a server error
 def test_refused_login_names_the_sasl_settings(exc):
     error = explain(sasl("SCRAM-SHA-512", "SASL_SSL"), "127.0.0.1:9093", exc)
     assert isinstance(error, ConfigError)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from emostream.cli.main import main
 from emostream.models import (
     CheckpointError,
     EmotionClassifier,
@@ -18,7 +19,6 @@ from emostream.models import (
     save_checkpoint,
     set_temperature,
 )
-from emostream.services.cli import main
 from emostream.training import TrainConfig, train
 from emostream.training.augment import mix_batch
 from emostream.training.calibration import (
@@ -37,8 +37,14 @@ from tests.unit.test_training import synthetic
 def _model(seed: int, temperature: float = 1.0) -> EmotionClassifier:
     torch.manual_seed(seed)
     spec = get_spec("rmn_compact")
-    return EmotionClassifier(spec.build().eval(), spec.preprocessing, "rmn_compact",
-                             version=f"s{seed}", trained=True, temperature=temperature).eval()
+    return EmotionClassifier(
+        spec.build().eval(),
+        spec.preprocessing,
+        "rmn_compact",
+        version=f"s{seed}",
+        trained=True,
+        temperature=temperature,
+    ).eval()
 
 
 def test_temperature_fit_recovers_a_known_temperature():
@@ -88,8 +94,14 @@ def test_ensemble_softmax_is_the_mean_of_member_softmaxes(tmp_path):
     assert torch.allclose(got, expected, atol=1e-5)
     assert ens.version == "s1+s2" and ens.trained
     for m, name in ((a, "a.pt"), (b, "b.pt")):
-        save_checkpoint(tmp_path / name, m.net, "rmn_compact", m.preprocessing,
-                        {"version": m.version}, temperature=m.temperature)
+        save_checkpoint(
+            tmp_path / name,
+            m.net,
+            "rmn_compact",
+            m.preprocessing,
+            {"version": m.version},
+            temperature=m.temperature,
+        )
     loaded = load_models(f"{tmp_path / 'a.pt'},{tmp_path / 'b.pt'}")
     assert isinstance(loaded, EnsembleClassifier)
     with torch.inference_mode():
@@ -142,7 +154,9 @@ def test_resume_continues_exactly(tmp_path):
         assert torch.equal(a["net"][key], b["net"][key]), key
     for key in a["ema"]["module"]:
         assert torch.equal(a["ema"]["module"][key], b["ema"]["module"][key]), key
-    rows = [json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    rows = [
+        json.loads(line) for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    ]
     assert [r["epoch"] for r in rows] == [1, 2] and rows[0]["eta_s"] >= 0
     assert "val_acc_plain" in rows[0]
     best = load_checkpoint(tmp_path / "split" / "best.pt")
@@ -153,15 +167,41 @@ def test_calibrate_and_eval_report_ece_and_nll(tmp_path, capsys):
     data = synthetic(12)
     csv = tmp_path / "fer.csv"
     write_csv(csv, data)
-    train(TrainConfig(data=str(csv), out_dir=str(tmp_path / "r"), epochs=1, batch_size=16,
-                      threads=1))
+    train(
+        TrainConfig(data=str(csv), out_dir=str(tmp_path / "r"), epochs=1, batch_size=16, threads=1)
+    )
     ckpt = tmp_path / "r" / "best.pt"
-    assert main(["calibrate", "--data", str(csv), "--checkpoint", str(ckpt),
-                 "--out", str(tmp_path / "c.pt")]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                "--data",
+                str(csv),
+                "--checkpoint",
+                str(ckpt),
+                "--out",
+                str(tmp_path / "c.pt"),
+            ]
+        )
+        == 0
+    )
     cal = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert cal["temperature"] > 0 and cal["after"]["nll"] <= cal["before"]["nll"] + 1e-6
-    assert main(["eval", "--data", str(csv), "--checkpoint", str(tmp_path / "c.pt"), "--flip",
-                 "--near-duplicates", "--json"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                "--data",
+                str(csv),
+                "--checkpoint",
+                str(tmp_path / "c.pt"),
+                "--flip",
+                "--near-duplicates",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("accuracy", "n", "ece", "nll", "uncalibrated", "n_without_near_duplicates"):
         assert key in report, key
@@ -170,13 +210,21 @@ def test_calibrate_and_eval_report_ece_and_nll(tmp_path, capsys):
 
 def test_near_duplicates_find_shifted_and_mirrored_copies_only():
     rng = np.random.default_rng(0)
-    faces = np.stack([cv2.GaussianBlur(rng.integers(0, 255, (48, 48), dtype=np.uint8), (0, 0), 2)
-                      for _ in range(50)])
+    faces = np.stack(
+        [
+            cv2.GaussianBlur(rng.integers(0, 255, (48, 48), dtype=np.uint8), (0, 0), 2)
+            for _ in range(50)
+        ]
+    )
     shifted = np.roll(faces[:5], 1, axis=2)
     mirrored = faces[5:10, :, ::-1]
     brighter = np.clip(faces[10:15].astype(int) + 20, 0, 255).astype(np.uint8)
-    unrelated = np.stack([cv2.GaussianBlur(rng.integers(0, 255, (48, 48), dtype=np.uint8), (0, 0), 2)
-                          for _ in range(5)])
+    unrelated = np.stack(
+        [
+            cv2.GaussianBlur(rng.integers(0, 255, (48, 48), dtype=np.uint8), (0, 0), 2)
+            for _ in range(5)
+        ]
+    )
     test = np.concatenate([shifted, mirrored, brighter, unrelated])
     mask = near_duplicate_mask(test, faces)
     assert mask[:15].all() and not mask[15:].any()
@@ -184,8 +232,16 @@ def test_near_duplicates_find_shifted_and_mirrored_copies_only():
 
 def test_blur_warning_names_the_measured_figures():
     rng = np.random.default_rng(0)
-    sharp = np.stack([cv2.resize(rng.integers(0, 255, (24, 24), dtype=np.uint8), (48, 48),
-                                 interpolation=cv2.INTER_NEAREST) for _ in range(40)])
+    sharp = np.stack(
+        [
+            cv2.resize(
+                rng.integers(0, 255, (24, 24), dtype=np.uint8),
+                (48, 48),
+                interpolation=cv2.INTER_NEAREST,
+            )
+            for _ in range(40)
+        ]
+    )
     blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 3.0) for im in sharp])
     msg = blur_warning(blurred, sharp)
     assert msg and "Laplacian variance" in msg and "sigma" in msg

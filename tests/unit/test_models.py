@@ -76,14 +76,21 @@ def test_official_layout_has_aliased_mask_shortcuts():
 
 def test_project_checkpoint_round_trip(tmp_path):
     model = untrained_model("rmn_compact", seed=3)
-    path = save_checkpoint(tmp_path / "m.pt", model.net, "rmn_compact", model.preprocessing,
-                           {"version": "t1", "trained": True})
+    path = save_checkpoint(
+        tmp_path / "m.pt",
+        model.net,
+        "rmn_compact",
+        model.preprocessing,
+        {"version": "t1", "trained": True},
+    )
     loaded = load_checkpoint(path)
     assert loaded.version == "t1" and loaded.trained and not loaded.training
     x = torch.rand(4, 3, 48, 48)
     with torch.inference_mode():
         assert torch.allclose(model(x), loaded(x), atol=1e-5)
-    half = save_checkpoint(tmp_path / "h.pt", model.net, "rmn_compact", model.preprocessing, half=True)
+    half = save_checkpoint(
+        tmp_path / "h.pt", model.net, "rmn_compact", model.preprocessing, half=True
+    )
     assert half.stat().st_size < path.stat().st_size * 0.6
     with torch.inference_mode():
         assert (load_checkpoint(half)(x).softmax(1) - model(x).softmax(1)).abs().max() < 1e-2

@@ -8,14 +8,17 @@ import pytest
 from tests.network_guard import NonLoopbackRefused, is_loopback_host
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost",
-                                  "::ffff:127.0.0.1"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.9.9.9", "::1", "[::1]", "localhost", "::ffff:127.0.0.1"]
+)
 def test_loopback_spellings_pass(host):
     assert is_loopback_host(host)
 
 
-@pytest.mark.parametrize("host", ["10.0.0.1", "169.254.169.254", "example.com", "0.0.0.0",
-                                  "2130706433x", "fe80::1", "::"])
+@pytest.mark.parametrize(
+    "host",
+    ["10.0.0.1", "169.254.169.254", "example.com", "0.0.0.0", "2130706433x", "fe80::1", "::"],
+)
 def test_everything_else_is_not_loopback(host):
     assert not is_loopback_host(host)
 

@@ -3,8 +3,8 @@ import json
 import cv2
 import pytest
 
+from emostream.cli.main import main
 from emostream.models import EMOTIONS
-from emostream.services.cli import main
 from tests.conftest import SHARED
 
 YUNET = SHARED / "models" / "face_detection_yunet_2026may.onnx"
@@ -32,8 +32,10 @@ def test_predict_json_and_annotation(photo, tmp_path, capsys):
 
 @pytest.mark.skipif(not YUNET.exists(), reason="YuNet model from ../shared not present")
 def test_predict_with_yunet(photo, capsys):
-    assert main(["predict", str(photo), "--detector", "yunet", "--yunet-model", str(YUNET),
-                 "--json"]) == 0
+    assert (
+        main(["predict", str(photo), "--detector", "yunet", "--yunet-model", str(YUNET), "--json"])
+        == 0
+    )
     assert len(json.loads(capsys.readouterr().out)[0]["faces"]) == 1
 
 

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from emostream.services.cli import main
-from emostream.services.predict import LABEL_COLOUR, annotate
+from emostream.cli.main import main
+from emostream.cli.predict import LABEL_COLOUR, annotate
 
 
 @pytest.fixture
@@ -44,8 +44,7 @@ def test_one_image_to_a_name_without_suffix_is_a_folder(photos, tmp_path):
 
 def test_label_is_readable_at_one_to_one():
     image = np.zeros((2000, 2000, 3), np.uint8)
-    face = {"box": [800, 800, 400, 400], "emotion": "happy",
-            "probabilities": {"happy": 0.9}}
+    face = {"box": [800, 800, 400, 400], "emotion": "happy", "probabilities": {"happy": 0.9}}
     out = annotate(image, [face])
     above = out[:800, 800:1600]
     rows = np.where((np.abs(above.astype(int) - LABEL_COLOUR).sum(axis=2) < 60).any(axis=1))[0]

@@ -4,8 +4,8 @@ import pytest
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import EmotionEngine
 from emostream.models import EMOTIONS, untrained_model
-from emostream.services.worker.processing import FrameProcessor, RawFrame
 from emostream.vision.detector import HaarDetector
+from emostream.worker.processing import FrameProcessor, RawFrame
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,9 @@ def raw(value, headers, offset=0):
 
 def test_face_frame_becomes_event(processor, astronaut_bgr):
     h, w = astronaut_bgr.shape[:2]
-    frame = raw(encode_frame(astronaut_bgr), frame_headers(FrameMeta("cam-a", 3, 1_700_000_000_000)))
+    frame = raw(
+        encode_frame(astronaut_bgr), frame_headers(FrameMeta("cam-a", 3, 1_700_000_000_000))
+    )
     result = processor.process([frame])
     assert result.rejected == [] and result.frames_ok == 1
     assert len(result.events) == 1
@@ -72,7 +74,8 @@ def test_faces_keep_track_ids_and_get_smoothed(astronaut_bgr):
     assert first.changed is True and last.stable_for_s == pytest.approx(0.2)
     # The new track's first stable label is a change event of its own kind; no flicker after.
     assert [(c.track_id, c.from_label, c.to_label, c.frame_seq) for c in result.changes] == [
-        (events[0].face.track_id, None, first.label, 0)]
+        (events[0].face.track_id, None, first.label, 0)
+    ]
     assert result.changes[0].event_id == events[0].event_id
     assert sum(last.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
 
@@ -80,18 +83,24 @@ def test_faces_keep_track_ids_and_get_smoothed(astronaut_bgr):
 def test_stale_live_frames_dropped_and_counted_files_kept(astronaut_bgr):
     import time as _time
 
-    proc = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"),
-                          max_frame_age_ms=5000)  # slack for a loaded CPU; the old frame is 60 s old
+    proc = FrameProcessor(
+        HaarDetector(), EmotionEngine(untrained_model(), device="cpu"), max_frame_age_ms=5000
+    )  # slack for a loaded CPU; the old frame is 60 s old
     old_ms = int(_time.time() * 1000) - 60000
     payload = encode_frame(astronaut_bgr)
     frames = [
         raw(payload, frame_headers(FrameMeta("live-cam", 0, old_ms, live=True)), 0),
         raw(payload, frame_headers(FrameMeta("file-cam", 0, old_ms, live=False)), 1),
-        raw(payload, frame_headers(FrameMeta("live-cam", 1, int(_time.time() * 1000), live=True)), 2),
+        raw(
+            payload, frame_headers(FrameMeta("live-cam", 1, int(_time.time() * 1000), live=True)), 2
+        ),
     ]
     result = proc.process(frames)
     assert result.stale_dropped == {"live-cam": 1}
-    assert sorted((e.stream_id, e.frame_seq) for e in result.events) == [("file-cam", 0), ("live-cam", 1)]
+    assert sorted((e.stream_id, e.frame_seq) for e in result.events) == [
+        ("file-cam", 0),
+        ("live-cam", 1),
+    ]
     file_event = next(e for e in result.events if e.stream_id == "file-cam")
     assert file_event.latency_ms >= 60000
     assert result.rejected == []
@@ -126,8 +135,12 @@ def test_detector_failure_dead_letters_the_frame_only(astronaut_bgr):
 
     proc = FrameProcessor(Flaky(), EmotionEngine(untrained_model(), device="cpu"))
     payload = encode_frame(astronaut_bgr)
-    result = proc.process([raw(payload, frame_headers(FrameMeta("c", 0, 1)), 0),
-                           raw(payload, frame_headers(FrameMeta("c", 1, 1)), 1)])
+    result = proc.process(
+        [
+            raw(payload, frame_headers(FrameMeta("c", 0, 1)), 0),
+            raw(payload, frame_headers(FrameMeta("c", 1, 1)), 1),
+        ]
+    )
     assert [(r.reason, r.frame.offset) for r in result.rejected] == [("processing_error", 0)]
     assert [e.frame_seq for e in result.events] == [1]
 
@@ -143,8 +156,9 @@ def test_a_frame_whose_event_cannot_be_built_is_dead_lettered_alone(astronaut_bg
 
     proc._event = failing
     payload = encode_frame(astronaut_bgr)
-    result = proc.process([raw(payload, frame_headers(FrameMeta("c", s, 1_700_000_000_000 + s)), s)
-                           for s in range(3)])
+    result = proc.process(
+        [raw(payload, frame_headers(FrameMeta("c", s, 1_700_000_000_000 + s)), s) for s in range(3)]
+    )
     assert [(r.reason, r.frame.offset) for r in result.rejected] == [("processing_error", 1)]
     assert "unrepresentable" in result.rejected[0].detail
     assert [e.frame_seq for e in result.events] == [0, 2] and result.frames_ok == 2
@@ -168,11 +182,13 @@ def test_one_frame_false_detection_never_becomes_an_event(astronaut_bgr):
                 faces.append(Detection(380, 300, 80, 80, 0.82))
             return faces
 
-    proc = FrameProcessor(PhantomOnce(), EmotionEngine(untrained_model(), device="cpu"),
-                          track_min_hits=3)
+    proc = FrameProcessor(
+        PhantomOnce(), EmotionEngine(untrained_model(), device="cpu"), track_min_hits=3
+    )
     payload = encode_frame(astronaut_bgr)
-    result = proc.process([raw(payload, frame_headers(FrameMeta("c", i, 1000 + 100 * i)), i)
-                           for i in range(6)])
+    result = proc.process(
+        [raw(payload, frame_headers(FrameMeta("c", i, 1000 + 100 * i)), i) for i in range(6)]
+    )
     assert result.frames_ok == 6
     assert [e.frame_seq for e in result.events] == [2, 3, 4, 5]
     assert {e.face.track_id for e in result.events} == {"c-0"}
@@ -180,6 +196,6 @@ def test_one_frame_false_detection_never_becomes_an_event(astronaut_bgr):
 
 
 def test_worker_settings_confirm_tracks_by_default():
-    from emostream.services.config import WorkerOptions
+    from emostream.config import WorkerOptions
 
     assert WorkerOptions().track_min_hits >= 2

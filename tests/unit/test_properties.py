@@ -12,8 +12,9 @@ from emostream.frames import FrameMeta, decode_frame, encode_frame, frame_header
 from emostream.labels import EMOTIONS
 from emostream.schemas import EmotionEventV1
 
-stream_ids = st.text(alphabet=string.ascii_letters + string.digits + "._:-", min_size=1, max_size=128).filter(
-    lambda s: s[0].isalnum())
+stream_ids = st.text(
+    alphabet=string.ascii_letters + string.digits + "._:-", min_size=1, max_size=128
+).filter(lambda s: s[0].isalnum())
 
 
 @given(sid=stream_ids, seq=st.integers(0, 2**62), ms=st.integers(0, 2**45), live=st.booleans())
@@ -22,9 +23,15 @@ def test_headers_round_trip(sid, seq, ms, live):
     assert parse_headers(frame_headers(meta)) == meta
 
 
-@given(headers=st.lists(st.tuples(st.sampled_from(["emostream-stream-id", "emostream-seq",
-                                                     "emostream-captured-ms", "x"]),
-                                   st.binary(max_size=40)), max_size=6))
+@given(
+    headers=st.lists(
+        st.tuples(
+            st.sampled_from(["emostream-stream-id", "emostream-seq", "emostream-captured-ms", "x"]),
+            st.binary(max_size=40),
+        ),
+        max_size=6,
+    )
+)
 def test_arbitrary_headers_parse_or_invalid(headers):
     try:
         meta = parse_headers(headers)
@@ -48,7 +55,9 @@ _JPEG = encode_frame(np.random.default_rng(0).integers(0, 255, (32, 48, 3), dtyp
 
 
 @settings(max_examples=200)
-@given(pos=st.integers(0, len(_JPEG) - 1), value=st.integers(0, 255), cut=st.integers(1, len(_JPEG)))
+@given(
+    pos=st.integers(0, len(_JPEG) - 1), value=st.integers(0, 255), cut=st.integers(1, len(_JPEG))
+)
 def test_decoder_handles_mutated_and_truncated_jpegs(pos, value, cut):
     mutated = bytearray(_JPEG)
     mutated[pos] = value
@@ -61,20 +70,35 @@ def test_decoder_handles_mutated_and_truncated_jpegs(pos, value, cut):
 
 
 probs = st.lists(st.floats(0.001, 1.0), min_size=7, max_size=7).map(
-    lambda v: [x / sum(v) for x in v])
+    lambda v: [x / sum(v) for x in v]
+)
 
 
-@given(sid=stream_ids, seq=st.integers(0, 2**40), index=st.integers(0, 50), p=probs,
-       box=st.tuples(st.integers(0, 4000), st.integers(0, 4000), st.integers(1, 4000), st.integers(1, 4000)))
+@given(
+    sid=stream_ids,
+    seq=st.integers(0, 2**40),
+    index=st.integers(0, 50),
+    p=probs,
+    box=st.tuples(
+        st.integers(0, 4000), st.integers(0, 4000), st.integers(1, 4000), st.integers(1, 4000)
+    ),
+)
 def test_event_json_round_trip(sid, seq, index, p, box):
     probabilities = {e: v for e, v in zip(EMOTIONS, p)}
     label = max(probabilities, key=probabilities.get)
     now = datetime.now(UTC)
     ev = EmotionEventV1(
-        event_id=EmotionEventV1.make_id(sid, seq, index), stream_id=sid, frame_seq=seq,
-        captured_at=now, processed_at=now,
+        event_id=EmotionEventV1.make_id(sid, seq, index),
+        stream_id=sid,
+        frame_seq=seq,
+        captured_at=now,
+        processed_at=now,
         face={"index": index, "box": dict(zip("xywh", box)), "detector_score": 0.5},
-        emotion={"label": label, "confidence": probabilities[label], "probabilities": probabilities},
+        emotion={
+            "label": label,
+            "confidence": probabilities[label],
+            "probabilities": probabilities,
+        },
         model={"name": "m", "version": "1", "trained": True},
     )
     assert EmotionEventV1.model_validate_json(ev.model_dump_json()) == ev

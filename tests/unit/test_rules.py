@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from emostream.rules import (
+from emostream.aggregator.rules.model import (
     RULE,
     ProbabilityAboveSpec,
     RuleSpec,
@@ -21,14 +21,23 @@ SPEC = TypeAdapter(RuleSpec)
 
 
 def above(**over):
-    doc = {"kind": "probability_above", "name": "upset", "emotions": ["angry"], "threshold": 0.6,
-           "for_seconds": 2.0, "cooldown_seconds": 0.0} | over
+    doc = {
+        "kind": "probability_above",
+        "name": "upset",
+        "emotions": ["angry"],
+        "threshold": 0.6,
+        "for_seconds": 2.0,
+        "cooldown_seconds": 0.0,
+    } | over
     return new_rule(SPEC.validate_python(doc))
 
 
 def change(**over):
-    return new_rule(SPEC.validate_python({"kind": "stable_change", "name": "mood",
-                                          "cooldown_seconds": 0.0} | over))
+    return new_rule(
+        SPEC.validate_python(
+            {"kind": "stable_change", "name": "mood", "cooldown_seconds": 0.0} | over
+        )
+    )
 
 
 def run(rules, events, states=None):
@@ -61,7 +70,10 @@ def test_rearms_after_dropping_below():
     rule = above()
     events = angry_from(0, 3) + [make_event(3.25, label="happy")] + angry_from(3.5, 6)
     alerts = run([rule], events)
-    assert [a.fired_at for a in alerts] == [make_event(2.0).captured_at, make_event(5.5).captured_at]
+    assert [a.fired_at for a in alerts] == [
+        make_event(2.0).captured_at,
+        make_event(5.5).captured_at,
+    ]
     assert len({a.alert_id for a in alerts}) == 2
 
 
@@ -99,7 +111,10 @@ def test_cooldown_delays_the_next_episode():
     rule = above(cooldown_seconds=10.0)
     events = angry_from(0, 3) + [make_event(3.25, label="happy")] + angry_from(3.5, 14)
     alerts = run([rule], events)
-    assert [a.fired_at for a in alerts] == [make_event(2.0).captured_at, make_event(12.0).captured_at]
+    assert [a.fired_at for a in alerts] == [
+        make_event(2.0).captured_at,
+        make_event(12.0).captured_at,
+    ]
 
 
 def test_gap_ends_the_episode():
@@ -124,23 +139,41 @@ def test_state_survives_between_batches():
 
 
 def stable(t, label, changed, stable_label=None):
-    return make_event(t, label=label, p=0.7,
-                      smoothed={"label": label, "stable": stable_label or label, "changed": changed})
+    return make_event(
+        t,
+        label=label,
+        p=0.7,
+        smoothed={"label": label, "stable": stable_label or label, "changed": changed},
+    )
 
 
 def test_stable_change_fires_on_changes_only():
-    events = [stable(0, "neutral", True), stable(0.5, "neutral", False), stable(1.0, "angry", True),
-              stable(1.5, "angry", False), stable(2.0, "happy", True)]
+    events = [
+        stable(0, "neutral", True),
+        stable(0.5, "neutral", False),
+        stable(1.0, "angry", True),
+        stable(1.5, "angry", False),
+        stable(2.0, "happy", True),
+    ]
     alerts = run([change()], events)
     assert [(a.summary.from_label, a.summary.to_label) for a in alerts] == [
-        (None, "neutral"), ("neutral", "angry"), ("angry", "happy")]
+        (None, "neutral"),
+        ("neutral", "angry"),
+        ("angry", "happy"),
+    ]
     assert alerts[1].fired_at == alerts[1].episode_started_at == events[2].captured_at
 
 
 def test_stable_change_to_filter_and_cooldown():
-    events = [stable(0, "neutral", True), stable(1.0, "angry", True), stable(2.0, "neutral", True),
-              stable(3.0, "angry", True), stable(20.0, "angry", False), stable(21.0, "neutral", True),
-              stable(22.0, "angry", True)]
+    events = [
+        stable(0, "neutral", True),
+        stable(1.0, "angry", True),
+        stable(2.0, "neutral", True),
+        stable(3.0, "angry", True),
+        stable(20.0, "angry", False),
+        stable(21.0, "neutral", True),
+        stable(22.0, "angry", True),
+    ]
     alerts = run([change(to=["angry"], cooldown_seconds=5.0)], events)
     assert [a.fired_at for a in alerts] == [events[1].captured_at, events[6].captured_at]
     assert alerts[0].summary.from_label == "neutral"
@@ -159,26 +192,75 @@ def test_untracked_events_group_by_face_index():
     ("doc", "where"),
     [
         ({"kind": "stable_change", "name": "x", "threshold": 0.5}, "threshold"),
-        ({"kind": "probability_above", "name": "x", "emotions": ["angry"], "threshold": "0.5",
-          "for_seconds": 2}, "threshold"),
-        ({"kind": "probability_above", "name": "x", "emotions": ["rage"], "threshold": 0.5,
-          "for_seconds": 2}, "emotions"),
-        ({"kind": "probability_above", "name": "x", "emotions": ["angry", "angry"],
-          "threshold": 0.5, "for_seconds": 2}, "emotions"),
-        ({"kind": "probability_above", "name": "x", "emotions": ["angry"], "threshold": 1.5,
-          "for_seconds": 2}, "threshold"),
-        ({"kind": "probability_above", "name": "x", "emotions": ["angry"], "threshold": 0.5,
-          "for_seconds": 0}, "for_seconds"),
-        ({"kind": "stable_change", "name": "x", "webhook_url": "ftp://example.com/"}, "webhook_url"),
+        (
+            {
+                "kind": "probability_above",
+                "name": "x",
+                "emotions": ["angry"],
+                "threshold": "0.5",
+                "for_seconds": 2,
+            },
+            "threshold",
+        ),
+        (
+            {
+                "kind": "probability_above",
+                "name": "x",
+                "emotions": ["rage"],
+                "threshold": 0.5,
+                "for_seconds": 2,
+            },
+            "emotions",
+        ),
+        (
+            {
+                "kind": "probability_above",
+                "name": "x",
+                "emotions": ["angry", "angry"],
+                "threshold": 0.5,
+                "for_seconds": 2,
+            },
+            "emotions",
+        ),
+        (
+            {
+                "kind": "probability_above",
+                "name": "x",
+                "emotions": ["angry"],
+                "threshold": 1.5,
+                "for_seconds": 2,
+            },
+            "threshold",
+        ),
+        (
+            {
+                "kind": "probability_above",
+                "name": "x",
+                "emotions": ["angry"],
+                "threshold": 0.5,
+                "for_seconds": 0,
+            },
+            "for_seconds",
+        ),
+        (
+            {"kind": "stable_change", "name": "x", "webhook_url": "ftp://example.com/"},
+            "webhook_url",
+        ),
         ({"kind": "stable_change", "name": "x", "webhook_url": "/relative"}, "webhook_url"),
         # Parsed by httpx, the sender's parser: each of these once killed a webhook sender.
-        ({"kind": "stable_change", "name": "x", "webhook_url": "http://xn--zz.example/"},
-         "webhook_url"),
+        (
+            {"kind": "stable_change", "name": "x", "webhook_url": "http://xn--zz.example/"},
+            "webhook_url",
+        ),
         ({"kind": "stable_change", "name": "x", "webhook_url": "http://[::1/hook"}, "webhook_url"),
-        ({"kind": "stable_change", "name": "x", "webhook_url": "http://bot\x00.example/"},
-         "webhook_url"),
-        ({"kind": "stable_change", "name": "x", "webhook_url": "http://ex\u00e4mple\u200b.com/"},
-         "webhook_url"),
+        (
+            {"kind": "stable_change", "name": "x", "webhook_url": "http://bot\x00.example/"},
+            "webhook_url",
+        ),
+        (
+            {"kind": "stable_change", "name": "x", "webhook_url": "http://ex\u00e4mple\u200b.com/"},
+            "webhook_url",
+        ),
         ({"kind": "stable_change", "name": "x", "id": "0" * 32}, "id"),
         ({"kind": "stable_change", "name": "x", "stream_id": "bad stream!"}, "stream_id"),
         ({"kind": "nope", "name": "x"}, "kind"),
@@ -192,24 +274,39 @@ def test_malformed_rules_are_refused(doc, where):
 
 
 def test_stored_rule_round_trips():
-    rule = new_rule(SPEC.validate_python({"kind": "probability_above", "name": "x",
-                                          "emotions": ["angry", "sad"], "threshold": 1,
-                                          "for_seconds": 3, "webhook_url": "https://bot.example/hook"}),
-                    now=datetime(2026, 1, 1, tzinfo=UTC))
+    rule = new_rule(
+        SPEC.validate_python(
+            {
+                "kind": "probability_above",
+                "name": "x",
+                "emotions": ["angry", "sad"],
+                "threshold": 1,
+                "for_seconds": 3,
+                "webhook_url": "https://bot.example/hook",
+            }
+        ),
+        now=datetime(2026, 1, 1, tzinfo=UTC),
+    )
     assert isinstance(rule, ProbabilityAboveSpec) and len(rule.id) == 32
     assert RULE.validate_json(rule.model_dump_json()) == rule
     assert not isinstance(rule, StableChangeSpec)
 
 
 def test_an_event_meets_only_its_streams_rules_and_the_global_ones(monkeypatch):
-    import emostream.rules as rules_module
+    import emostream.aggregator.rules.model as rules_module
 
     calls, looked_at = [], []
     real, real_applies = rules_module.evaluate, rules_module.applies
-    monkeypatch.setattr(rules_module, "evaluate",
-                        lambda rule, state, ev: calls.append(rule.id) or real(rule, state, ev))
-    monkeypatch.setattr(rules_module, "applies",
-                        lambda rule, ev: looked_at.append(rule.id) or real_applies(rule, ev))
+    monkeypatch.setattr(
+        rules_module,
+        "evaluate",
+        lambda rule, state, ev: calls.append(rule.id) or real(rule, state, ev),
+    )
+    monkeypatch.setattr(
+        rules_module,
+        "applies",
+        lambda rule, ev: looked_at.append(rule.id) or real_applies(rule, ev),
+    )
     others = [above(stream_id=f"cam-{i}") for i in range(2, 1002)]
     mine, everywhere = above(stream_id="cam-1"), change()
     run(others + [mine, everywhere], angry_from(0, 1))
@@ -222,7 +319,7 @@ async def test_evaluating_many_rules_leaves_the_event_loop_free():
     import asyncio
     import time
 
-    from emostream.services.aggregator.alerts import AlertEngine
+    from emostream.aggregator.rules.alerts import AlertEngine
 
     rules = [above(threshold=0.99) for _ in range(1000)]
 

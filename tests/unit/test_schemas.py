@@ -4,9 +4,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from emostream.cli.main import main
 from emostream.models.registry import EMOTIONS
 from emostream.schemas import EmotionEventV1, json_schemas
-from emostream.services.cli import main
 
 
 def make_event(**over) -> dict:
@@ -67,8 +67,17 @@ def test_unknown_fields_and_bad_boxes_rejected():
 def test_event_id_is_deterministic_and_distinct():
     a = EmotionEventV1.make_id("cam", 1, 0)
     assert a == EmotionEventV1.make_id("cam", 1, 0)
-    assert len({a, EmotionEventV1.make_id("cam", 1, 1), EmotionEventV1.make_id("cam", 2, 0),
-                EmotionEventV1.make_id("cam2", 1, 0)}) == 4
+    assert (
+        len(
+            {
+                a,
+                EmotionEventV1.make_id("cam", 1, 1),
+                EmotionEventV1.make_id("cam", 2, 0),
+                EmotionEventV1.make_id("cam2", 1, 0),
+            }
+        )
+        == 4
+    )
 
 
 def test_schema_command_prints_json_schemas(capsys):
@@ -76,8 +85,17 @@ def test_schema_command_prints_json_schemas(capsys):
     printed = json.loads(capsys.readouterr().out)
     assert printed == json_schemas()
     props = printed["EmotionEventV1"]["properties"]
-    for field in ("schema_version", "event_id", "stream_id", "frame_seq", "captured_at",
-                  "processed_at", "face", "emotion", "model"):
+    for field in (
+        "schema_version",
+        "event_id",
+        "stream_id",
+        "frame_seq",
+        "captured_at",
+        "processed_at",
+        "face",
+        "emotion",
+        "model",
+    ):
         assert field in props
 
 
@@ -88,8 +106,9 @@ def test_naive_datetimes_are_refused(field):
         EmotionEventV1.model_validate(make_event(**{field: "2026-01-01T00:00:00"}))
 
 
-@pytest.mark.parametrize("captured_at", ["9999-12-31T23:59:59Z", "2100-01-01T00:00:00Z",
-                                         "1969-12-31T23:59:59Z"])
+@pytest.mark.parametrize(
+    "captured_at", ["9999-12-31T23:59:59Z", "2100-01-01T00:00:00Z", "1969-12-31T23:59:59Z"]
+)
 def test_implausible_capture_times_are_refused(captured_at):
     with pytest.raises(ValidationError, match="capture time"):
         EmotionEventV1.model_validate(make_event(captured_at=captured_at))
@@ -103,7 +122,11 @@ def test_stream_ids_on_the_events_topic_are_matched_in_full(stream_id):
 
 @pytest.mark.parametrize("track_id", ['<img src=x onerror="alert(1)">', "t 1", "t\n", ""])
 def test_track_ids_are_plain_ids(track_id):
-    face = {"index": 0, "box": {"x": 1, "y": 2, "w": 30, "h": 40}, "detector_score": 0.9,
-            "track_id": track_id}
+    face = {
+        "index": 0,
+        "box": {"x": 1, "y": 2, "w": 30, "h": 40},
+        "detector_score": 0.9,
+        "track_id": track_id,
+    }
     with pytest.raises(ValidationError, match="track_id"):
         EmotionEventV1.model_validate(make_event(face=face))

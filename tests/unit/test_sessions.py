@@ -2,7 +2,7 @@
 
 import pytest
 
-from emostream.sessions import Session, apply_events, is_ended
+from emostream.aggregator.state.sessions import Session, apply_events, is_ended
 from tests.synthetic import T0, make_event
 
 GAP = 30.0
@@ -52,9 +52,11 @@ def test_late_event_joins_the_current_session():
 
 
 def test_view_summary_and_tracks():
-    events = [make_event(0, label="angry", p=0.6, track="a"),
-              make_event(0, label="sad", p=0.8, track="b", face_index=1),
-              make_event(1, label="angry", p=0.6, track="a")]
+    events = [
+        make_event(0, label="angry", p=0.6, track="a"),
+        make_event(0, label="sad", p=0.8, track="b", face_index=1),
+        make_event(1, label="angry", p=0.6, track="a"),
+    ]
     _, current = apply_events(None, events, GAP)
     v = current.view(ended=False)
     assert v["ended_at"] is None and v["active"] and v["events"] == 3

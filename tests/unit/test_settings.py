@@ -1,7 +1,7 @@
 import pytest
 from pydantic import ValidationError
 
-from emostream.services.config import AggregatorSettings, IngestSettings, WorkerSettings, masked_dump
+from emostream.config import AggregatorSettings, IngestSettings, WorkerSettings, masked_dump
 
 
 def test_defaults():

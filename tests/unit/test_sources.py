@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from emostream.errors import ConfigError
-from emostream.services.ingest.sources import (
+from emostream.ingest.sources import (
     classify_source,
     default_stream_id,
     fit_width,

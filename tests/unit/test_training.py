@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
+from emostream.cli.main import main
 from emostream.models import EMOTIONS, load_checkpoint
-from emostream.services.cli import main
 from emostream.training import DatasetError, FaceDataset, TrainConfig, load_fer2013, train
 from emostream.training.fer2013 import write_csv
 
@@ -66,8 +66,16 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     csv = tmp_path / "fer.csv"
     write_csv(csv, data)
     out = tmp_path / "run"
-    cfg = TrainConfig(data=str(csv), out_dir=str(out), recipe="fast", epochs=4, batch_size=32, lr=3e-3,
-                      label_smoothing=0.0, threads=2)
+    cfg = TrainConfig(
+        data=str(csv),
+        out_dir=str(out),
+        recipe="fast",
+        epochs=4,
+        batch_size=32,
+        lr=3e-3,
+        label_smoothing=0.0,
+        threads=2,
+    )
     best = train(cfg)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 4
@@ -82,9 +90,23 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     train(cfg)
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
 
-    rc = main(["eval", "--data", str(csv), "--usage", "PrivateTest", "--checkpoint",
-               str(out / "best.pt"), "--checkpoint", str(out / "best.pt"), "--tta", "2", "--flip",
-               "--json"])
+    rc = main(
+        [
+            "eval",
+            "--data",
+            str(csv),
+            "--usage",
+            "PrivateTest",
+            "--checkpoint",
+            str(out / "best.pt"),
+            "--checkpoint",
+            str(out / "best.pt"),
+            "--tta",
+            "2",
+            "--flip",
+            "--json",
+        ]
+    )
     assert rc == 0
     out_text = capsys.readouterr().out
     report = json.loads(out_text.strip().splitlines()[-1])
@@ -93,8 +115,20 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     assert set(report["per_class"]) == set(EMOTIONS)
     assert sum(map(sum, report["confusion_matrix"])) == report["n"]
 
-    rc = main(["eval", "--data", str(csv), "--usage", "PrivateTest", "--checkpoint",
-               str(out / "best.pt"), "--dtype", "bf16", "--json"])
+    rc = main(
+        [
+            "eval",
+            "--data",
+            str(csv),
+            "--usage",
+            "PrivateTest",
+            "--checkpoint",
+            str(out / "best.pt"),
+            "--dtype",
+            "bf16",
+            "--json",
+        ]
+    )
     bf16 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and bf16["dtype"] == "bf16" and bf16["n"] == report["n"]
     assert 0.5 <= bf16["top1_agreement_vs_fp32"] <= 1 and 0 <= bf16["max_prob_diff_vs_fp32"] < 0.5
@@ -104,8 +138,16 @@ def test_blur_estimate_recovers_training_blur():
     from emostream.training.fer2013 import estimate_blur_sigma
 
     rng = np.random.default_rng(0)
-    sharp = np.stack([cv2.resize(rng.integers(0, 255, (24, 24), dtype=np.uint8), (48, 48),
-                                 interpolation=cv2.INTER_NEAREST) for _ in range(60)])
+    sharp = np.stack(
+        [
+            cv2.resize(
+                rng.integers(0, 255, (24, 24), dtype=np.uint8),
+                (48, 48),
+                interpolation=cv2.INTER_NEAREST,
+            )
+            for _ in range(60)
+        ]
+    )
     blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 2.5) for im in sharp])
     assert abs(estimate_blur_sigma(blurred, sharp) - 2.5) <= 0.5
     assert estimate_blur_sigma(sharp, sharp) == 0.0
@@ -114,15 +156,22 @@ def test_blur_estimate_recovers_training_blur():
 def test_model_blur_matches_opencv_and_is_recorded(tmp_path):
     import torch
 
-    from emostream.models import EmotionClassifier, Preprocessing, get_spec, load_checkpoint, save_checkpoint
+    from emostream.models import (
+        EmotionClassifier,
+        Preprocessing,
+        get_spec,
+        load_checkpoint,
+        save_checkpoint,
+    )
 
     pre = Preprocessing(input_size=48, blur_sigma=3.0)
     net = get_spec("rmn_compact").build().eval()
     model = EmotionClassifier(net, pre, "rmn_compact")
     img = np.random.default_rng(1).integers(0, 255, (48, 48), dtype=np.uint8)
     x = torch.from_numpy(img).float().div(255).view(1, 1, 48, 48).expand(1, 3, 48, 48)
-    ref = cv2.GaussianBlur(img.astype(np.float32) / 255, (19, 19), 3.0,
-                           borderType=cv2.BORDER_REPLICATE)
+    ref = cv2.GaussianBlur(
+        img.astype(np.float32) / 255, (19, 19), 3.0, borderType=cv2.BORDER_REPLICATE
+    )
     assert np.abs(model.blur(x)[0, 1].numpy() - ref).max() < 1e-5
     path = save_checkpoint(tmp_path / "b.pt", net, "rmn_compact", pre)
     loaded = load_checkpoint(path)
@@ -136,8 +185,17 @@ def test_bf16_autocast_training_runs_and_learns(tmp_path):
     csv = tmp_path / "fer.csv"
     write_csv(csv, data)
     out = tmp_path / "amp"
-    cfg = TrainConfig(data=str(csv), out_dir=str(out), recipe="fast", epochs=3, batch_size=32, lr=3e-3,
-                      label_smoothing=0.0, threads=2, amp="bf16")
+    cfg = TrainConfig(
+        data=str(csv),
+        out_dir=str(out),
+        recipe="fast",
+        epochs=3,
+        batch_size=32,
+        lr=3e-3,
+        label_smoothing=0.0,
+        threads=2,
+        amp="bf16",
+    )
     train(cfg)
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from emostream.aggregator.webhooks.delivery import Delivery, WebhookDispatcher
+from emostream.config import AlertOptions
 from emostream.schemas import AlertV1
-from emostream.services.aggregator.webhooks import Delivery, WebhookDispatcher
-from emostream.services.config import AlertOptions
 from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from tests.synthetic import T0, webhook_bot
 
@@ -59,19 +59,45 @@ def test_verify_rejects_old_and_future_timestamps():
 
 def make_alert(alert_id: str = "a" * 32) -> AlertV1:
     return AlertV1(
-        alert_id=alert_id, rule_id="r" * 32, rule_name="upset", kind="probability_above",
-        stream_id="cam-1", track_id="t1", episode_started_at=T0, fired_at=T0, event_id="e" * 32,
+        alert_id=alert_id,
+        rule_id="r" * 32,
+        rule_name="upset",
+        kind="probability_above",
+        stream_id="cam-1",
+        track_id="t1",
+        episode_started_at=T0,
+        fired_at=T0,
+        event_id="e" * 32,
         frame_seq=3,
-        summary={"source": "raw", "label": "angry", "confidence": 0.8,
-                 "probabilities": {"angry": 0.8, "disgust": 0.0, "fear": 0.0, "happy": 0.0,
-                                   "sad": 0.2, "surprise": 0.0, "neutral": 0.0},
-                 "emotions": ["angry"], "score": 0.8, "threshold": 0.6, "above_for_s": 2.0},
+        summary={
+            "source": "raw",
+            "label": "angry",
+            "confidence": 0.8,
+            "probabilities": {
+                "angry": 0.8,
+                "disgust": 0.0,
+                "fear": 0.0,
+                "happy": 0.0,
+                "sad": 0.2,
+                "surprise": 0.0,
+                "neutral": 0.0,
+            },
+            "emotions": ["angry"],
+            "score": 0.8,
+            "threshold": 0.6,
+            "above_for_s": 2.0,
+        },
     )
 
 
 def options(**over) -> AlertOptions:
-    base = {"webhook_secret": SecretStr(SECRET), "webhook_backoff_s": 0.01,
-            "webhook_max_backoff_s": 0.02, "webhook_max_attempts": 3, "shutdown_grace_s": 2.0}
+    base = {
+        "webhook_secret": SecretStr(SECRET),
+        "webhook_backoff_s": 0.01,
+        "webhook_max_backoff_s": 0.02,
+        "webhook_max_attempts": 3,
+        "shutdown_grace_s": 2.0,
+    }
     return AlertOptions(**(base | over))
 
 
@@ -101,7 +127,9 @@ async def test_retries_server_errors_then_delivers_signed():
     assert entry["delivered"] and entry["attempts"] == 2 and entry["status_code"] == 204
     assert entry["alert_id"] == "a" * 32 and entry["delivered_at"] and entry["error"] is None
     last = seen[-1]
-    assert verify(SECRET, last.headers[TIMESTAMP_HEADER], last.content, last.headers[SIGNATURE_HEADER])
+    assert verify(
+        SECRET, last.headers[TIMESTAMP_HEADER], last.content, last.headers[SIGNATURE_HEADER]
+    )
     assert json.loads(last.content)["alert_id"] == "a" * 32
     assert last.headers["X-Emostream-Attempt"] == "2"
 
@@ -138,8 +166,11 @@ async def test_full_queue_drops_without_blocking():
         return httpx.Response(200)
 
     log = Log()
-    d = WebhookDispatcher(options(webhook_queue_size=2, webhook_concurrency=1), log,
-                          transport=httpx.MockTransport(handler))
+    d = WebhookDispatcher(
+        options(webhook_queue_size=2, webhook_concurrency=1),
+        log,
+        transport=httpx.MockTransport(handler),
+    )
     await d.start()
     try:
         t0 = time.monotonic()
@@ -177,8 +208,9 @@ def bot():
 
 def post(server, body: bytes, ts: str, signature: str) -> httpx.Response:
     url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    return httpx.post(url, content=body, headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature},
-                      timeout=5)
+    return httpx.post(
+        url, content=body, headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature}, timeout=5
+    )
 
 
 def test_bot_replies_to_signed_alerts_and_rejects_bad_ones(bot, capsys):
@@ -198,11 +230,13 @@ def test_bot_replies_to_signed_alerts_and_rejects_bad_ones(bot, capsys):
 
 def test_bot_reply_for_a_happy_change():
     alert = {"stream_id": "lobby", "summary": {"label": "happy", "to_label": "happy"}}
-    assert webhook_bot().reply_for(alert) == "Customer on stream lobby seems happy; no action needed"
+    assert (
+        webhook_bot().reply_for(alert) == "Customer on stream lobby seems happy; no action needed"
+    )
 
 
 def test_secret_and_topic_from_environment(monkeypatch):
-    from emostream.services.config import AggregatorSettings, masked_dump
+    from emostream.config import AggregatorSettings, masked_dump
 
     monkeypatch.setenv("EMOSTREAM_ALERTS__WEBHOOK_SECRET", "from-env")
     monkeypatch.setenv("EMOSTREAM_KAFKA__ALERTS_TOPIC", "bots.alerts")
@@ -213,8 +247,15 @@ def test_secret_and_topic_from_environment(monkeypatch):
     assert "from-env" not in json.dumps(masked_dump(s))
 
 
-@pytest.mark.parametrize("url", ["http://xn--zz.example/hook", "http://[::1/hook",
-                                 "http://bot\x00.example/", "http://ex\u00e4mple\u200b.com/"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://xn--zz.example/hook",
+        "http://[::1/hook",
+        "http://bot\x00.example/",
+        "http://ex\u00e4mple\u200b.com/",
+    ],
+)
 async def test_an_unsendable_url_is_one_failed_delivery_and_the_senders_go_on(url):
     """Rules stored before URLs were validated: the sender fails the delivery and keeps going."""
     calls = []
@@ -237,8 +278,9 @@ async def test_any_exception_while_sending_is_a_failed_delivery(monkeypatch):
         raise idna.IDNAError("label too long")  # not an httpx.HTTPError
 
     log = Log()
-    async with WebhookDispatcher(options(webhook_concurrency=1), log,
-                                 transport=httpx.MockTransport(handler)) as d:
+    async with WebhookDispatcher(
+        options(webhook_concurrency=1), log, transport=httpx.MockTransport(handler)
+    ) as d:
         d.submit("r" * 32, "http://127.0.0.1:9/hook", make_alert("b" * 32))
         await wait_for_entries(log, 1)
         assert d.senders_alive == 1
@@ -248,7 +290,7 @@ async def test_any_exception_while_sending_is_a_failed_delivery(monkeypatch):
 async def test_a_dead_sender_shows_in_health_and_metrics():
     from prometheus_client import REGISTRY
 
-    from emostream.services.aggregator import create_app
+    from emostream.aggregator import create_app
     from emostream.settings import RedisSettings
 
     class Boom(Exception):
@@ -257,8 +299,11 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
     async def broken_record(rule_id, entry):
         raise Boom("the delivery log itself")
 
-    d = WebhookDispatcher(options(webhook_concurrency=2), broken_record,
-                          transport=httpx.MockTransport(lambda r: httpx.Response(204)))
+    d = WebhookDispatcher(
+        options(webhook_concurrency=2),
+        broken_record,
+        transport=httpx.MockTransport(lambda r: httpx.Response(204)),
+    )
     await d.start()
     try:
         d._finish = None  # a bug in the sender's own code: the task dies despite the guards
@@ -281,8 +326,9 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
                 return True
 
         app = create_app(Store(), consumer=Consumer())
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                     base_url="http://api") as client:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api"
+        ) as client:
             health = await client.get("/healthz")
         assert health.status_code == 503
         assert health.json()["webhooks"]["senders_alive"] == 1
@@ -298,6 +344,7 @@ async def wait_for_entries(log: Log, n: int) -> None:
 
 
 # ---- SSRF: resolution and connection are replaced in-process; nothing leaves loopback ----------
+
 
 class RecordingBackend:
     """Stands in for the network: records where it was asked to connect, connects nowhere."""
@@ -315,8 +362,12 @@ class RecordingBackend:
         await asyncio.sleep(seconds)
 
 
-NAMES = {"bot.internal.example": ["10.1.2.3"], "metadata.example": ["169.254.169.254"],
-         "rebind.example": ["93.184.216.34", "127.0.0.1"], "public.example": ["93.184.216.34"]}
+NAMES = {
+    "bot.internal.example": ["10.1.2.3"],
+    "metadata.example": ["169.254.169.254"],
+    "rebind.example": ["93.184.216.34", "127.0.0.1"],
+    "public.example": ["93.184.216.34"],
+}
 
 
 async def fake_resolve(host: str, port: int) -> list[str]:
@@ -333,7 +384,7 @@ async def fake_resolve(host: str, port: int) -> list[str]:
 
 
 async def deliver_to(url: str, allow=()) -> tuple[dict, RecordingBackend]:
-    from emostream.services.aggregator.webhook_guard import guarded_transport
+    from emostream.aggregator.webhooks.guard import guarded_transport
 
     backend = RecordingBackend()
     log = Log()
@@ -347,12 +398,24 @@ async def deliver_to(url: str, allow=()) -> tuple[dict, RecordingBackend]:
     return entry, backend
 
 
-@pytest.mark.parametrize("url", [
-    "http://0/hook", "http://2130706433/hook", "http://127.1:6379/", "http://0x7f.1/",
-    "http://[::1]:8000/", "http://[::ffff:10.0.0.1]/", "http://10.0.0.8/", "http://192.168.1.1/",
-    "http://169.254.169.254/latest/meta-data/", "http://metadata.example/",
-    "http://bot.internal.example/hook", "http://rebind.example/hook", "http://[fd00:ec2::254]/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://0/hook",
+        "http://2130706433/hook",
+        "http://127.1:6379/",
+        "http://0x7f.1/",
+        "http://[::1]:8000/",
+        "http://[::ffff:10.0.0.1]/",
+        "http://10.0.0.8/",
+        "http://192.168.1.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://metadata.example/",
+        "http://bot.internal.example/hook",
+        "http://rebind.example/hook",
+        "http://[fd00:ec2::254]/",
+    ],
+)
 async def test_internal_addresses_are_refused_without_connecting(url):
     entry, backend = await deliver_to(url)
     assert backend.connects == []  # never tried: no port scan through the delivery log
@@ -387,6 +450,7 @@ async def test_a_loopback_bot_is_reached_only_when_loopback_is_allowed(bot):
 
 # ---- slow and huge receivers (real sockets on loopback) ----------------------------------------
 
+
 async def _serve(handler) -> tuple[asyncio.AbstractServer, str]:
     server = await asyncio.start_server(handler, "127.0.0.1", 0)
     return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook"
@@ -406,8 +470,9 @@ async def test_a_receiver_that_trickles_is_cut_off_at_the_total_deadline():
 
     server, url = await _serve(trickle)
     log = Log()
-    opts = options(webhook_timeout_s=0.5, webhook_max_attempts=1,
-                   webhook_allow_networks=["127.0.0.0/8"])
+    opts = options(
+        webhook_timeout_s=0.5, webhook_max_attempts=1, webhook_allow_networks=["127.0.0.0/8"]
+    )
     t0 = time.monotonic()
     async with server, WebhookDispatcher(opts, log) as d:
         d.submit("r" * 32, url, make_alert())
@@ -468,7 +533,8 @@ async def test_a_slow_receiver_delays_only_its_own_rule():
         release.set()
         await wait_for_entries(log, 7)
     assert sorted(e["alert_id"] for r, e in log.entries if r == "a" * 32) == [
-        f"{i:032d}" for i in range(6)]
+        f"{i:032d}" for i in range(6)
+    ]
     assert all(e["delivered"] for _, e in log.entries)
 
 
@@ -485,9 +551,12 @@ async def test_deleting_a_rule_stops_its_queued_and_retrying_deliveries():
         return exists[rule_id]
 
     recorded = Log()
-    async with WebhookDispatcher(options(webhook_concurrency=1, webhook_max_attempts=5), recorded,
-                                 transport=httpx.MockTransport(handler),
-                                 rule_exists=rule_exists) as d:
+    async with WebhookDispatcher(
+        options(webhook_concurrency=1, webhook_max_attempts=5),
+        recorded,
+        transport=httpx.MockTransport(handler),
+        rule_exists=rule_exists,
+    ) as d:
         for i in range(4):
             d.submit("r" * 32, "http://127.0.0.1:9/hook", make_alert(f"{i:032d}"))
         await asyncio.sleep(0.5)

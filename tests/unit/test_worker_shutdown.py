@@ -3,13 +3,13 @@
 import asyncio
 import time
 
+from emostream.config import WorkerOptions
 from emostream.inference import EmotionEngine
 from emostream.models import untrained_model
-from emostream.services.config import WorkerOptions
-from emostream.services.worker.processing import FrameProcessor
-from emostream.services.worker.runner import Worker
 from emostream.settings import KafkaSettings
 from emostream.vision.detector import HaarDetector
+from emostream.worker.processing import FrameProcessor
+from emostream.worker.runner import Worker
 
 
 class StuckWorker(Worker):

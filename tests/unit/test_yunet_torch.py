@@ -15,8 +15,10 @@ from tests.conftest import SHARED
 
 YUNET_ONNX = SHARED / "models" / "face_detection_yunet_2026may.onnx"
 FRAMES = SHARED / "data" / "photos" / "frames"
-needs_shared = pytest.mark.skipif(not (YUNET_ONNX.exists() and FRAMES.is_dir()),
-                                  reason="YuNet ONNX and photos from ../shared not present")
+needs_shared = pytest.mark.skipif(
+    not (YUNET_ONNX.exists() and FRAMES.is_dir()),
+    reason="YuNet ONNX and photos from ../shared not present",
+)
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
@@ -27,8 +29,9 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _opencv_rows(image: np.ndarray) -> np.ndarray:
-    net = cv2.FaceDetectorYN.create(str(YUNET_ONNX), "", (image.shape[1], image.shape[0]),
-                                    0.7, 0.3, 5000)
+    net = cv2.FaceDetectorYN.create(
+        str(YUNET_ONNX), "", (image.shape[1], image.shape[0]), 0.7, 0.3, 5000
+    )
     _, faces = net.detect(image)
     return np.zeros((0, 15), np.float32) if faces is None else faces
 
@@ -68,8 +71,13 @@ def test_matches_opencv_on_the_shared_photos():
 
 def test_batched_equals_one_at_a_time(astronaut_bgr):
     det = TorchYuNetDetector()
-    frames = [astronaut_bgr, cv2.flip(astronaut_bgr, 1), cv2.resize(astronaut_bgr, (300, 260)),
-              cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY), np.zeros((200, 240, 3), np.uint8)]
+    frames = [
+        astronaut_bgr,
+        cv2.flip(astronaut_bgr, 1),
+        cv2.resize(astronaut_bgr, (300, 260)),
+        cv2.cvtColor(astronaut_bgr, cv2.COLOR_BGR2GRAY),
+        np.zeros((200, 240, 3), np.uint8),
+    ]
     batched = det.detect_raw(frames)
     for frame, rows in zip(frames, batched):
         alone = det.detect_raw([frame])[0]
@@ -93,7 +101,7 @@ def test_nms_keeps_what_opencv_keeps():
 
 
 def test_works_from_settings_with_no_model_file(astronaut_bgr):
-    from emostream.services.worker.main import detector_from_settings
+    from emostream.worker.main import detector_from_settings
 
     det = detector_from_settings(DetectorSettings(kind="yunet_torch", yunet_model=None))
     (face,) = det.detect(astronaut_bgr)
@@ -101,10 +109,12 @@ def test_works_from_settings_with_no_model_file(astronaut_bgr):
 
 
 def test_cpu_path_does_not_import_torchvision():
-    code = ("import sys, numpy as np\n"
-            "from emostream.vision import build_detector\n"
-            "build_detector('yunet_torch').detect(np.zeros((64, 64, 3), np.uint8))\n"
-            "assert 'torchvision' not in sys.modules\n")
+    code = (
+        "import sys, numpy as np\n"
+        "from emostream.vision import build_detector\n"
+        "build_detector('yunet_torch').detect(np.zeros((64, 64, 3), np.uint8))\n"
+        "assert 'torchvision' not in sys.modules\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 

@@ -1,0 +1,1 @@
+"""Live push: one Redis subscription fanned out to WebSocket and SSE clients."""

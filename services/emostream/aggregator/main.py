@@ -1,0 +1,58 @@
+"""`emostream aggregator`: the events consumer and the HTTP API in one process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from emostream.aggregator.api import create_app
+from emostream.aggregator.auth import check_bind
+from emostream.aggregator.consumer import EventConsumer
+from emostream.aggregator.state.store import EventStore
+from emostream.config import AggregatorSettings, masked_dump
+from emostream.kafka.clients import ensure_topics
+from emostream.kafka.security import check_connection
+from emostream.runtime.lifecycle import ApiServer, install_stop_handlers
+
+log = structlog.get_logger(__name__)
+
+
+async def run_aggregator(settings: AggregatorSettings) -> int:
+    log.info("config", **masked_dump(settings))
+    api = settings.api
+    check_bind(api.host, api.read_keys, api.admin_keys)
+    await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
+    await ensure_topics(settings.kafka)
+    # The consumer writes through its own connection pool: API readers cannot starve it.
+    async with EventStore(settings.redis) as store, EventStore(settings.redis) as writer:
+        async with EventConsumer(
+            settings.kafka, settings.aggregator, writer, settings.alerts
+        ) as consumer:
+            app = create_app(
+                store,
+                api.max_events_limit,
+                consumer,
+                api.read_keys,
+                api.admin_keys,
+                alerts=settings.alerts,
+                max_body_bytes=api.max_body_bytes,
+                max_live_clients=api.max_live_clients,
+                local_hosts_only=not (api.read_keys or api.admin_keys),
+                bind_host=api.host,
+            )
+            try:
+                async with ApiServer(
+                    app,
+                    settings.api.host,
+                    settings.api.port,
+                    "API",
+                    "set --api-port or EMOSTREAM_API__PORT",
+                ):
+                    install_stop_handlers(consumer.request_stop)
+                    log.info("api listening", host=settings.api.host, port=settings.api.port)
+                    await consumer.run()
+            finally:
+                await app.state.live_hub.stop()
+    await asyncio.sleep(0)
+    return 0

@@ -1,0 +1,80 @@
+"""Browser-facing checks (ASGI middleware): WebSocket Origin, and Host in keyless mode.
+
+A web page in any browser can open a WebSocket to ``127.0.0.1:8000`` (WebSockets are not
+subject to CORS) and, through DNS rebinding, make HTTP requests whose ``Host`` is its own name.
+So a WebSocket whose ``Origin`` is another site is refused (1008 before it is accepted, seen
+by the browser as a failed handshake), and without API keys requests must name this machine
+in ``Host`` (``localhost``, a loopback address, or the bind address).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from urllib.parse import urlsplit
+
+LOOPBACK_NAMES = {"localhost"}
+
+
+def _host_only(host_header: str) -> str:
+    """``Host`` header -> host name, without port or IPv6 brackets, lower case."""
+    host = host_header.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+def is_local_host(host: str, bind_host: str | None = None) -> bool:
+    name = _host_only(host)
+    if name in LOOPBACK_NAMES or (bind_host and name == _host_only(bind_host)):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class BrowserChecks:
+    """Refuse cross-site WebSockets always; with ``local_hosts_only``, non-local ``Host``s too."""
+
+    def __init__(self, app, local_hosts_only: bool, bind_host: str | None = None) -> None:
+        self.app = app
+        self.local_hosts_only = local_hosts_only
+        self.bind_host = bind_host
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        host = headers.get("host", "")
+        if self.local_hosts_only and not is_local_host(host, self.bind_host):
+            return await self._refuse(
+                scope,
+                send,
+                421,
+                f"host {host[:100]!r} is not this "
+                "machine (keyless mode answers loopback names only)",
+            )
+        origin = headers.get("origin")
+        if scope["type"] == "websocket" and origin is not None:  # "null" (sandboxed) too
+            if urlsplit(origin).netloc.lower() != host.lower():
+                return await self._refuse(scope, send, 403, "cross-site WebSocket refused")
+        return await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _refuse(scope, send, status: int, detail: str) -> None:
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+            return
+        body = json.dumps({"detail": detail}).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

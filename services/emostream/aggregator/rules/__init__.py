@@ -1,0 +1,1 @@
+"""Alert rules: their model, their Redis store and the engine that evaluates them."""

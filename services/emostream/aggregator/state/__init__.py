@@ -1,0 +1,1 @@
+"""The aggregator's Redis state: events, per-face tracks, windows and sessions."""

@@ -1,0 +1,1 @@
+"""Webhook delivery of alerts: URL checks, connect-time address guard, the dispatcher."""

@@ -1,0 +1,1 @@
+"""Benchmarks (`emostream bench ...`): JSON out, a baseline measured in the same run."""

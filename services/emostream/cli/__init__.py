@@ -1,0 +1,1 @@
+"""The `emostream` command: one entry point for every service, tool and benchmark."""

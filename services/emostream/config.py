@@ -1,0 +1,195 @@
+"""Each service's ``Settings``: shared sections composed per service, read from the environment.
+
+``EMOSTREAM_`` prefix, ``__`` nesting: ``EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
+Built in ``main()`` (never at import time) and passed down.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from emostream.settings import (
+    DetectorSettings,
+    KafkaSettings,
+    LogSettings,
+    ModelSettings,
+    RedisSettings,
+)
+
+_CONFIG = SettingsConfigDict(
+    env_prefix="EMOSTREAM_", env_nested_delimiter="__", env_file=".env", extra="ignore"
+)
+
+
+class IngestOptions(BaseModel):
+    source: str = Field(
+        "sample", description="sample | video path | image folder | webcam index | rtsp/http URL"
+    )
+    stream_id: str | None = Field(None, description="Default: derived from the source")
+    fps: float = Field(10.0, gt=0, le=120, description="Frames per second read and published")
+    max_frames: int | None = Field(
+        None, ge=1, description="Stop after this many frames; default: no limit"
+    )
+    loop: bool = Field(False, description="Restart files and folders at the end")
+    jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of published frames")
+    max_width_px: int = Field(
+        1280, ge=64, description="Wider frames are downscaled before publishing"
+    )
+    max_in_flight: int = Field(64, ge=1, description="Frames published but not yet acknowledged")
+    reconnect_delay_s: float = Field(
+        2.0, ge=0.1, description="Wait before reopening a live source that failed"
+    )
+    live_queue_frames: int = Field(8, ge=1, description="Live sources drop the oldest beyond this")
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 (default) disables"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface for the health/metrics port: "
+        "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)",
+    )
+    liveness_timeout_s: float = Field(
+        60.0, gt=0, description="/livez fails past this without progress"
+    )
+
+
+class WorkerOptions(BaseModel):
+    group_id: str = Field(
+        "emostream-worker", description="The workers' consumer group (KEDA scales on its lag)"
+    )
+    max_batch_frames: int = Field(16, ge=1, description="Frames per micro-batch")
+    max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a micro-batch")
+    max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
+    metrics_port: int = Field(
+        9102, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 disables"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface for the health/metrics port: "
+        "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)",
+    )
+    liveness_timeout_s: float = Field(
+        60.0, gt=0, description="/livez fails past this without progress"
+    )
+    shutdown_grace_s: float = Field(
+        10.0, ge=0, description="On SIGTERM, time to finish the batch in hand"
+    )
+    track_min_hits: int = Field(
+        3,
+        ge=1,
+        le=30,
+        description="A face yields events once its track is detected in this many consecutive "
+        "frames (SORT's min_hits): one-frame false detections never become events",
+    )
+
+
+MIN_API_KEY_CHARS = 12
+
+
+# An empty key once authorised an empty X-API-Key header; short ones are guessable.
+def _long_enough(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value().strip()) < MIN_API_KEY_CHARS:
+        raise ValueError(f"API keys need at least {MIN_API_KEY_CHARS} characters")
+    return key
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_long_enough)]
+
+
+class ApiOptions(BaseModel):
+    host: str = Field("127.0.0.1", description="Binding beyond loopback requires API keys")
+    port: int = Field(8000, ge=1, le=65535, description="HTTP API port")
+    max_events_limit: int = Field(500, ge=1, description="Largest limit of /v1/streams/{id}/events")
+    read_keys: list[ApiKey] = Field(default_factory=list, description="X-API-Key values for reads")
+    admin_keys: list[ApiKey] = Field(default_factory=list, description="Keys with admin scope")
+    max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413")
+    max_live_clients: int = Field(
+        200,
+        ge=1,
+        description="WebSocket + SSE clients at once; more "
+        "are refused (WebSocket close 1013, SSE 503)",
+    )
+
+
+class AlertOptions(BaseModel):
+    """Rule alerts: webhook signing and delivery (the alerts topic is in the Kafka section)."""
+
+    webhook_secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key for X-Emostream-Signature; rules with webhooks need it"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of one webhook request")
+    webhook_max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts before a delivery is given up"
+    )
+    webhook_backoff_s: float = Field(0.5, gt=0, description="First retry delay, doubling")
+    webhook_max_backoff_s: float = Field(30.0, gt=0, description="Longest delay between attempts")
+    webhook_queue_size: int = Field(1000, ge=1, description="Pending deliveries; more are dropped")
+    webhook_concurrency: int = Field(4, ge=1, le=64, description="Deliveries in flight at once")
+    webhook_allow_networks: list[IPvAnyNetwork] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Non-public networks webhooks may reach (on-premises bots), e.g. "
+        '["10.20.0.0/16"]; public addresses are always allowed, others refused',
+    )
+    shutdown_grace_s: float = Field(5.0, ge=0, description="Time to finish queued deliveries")
+
+
+class AggregatorOptions(BaseModel):
+    group_id: str = Field("emostream-aggregator", description="The aggregators' consumer group")
+    max_batch_events: int = Field(500, ge=1, description="Events per Redis write")
+    max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch")
+
+
+class IngestSettings(BaseSettings):
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings()
+    log: LogSettings = LogSettings()
+    ingest: IngestOptions = IngestOptions()
+
+
+class WorkerSettings(BaseSettings):
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings()
+    log: LogSettings = LogSettings()
+    worker: WorkerOptions = WorkerOptions()
+    detector: DetectorSettings = DetectorSettings()
+    model: ModelSettings = ModelSettings()
+
+
+class AggregatorSettings(BaseSettings):
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings()
+    redis: RedisSettings = RedisSettings()
+    log: LogSettings = LogSettings()
+    aggregator: AggregatorOptions = AggregatorOptions()
+    api: ApiOptions = ApiOptions()
+    alerts: AlertOptions = AlertOptions()
+
+
+class DemoSettings(BaseSettings):
+    """Everything the demo runs in one process."""
+
+    model_config = _CONFIG
+    kafka: KafkaSettings = KafkaSettings(topic_partitions=2)
+    redis: RedisSettings = RedisSettings()
+    log: LogSettings = LogSettings()
+    ingest: IngestOptions = IngestOptions()
+    worker: WorkerOptions = WorkerOptions()
+    detector: DetectorSettings = DetectorSettings()
+    model: ModelSettings = ModelSettings()
+    aggregator: AggregatorOptions = AggregatorOptions()
+    api: ApiOptions = ApiOptions(host="127.0.0.1")
+    alerts: AlertOptions = AlertOptions()
+    redis_mode: Literal["auto", "external", "embedded"] = Field(
+        "auto",
+        description="Demo only: auto uses REDIS_URL when it answers, else starts a Redis; "
+        "external or embedded force one",
+    )
+
+
+def masked_dump(settings: BaseSettings) -> dict:
+    """Effective config with secrets masked, for the one start-up log line."""
+    return settings.model_dump(mode="json")

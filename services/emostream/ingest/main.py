@@ -1,0 +1,34 @@
+"""`emostream ingest`."""
+
+from __future__ import annotations
+
+import structlog
+
+from emostream.config import IngestSettings, masked_dump
+from emostream.ingest.runner import Ingest
+from emostream.ingest.sources import probe_source
+from emostream.kafka.clients import ensure_topics
+from emostream.kafka.security import check_connection
+from emostream.runtime.health import health_server
+from emostream.runtime.lifecycle import install_stop_handlers
+
+log = structlog.get_logger(__name__)
+
+
+async def run_ingest(settings: IngestSettings) -> int:
+    log.info("config", **masked_dump(settings))
+    probe_source(settings.ingest.source)  # a file that decodes to nothing: one error, at once
+    await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
+    await ensure_topics(settings.kafka)
+    opts = settings.ingest
+    async with Ingest(settings.kafka, opts) as ingest:
+        install_stop_handlers(ingest.request_stop)
+        async with health_server(
+            "ingest",
+            ingest.liveness(opts.liveness_timeout_s),
+            ingest.readiness,
+            opts.metrics_host,
+            opts.metrics_port,
+        ):
+            await ingest.run()
+    return 0 if ingest.failed == 0 else 1

@@ -1,0 +1,5 @@
+"""Local servers (a Kafka-protocol broker, Redis) started by the demo, the tests and the benchmarks."""
+
+from emostream.local.servers import RedisServer, ServiceProcess, TansuBroker, settings_env
+
+__all__ = ["RedisServer", "ServiceProcess", "TansuBroker", "settings_env"]

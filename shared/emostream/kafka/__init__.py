@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by the services: clients, security, record fetching, dead letters."""

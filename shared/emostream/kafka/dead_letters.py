@@ -1,0 +1,111 @@
+"""The error hook's destination: rejected messages go to the dead-letter topic with the reason."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from emostream.kafka.record_fetch import Unreadable
+from emostream.schemas import DeadLetter
+
+H_REASON = "emostream-dlq-reason"
+H_DETAIL = "emostream-dlq-detail"
+H_SOURCE = "emostream-dlq-source"
+H_TRUNCATED = "emostream-dlq-truncated"  # "<original value bytes>/<original header bytes>"
+ENVELOPE_BYTES = 1024  # record batch framing, varints and the key, with room to spare
+MAX_HEADER_VALUE_BYTES = 256  # each kept header once the originals do not fit whole
+MAX_HEADERS = 64
+
+
+async def send_dead_letter(
+    producer: AIOKafkaProducer,
+    topic: str,
+    *,
+    source_topic: str,
+    partition: int,
+    offset: int,
+    value: bytes | None,
+    headers: list[tuple[str, bytes]],
+    reason: str,
+    detail: str,
+    stream_id: str | None,
+    max_bytes: int | None = None,
+) -> DeadLetter:
+    """Publish the original bytes and headers plus reason headers; returns the record sent.
+
+    The value is kept as-is so an operator can replay it after a fix; the reason also travels
+    as a JSON ``DeadLetter`` in a header for consumers that only read headers. With
+    ``max_bytes`` (the producer's ``max_request_size``), what does not fit is truncated: the
+    original headers first (each cut to 256 bytes, at most 64), then the value; the original
+    sizes go in ``emostream-dlq-truncated``. The reason and the source coordinates always fit.
+    """
+    letter = DeadLetter(
+        reason=reason,
+        detail=detail[:500],
+        source_topic=source_topic,
+        source_partition=partition,
+        source_offset=offset,
+        stream_id=stream_id,
+        failed_at=datetime.now(UTC),
+    )
+    extra = [
+        (H_REASON, reason.encode()),
+        (H_DETAIL, letter.detail.encode()),
+        (H_SOURCE, f"{source_topic}/{partition}/{offset}".encode()),
+        ("emostream-dlq-record", letter.model_dump_json().encode()),
+    ]
+    kept = [(k, v) for k, v in headers if not k.startswith("emostream-dlq-")]
+    key = (stream_id or "unknown").encode()[:256]
+    value = value or b""
+    if max_bytes is not None:
+        value, kept, truncated = _fit(value, kept, extra, key, max_bytes)
+        if truncated:
+            extra.append((H_TRUNCATED, truncated.encode()))
+    await producer.send_and_wait(topic, value, key=key, headers=kept + extra)
+    return letter
+
+
+def _size(headers: list[tuple[str, bytes | None]]) -> int:
+    return sum(len(k.encode()) + len(v or b"") for k, v in headers)
+
+
+def _fit(
+    value: bytes,
+    kept: list[tuple[str, bytes | None]],
+    extra: list[tuple[str, bytes]],
+    key: bytes,
+    max_bytes: int,
+) -> tuple[bytes, list, str | None]:
+    """Value and original headers cut to fit ``max_bytes`` with the reason headers."""
+    budget = max_bytes - ENVELOPE_BYTES - len(key) - _size(extra) - 64  # 64: the truncation header
+    original = f"{len(value)}/{_size(kept)}"
+    cut_headers = _size(kept) > budget // 4
+    if cut_headers:
+        kept = [
+            (k[:MAX_HEADER_VALUE_BYTES], (v or b"")[:MAX_HEADER_VALUE_BYTES])
+            for k, v in kept[:MAX_HEADERS]
+        ]
+    room = max(budget - _size(kept), 0)
+    if not cut_headers and len(value) <= room:
+        return value, kept, None
+    return value[:room], kept, original
+
+
+async def dead_letter_unreadable(
+    producer: AIOKafkaProducer, topic: str, unreadable: list[Unreadable]
+) -> None:
+    """Dead-letter records the client could not parse: no bytes, only where they were and why."""
+    for u in unreadable:
+        await send_dead_letter(
+            producer,
+            topic,
+            source_topic=u.topic,
+            partition=u.partition,
+            offset=u.offset,
+            value=None,
+            headers=[],
+            reason="unreadable_record",
+            detail=u.error,
+            stream_id=None,
+        )

@@ -1,0 +1,1 @@
+"""What every service process needs: signal handling, the HTTP server, health endpoints."""

@@ -1,0 +1,227 @@
+"""Typed settings sections shared by every service (environment: ``EMOSTREAM_`` prefix, ``__`` nesting).
+
+Sections are plain ``BaseModel``; each service composes them into its own ``BaseSettings``
+(see ``emostream.config``) built in ``main()``, never at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
+
+
+class KafkaSettings(BaseModel):
+    """Broker connection and topic names."""
+
+    bootstrap_servers: str = Field(
+        "127.0.0.1:9092", description="Brokers to start from: host:port, several comma-separated"
+    )
+    frames_topic: str = Field(
+        "emostream.frames", description="JPEG frames, from ingest to the workers"
+    )
+    events_topic: str = Field(
+        "emostream.events", description="Emotion events (schema v1), from the workers"
+    )
+    dlq_topic: str = Field(
+        "emostream.dlq",
+        description="Dead letters: rejected frames and events, the reason in headers",
+    )
+    changes_topic: str = Field(
+        "emostream.changes", description="Changes of a track's stable emotion"
+    )
+    alerts_topic: str = Field("emostream.alerts", description="Alerts fired by rules")
+    topic_partitions: int = Field(
+        6,
+        ge=1,
+        description="Partitions of the topics the services create (create_topics); "
+        "existing topics keep theirs",
+    )
+    replication_factor: int = Field(
+        1, ge=1, description="Replication of the topics the services create"
+    )
+    create_topics: bool = Field(
+        True,
+        description="Create missing topics at start and after a broker lost them; false "
+        "where an operator creates them",
+    )
+    client_id: str = Field("emostream", description="Prefix of the Kafka client ids")
+    # Security: validated together (below) so that a half-configured cluster fails at start-up
+    # with the variable to fix, not at the first connection.
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT",
+        description="SSL and SASL_SSL encrypt (TLS); SASL_* authenticate with the SASL settings",
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, validate_default=True, description="Required with SASL_PLAINTEXT and SASL_SSL"
+    )
+    sasl_username: SecretStr | None = Field(None, validate_default=True, description="SASL user")
+    sasl_password: SecretStr | None = Field(
+        None, validate_default=True, description="SASL password"
+    )
+    ssl_ca_file: str | None = Field(
+        None,
+        validate_default=True,
+        description="PEM file of the CA(s) that signed the brokers' certificates; default: the "
+        "system's trusted CAs",
+    )
+    ssl_cert_file: str | None = Field(
+        None,
+        validate_default=True,
+        description="PEM client certificate (mutual TLS), with ssl_key_file",
+    )
+    ssl_key_file: str | None = Field(
+        None, validate_default=True, description="PEM private key of ssl_cert_file"
+    )
+    ssl_key_password: SecretStr | None = Field(
+        None, description="Password of an encrypted ssl_key_file"
+    )
+    ssl_check_hostname: bool = Field(
+        True,
+        description="The broker's certificate must name the "
+        "address connected to; turn off only for a test cluster",
+    )
+    max_message_bytes: int = Field(
+        1_048_576,
+        ge=1024,
+        description="Largest record produced (dead letters are cut to it); "
+        "the topics' max.message.bytes must allow it",
+    )
+    fetch_max_bytes: int = Field(
+        8_388_608,
+        ge=65_536,
+        description="Cap on one fetch response: what a consumer buffers ahead of processing",
+    )
+    fetch_max_wait_ms: int = Field(
+        50,
+        ge=1,
+        le=5000,
+        description="Longest a fetch waits for new data; bounds the delay a fetch adds to a frame",
+    )
+    request_timeout_ms: int = Field(30_000, ge=1000, description="Kafka request timeout")
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, description="A consumer silent this long leaves its group"
+    )
+    heartbeat_interval_ms: int = Field(
+        2_000, ge=100, description="Consumer group heartbeat interval"
+    )
+
+    @field_validator("sasl_mechanism", "sasl_username", "sasl_password")
+    @classmethod
+    def _sasl_fits_protocol(cls, value: object, info: ValidationInfo) -> object:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        sasl = protocol.startswith("SASL_")
+        if sasl and value is None:
+            what = (
+                "set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+                if info.field_name == "sasl_mechanism"
+                else "set it (from a secret)"
+            )
+            raise ValueError(f"required with security_protocol {protocol}: {what}")
+        if not sasl and value is not None:
+            raise ValueError(
+                f"only used with SASL_PLAINTEXT or SASL_SSL, not {protocol}: "
+                "set EMOSTREAM_KAFKA__SECURITY_PROTOCOL"
+            )
+        return value
+
+    @field_validator("ssl_ca_file", "ssl_cert_file", "ssl_key_file")
+    @classmethod
+    def _ssl_fits_protocol(cls, value: str | None, info: ValidationInfo) -> str | None:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        if value is not None and protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(
+                f"only used with SSL or SASL_SSL, not {protocol}: "
+                "set EMOSTREAM_KAFKA__SECURITY_PROTOCOL"
+            )
+        if info.field_name == "ssl_key_file" and (value is None) != (
+            info.data.get("ssl_cert_file") is None
+        ):
+            raise ValueError("a client certificate needs both ssl_cert_file and ssl_key_file")
+        return value
+
+
+class RedisSettings(BaseModel):
+    """Redis connection and the bounds on what the aggregator keeps."""
+
+    url: SecretStr = Field(
+        SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (may carry a password)"
+    )
+    key_prefix: str = Field("emostream", description="Prefix of every Redis key")
+    max_events_per_stream: int = Field(1000, ge=1, description="Recent events kept per stream")
+    stream_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="A stream's state expires this long after its last event"
+    )
+    session_gap_seconds: float = Field(
+        30.0, gt=0, le=86_400, description="A session ends after this long without events"
+    )
+    max_sessions_per_stream: int = Field(100, ge=1, description="Ended sessions kept per stream")
+    max_deliveries_per_rule: int = Field(
+        100, ge=1, description="Webhook deliveries logged per rule"
+    )
+
+
+class LogSettings(BaseModel):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Log level of the service"
+    )
+    json_output: bool | None = Field(None, description="None: JSON unless stdout is a TTY")
+
+
+class DetectorSettings(BaseModel):
+    """Face detection before classification."""
+
+    kind: Literal["haar", "yunet", "yunet_torch"] = Field(
+        "haar",
+        description="yunet: OpenCV's, needs yunet_model or `emostream models pull`; "
+        "yunet_torch: the same network in PyTorch, weights packaged (no file, no download)",
+    )
+    yunet_model: str | None = Field(
+        None, description="YuNet ONNX file; default: the one `emostream models pull` fetched"
+    )
+    min_face_px: int = Field(32, ge=10, description="Smaller faces are ignored")
+    max_width_px: int | None = Field(480, ge=64, description="Downscale wider frames to detect")
+    score_threshold: float = Field(
+        0.7, ge=0.0, le=1.0, description="Detections scoring lower are dropped"
+    )
+    max_faces: int = Field(16, ge=1, description="Most faces kept per frame, largest first")
+    full_scan_interval_s: float = Field(
+        0.5,
+        ge=0.0,
+        le=10.0,
+        description="Between full-frame scans (at most this far apart, capture time) detect only "
+        "around tracked faces; 0 scans every frame in full",
+    )
+    threads: int | None = Field(
+        None, ge=1, le=64, description="Detection threads; default: CPU count"
+    )
+
+
+class ModelSettings(BaseModel):
+    """Emotion classifier: a checkpoint (default: the packaged one) and how to run it."""
+
+    checkpoint: str | None = Field(
+        None,
+        description="checkpoint path; several separated by commas run as an ensemble "
+        "(mean of their softmax)",
+    )
+    allow_untrained: bool = Field(
+        True,
+        description="Without a readable checkpoint run an untrained model (events say "
+        "model.trained=false) instead of stopping",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="auto: cuda when available, else cpu"
+    )
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: fp16 on CUDA, bf16 on CPUs with AMX/AVX512-BF16, else fp32"
+    )
+    max_batch_faces: int = Field(64, ge=1, description="Faces per classifier batch")
+    flip_tta: bool = Field(
+        True,
+        description="Average each face with its mirror image: +1.5 points "
+        "on PublicTest for the packaged model, at twice the classifier cost",
+    )
+    threads: int | None = Field(
+        None, ge=1, description="Torch CPU threads; default: torch's own (the CPU count)"
+    )
