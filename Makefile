@@ -12,10 +12,10 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned, from the index of the chosen build (scripts/install_torch.sh): the
 	# public index's Linux wheel is the multi-GB CUDA one.
 	TORCH_VERSION=$(TORCH_VERSION) sh scripts/install_torch.sh $(PY) $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[test,lint]'
 	touch $@
 
-.PHONY: install demo test unit integration bench benchmarks
+.PHONY: install demo test unit integration lint bench benchmarks
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
@@ -29,6 +29,13 @@ unit: $(VENV)/.installed
 
 integration: $(VENV)/.installed
 	$(PY) -m pytest tests/integration
+
+# Offline: ruff and mypy come from the venv; their settings are in pyproject.toml.
+LINT_PATHS := shared services tests scripts examples
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/emostream bench classify --json

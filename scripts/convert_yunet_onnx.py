@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Convert YuNet's ONNX file into the state dict that ``emostream.vision.yunet_net.YuNet`` loads.
 
-Run once by a maintainer; the result ships in the package (``shared/emostream/vision/weights/yunet.pt``),
-so neither ``onnx`` nor the ONNX file is needed at run time. ``onnx`` is only needed here:
+Run once by a maintainer; the result ships in the package
+(``shared/emostream/vision/weights/yunet.pt``), so neither ``onnx`` nor the ONNX file is needed at
+run time. ``onnx`` is only needed here:
 
     .venv/bin/pip install onnx
     .venv/bin/python scripts/convert_yunet_onnx.py \

@@ -85,21 +85,24 @@ def _describe(field: FieldInfo) -> str:
     return text.strip().replace("|", "\\|").replace("\n", " ")
 
 
+def _leaves(variable: str, field: FieldInfo) -> list[tuple[str, FieldInfo]]:
+    """``field`` itself, or every field of its section, nested sections included (``__``)."""
+    section = _section(field.annotation)
+    if section is None:
+        return [(variable, field)]
+    return [
+        leaf
+        for sub, f in section.model_fields.items()
+        for leaf in _leaves(f"{variable}__{sub.upper()}", f)
+    ]
+
+
 def settings_rows() -> dict[str, tuple[str, list[str], str]]:
     """Every variable: (default, services that read it, description), in first-seen order."""
     rows: dict[str, tuple[str, list[str], str]] = {}
     for service, cls in _service_classes().items():
         for name, field in cls.model_fields.items():
-            section = _section(field.annotation)
-            items = (
-                [(f"{PREFIX}{name.upper()}", field)]
-                if section is None
-                else [
-                    (f"{PREFIX}{name.upper()}__{sub.upper()}", f)
-                    for sub, f in section.model_fields.items()
-                ]
-            )
-            for variable, sub_field in items:
+            for variable, sub_field in _leaves(f"{PREFIX}{name.upper()}", field):
                 if variable not in rows:
                     rows[variable] = (_default(sub_field), [], _describe(sub_field))
                 rows[variable][1].append(service)

@@ -17,3 +17,14 @@ async def wait_until(predicate, timeout_s: float, what: str = "condition", inter
             return result
         await asyncio.sleep(interval_s)
     raise AssertionError(f"{what}: not within {timeout_s} s")
+
+
+def wait_until_sync(predicate, timeout_s: float, what: str = "condition", interval_s: float = 0.5):
+    """``wait_until`` for synchronous tests: poll ``predicate`` until truthy; return that value."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval_s)
+    raise AssertionError(f"{what}: not within {timeout_s} s")

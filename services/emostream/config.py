@@ -17,6 +17,7 @@ from emostream.settings import (
     LogSettings,
     ModelSettings,
     RedisSettings,
+    SmoothingSettings,
 )
 
 _CONFIG = SettingsConfigDict(
@@ -24,9 +25,62 @@ _CONFIG = SettingsConfigDict(
 )
 
 
+MIN_API_KEY_CHARS = 12
+
+
+# An empty key once authorised an empty X-API-Key header; short ones are guessable.
+def _long_enough(key: SecretStr) -> SecretStr:
+    if len(key.get_secret_value().strip()) < MIN_API_KEY_CHARS:
+        raise ValueError(f"API keys need at least {MIN_API_KEY_CHARS} characters")
+    return key
+
+
+ApiKey = Annotated[SecretStr, AfterValidator(_long_enough)]
+
+
+# emostream.frames.MAX_FRAME_BYTES, the worker's limit (not imported: it would load OpenCV here).
+WORKER_MAX_FRAME_BYTES = 8 * 1024 * 1024
+
+
+class IngestHttpOptions(BaseModel):
+    """Frames over HTTP: POST ``/v1/streams/{id}/frames``, WebSocket ``../ingest``, ``/capture``."""
+
+    port: int = Field(0, ge=0, le=65535, description="Ingest HTTP port; 0 (default) disables")
+    host: str = Field("127.0.0.1", description="Binding beyond loopback requires ingest API keys")
+    max_in_flight_frames: int = Field(
+        64, ge=1, le=10_000, description="Frames sent to Kafka, not yet acknowledged; more get 429"
+    )
+    ws_queue_frames: int = Field(
+        8, ge=1, le=1000, description="Per-WebSocket queue; the oldest frames are dropped beyond it"
+    )
+    max_frame_bytes: int = Field(
+        WORKER_MAX_FRAME_BYTES,
+        ge=1024,
+        le=WORKER_MAX_FRAME_BYTES,
+        description="Larger bodies get 413 (at most the worker's limit)",
+    )
+    ack_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="A POST waits this long for Kafka's acknowledgement"
+    )
+    retry_after_s: int = Field(1, ge=1, le=60, description="Retry-After of a 429")
+    browser_origins: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Other origins whose pages may upload over the WebSocket (your app's), e.g. "
+        '["https://app.example.com"]; /capture, served here, needs none',
+    )
+    aggregator_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="The aggregator the capture page reads live results from (its origin must "
+        "be in the aggregator's EMOSTREAM_API__BROWSER_ORIGINS)",
+    )
+
+
 class IngestOptions(BaseModel):
     source: str = Field(
-        "sample", description="sample | video path | image folder | webcam index | rtsp/http URL"
+        "sample",
+        description="sample | video path | image folder | webcam index | rtsp/http URL | "
+        "http (no pull source: frames over HTTP only)",
     )
     stream_id: str | None = Field(None, description="Default: derived from the source")
     fps: float = Field(10.0, gt=0, le=120, description="Frames per second read and published")
@@ -53,6 +107,11 @@ class IngestOptions(BaseModel):
     )
     liveness_timeout_s: float = Field(
         60.0, gt=0, description="/livez fails past this without progress"
+    )
+    http: IngestHttpOptions = IngestHttpOptions()
+    api_keys: list[ApiKey] = Field(
+        default_factory=list,
+        description="X-API-Key values that may write frames over HTTP (a scope of their own)",
     )
 
 
@@ -86,19 +145,6 @@ class WorkerOptions(BaseModel):
     )
 
 
-MIN_API_KEY_CHARS = 12
-
-
-# An empty key once authorised an empty X-API-Key header; short ones are guessable.
-def _long_enough(key: SecretStr) -> SecretStr:
-    if len(key.get_secret_value().strip()) < MIN_API_KEY_CHARS:
-        raise ValueError(f"API keys need at least {MIN_API_KEY_CHARS} characters")
-    return key
-
-
-ApiKey = Annotated[SecretStr, AfterValidator(_long_enough)]
-
-
 class ApiOptions(BaseModel):
     host: str = Field("127.0.0.1", description="Binding beyond loopback requires API keys")
     port: int = Field(8000, ge=1, le=65535, description="HTTP API port")
@@ -106,6 +152,12 @@ class ApiOptions(BaseModel):
     read_keys: list[ApiKey] = Field(default_factory=list, description="X-API-Key values for reads")
     admin_keys: list[ApiKey] = Field(default_factory=list, description="Keys with admin scope")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413")
+    browser_origins: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Other origins whose pages may open /v1/live, e.g. the ingest capture page "
+        '["http://127.0.0.1:8001"]',
+    )
     max_live_clients: int = Field(
         200,
         ge=1,
@@ -137,7 +189,25 @@ class AlertOptions(BaseModel):
     shutdown_grace_s: float = Field(5.0, ge=0, description="Time to finish queued deliveries")
 
 
-class AggregatorOptions(BaseModel):
+class RetentionOptions(BaseModel):
+    """The bounds on what the aggregator keeps in Redis (read by its stores)."""
+
+    max_events_per_stream: int = Field(1000, ge=1, description="Recent events kept per stream")
+    stream_ttl_s: int = Field(
+        7 * 24 * 3600, ge=60, description="A stream's state expires this long after its last event"
+    )
+    session_gap_seconds: float = Field(
+        30.0, gt=0, le=86_400, description="A session ends after this long without events"
+    )
+    max_sessions_per_stream: int = Field(100, ge=1, description="Ended sessions kept per stream")
+    max_deliveries_per_rule: int = Field(
+        100, ge=1, description="Webhook deliveries logged per rule"
+    )
+
+
+# One section, EMOSTREAM_AGGREGATOR__*: the consumer's options plus the retention its stores use
+# (a subclass, so the stores take only the retention part).
+class AggregatorOptions(RetentionOptions):
     group_id: str = Field("emostream-aggregator", description="The aggregators' consumer group")
     max_batch_events: int = Field(500, ge=1, description="Events per Redis write")
     max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch")
@@ -157,6 +227,7 @@ class WorkerSettings(BaseSettings):
     worker: WorkerOptions = WorkerOptions()
     detector: DetectorSettings = DetectorSettings()
     model: ModelSettings = ModelSettings()
+    smoothing: SmoothingSettings = SmoothingSettings()
 
 
 class AggregatorSettings(BaseSettings):

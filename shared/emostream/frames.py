@@ -140,12 +140,15 @@ def declared_size(payload: bytes) -> tuple[int, int] | None:
     return None
 
 
-def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> None:
+def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> bytes:
     """Every check made before a frame is decoded, on the CPU or on a GPU (nvJPEG).
 
     Raises InvalidFrame for empty or oversized payloads, for formats other than JPEG and PNG
     (``unsupported_format``: only their declared size is checked), and for declared dimensions
     over the limits (decompression bombs).
+
+    Returns:
+        The payload, now known to be non-empty bytes.
     """
     if not payload:
         raise InvalidFrame("empty payload", reason="empty_payload")
@@ -171,6 +174,7 @@ def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES)
             f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)",
             reason="too_large",
         )
+    return payload
 
 
 def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> np.ndarray:
@@ -180,7 +184,7 @@ def decode_frame(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) 
     (``unsupported_format``: only JPEG and PNG have their declared size checked), and for images
     whose declared dimensions exceed the limits (checked before decoding: decompression bombs).
     """
-    check_payload(payload, max_frame_bytes)
+    payload = check_payload(payload, max_frame_bytes)
     image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InvalidFrame(

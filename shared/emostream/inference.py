@@ -1,4 +1,4 @@
-"""Batched emotion classification for the worker: preprocessing from the model's config, any device/dtype."""
+"""Batched emotion classification for the worker: the model's preprocessing, any device/dtype."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from emostream.models.checkpoint import (
     DEFAULT_CHECKPOINT,
     CheckpointError,
     EmotionClassifier,
+    EnsembleClassifier,
     load_checkpoint,
     load_models,
     untrained_model,
@@ -57,7 +58,7 @@ class EmotionEngine:
 
     def __init__(
         self,
-        model: EmotionClassifier,
+        model: EmotionClassifier | EnsembleClassifier,
         device: str = "auto",
         dtype: str = "fp32",
         max_batch: int = 64,
@@ -72,7 +73,8 @@ class EmotionEngine:
         self.preprocessing = model.preprocessing
         model = model.to(self.device, dtype=self.dtype).eval()
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            # torch's stubs leave out Module.to(memory_format=...), which it has.
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
 
     @property
@@ -164,7 +166,7 @@ def engine_from_settings(settings: ModelSettings) -> EmotionEngine:
     )
 
 
-def load_model(settings: ModelSettings) -> EmotionClassifier:
+def load_model(settings: ModelSettings) -> EmotionClassifier | EnsembleClassifier:
     """The configured checkpoint, else the packaged default, else (if allowed) an untrained RMN."""
     if settings.threads:
         torch.set_num_threads(settings.threads)

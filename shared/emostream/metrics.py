@@ -58,3 +58,12 @@ WEBHOOK_SENDERS = Gauge(
 WEBHOOK_SENDERS_DIED = Counter(
     "emostream_webhook_senders_died_total", "Webhook sender tasks that ended with an exception"
 )
+INGEST_HTTP_FRAMES = Counter(
+    "emostream_ingest_http_frames_total",
+    "Frames received over HTTP or WebSocket by ingest, by outcome (accepted, refused, busy: "
+    "429, dropped: oldest WebSocket frames, failed: Kafka send failed)",
+    ["outcome"],
+)
+INGEST_HTTP_IN_FLIGHT = Gauge(
+    "emostream_ingest_http_in_flight", "HTTP-ingested frames sent to Kafka, not yet acknowledged"
+)

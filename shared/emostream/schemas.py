@@ -20,7 +20,7 @@ from pydantic import (
 
 from emostream.labels import EMOTIONS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MAX_FUTURE_SKEW = timedelta(days=1)
 MIN_CAPTURE_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # Unix time, as frame headers carry it
 

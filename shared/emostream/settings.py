@@ -1,4 +1,4 @@
-"""Typed settings sections shared by every service (environment: ``EMOSTREAM_`` prefix, ``__`` nesting).
+"""Typed settings sections shared by every service (environment: ``EMOSTREAM_``, ``__`` nesting).
 
 Sections are plain ``BaseModel``; each service composes them into its own ``BaseSettings``
 (see ``emostream.config``) built in ``main()``, never at import time.
@@ -142,23 +142,12 @@ class KafkaSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    """Redis connection and the bounds on what the aggregator keeps."""
+    """Redis connection (what the aggregator keeps there is bounded by its own options)."""
 
     url: SecretStr = Field(
         SecretStr("redis://127.0.0.1:6379/0"), description="Redis URL (may carry a password)"
     )
     key_prefix: str = Field("emostream", description="Prefix of every Redis key")
-    max_events_per_stream: int = Field(1000, ge=1, description="Recent events kept per stream")
-    stream_ttl_s: int = Field(
-        7 * 24 * 3600, ge=60, description="A stream's state expires this long after its last event"
-    )
-    session_gap_seconds: float = Field(
-        30.0, gt=0, le=86_400, description="A session ends after this long without events"
-    )
-    max_sessions_per_stream: int = Field(100, ge=1, description="Ended sessions kept per stream")
-    max_deliveries_per_rule: int = Field(
-        100, ge=1, description="Webhook deliveries logged per rule"
-    )
 
 
 class LogSettings(BaseModel):
@@ -194,6 +183,30 @@ class DetectorSettings(BaseModel):
     )
     threads: int | None = Field(
         None, ge=1, le=64, description="Detection threads; default: CPU count"
+    )
+
+
+class SmoothingSettings(BaseModel):
+    """Per-track smoothing of emotions (``emostream.tracking.EmotionSmoother``).
+
+    Attributes:
+        half_life_s: half-life of the exponential moving average of probabilities.
+        hold_s: how long another emotion must lead before the reported one switches.
+        min_confidence: below this top probability a frame votes "uncertain".
+        uncertain_hold_factor: abstaining ("uncertain") needs this many times ``hold_s``.
+    """
+
+    half_life_s: float = Field(
+        0.25, ge=0, description="Half-life of the moving average of emotion probabilities"
+    )
+    hold_s: float = Field(
+        0.3, ge=0, description="Time another emotion must lead before the reported one switches"
+    )
+    min_confidence: float = Field(
+        0.35, ge=0, le=1, description='Below this top probability a frame votes "uncertain"'
+    )
+    uncertain_hold_factor: float = Field(
+        2.0, ge=1, description='Switching to "uncertain" needs this many times the hold'
     )
 
 

@@ -292,7 +292,7 @@ def test_compose_topics():
 
 def test_dead_letter_topic_fits_the_largest_dead_letter(build_settings):
     """A rejected frame comes back with its reason headers, cut by the services to the producer's
-    cap (max_message_bytes, shared/emostream/kafka/dead_letters.py): the topic must take that whole."""
+    cap (max_message_bytes, shared/emostream/kafka/dead_letters.py): the topic must take it all."""
     for topics in (compose_topics(), k8s_topics()):
         frames = int(topics["emostream.frames"]["configs"]["max.message.bytes"])
         dlq = int(topics["emostream.dlq"]["configs"]["max.message.bytes"])

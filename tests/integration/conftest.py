@@ -5,16 +5,16 @@ Each test gets unique topic names and consumer groups, so tests never see each o
 
 from __future__ import annotations
 
+import re
 import shutil
 import uuid
+from collections.abc import Callable
 
 import pytest
 from pydantic import SecretStr
 
 from emostream.local.servers import RedisServer, TansuBroker
 from emostream.settings import KafkaSettings, RedisSettings
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
@@ -49,6 +49,18 @@ def kafka_settings(broker) -> KafkaSettings:
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
+
+
+@pytest.fixture
+def group_id(request: pytest.FixtureRequest) -> Callable[[str], str]:
+    """Consumer group ids of this test alone: ``group_id("agg")`` is ``<test>-agg-<random>``.
+
+    Named after the test so a broker's group listing says whose it is; the random tag keeps a
+    rerun (or a parametrised sibling) from resuming another run's committed offsets.
+    """
+    test = re.sub(r"[^A-Za-z0-9._-]", "_", request.node.name)[:80]
+    tag = uuid.uuid4().hex[:8]
+    return lambda role: f"{test}-{role}-{tag}"
 
 
 @pytest.fixture

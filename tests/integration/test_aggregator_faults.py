@@ -1,4 +1,4 @@
-"""Aggregator under faults: Redis down (503, retry, catch up) and malformed events (dead letters)."""
+"""Aggregator under faults: Redis down (503, retry, catch up), malformed events (dead letters)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from emostream.schemas import EmotionEventV1
 from emostream.settings import RedisSettings
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def event(stream: str, seq: int) -> bytes:
@@ -53,7 +53,7 @@ async def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
         await producer.stop()
 
 
-async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
+async def test_redis_outage_gives_503_then_catches_up(kafka_settings, group_id):
     await ensure_topics(kafka_settings)
     port = free_port()
     server = RedisServer().start(port)
@@ -62,7 +62,7 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
         async with (
             EventStore(settings) as store,
             EventConsumer(
-                kafka_settings, AggregatorOptions(group_id="fault-agg"), store
+                kafka_settings, AggregatorOptions(group_id=group_id("agg")), store
             ) as consumer,
         ):
             consumer.max_backoff_s = 1.0
@@ -93,7 +93,7 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings):
                 kafka_settings.events_topic,
                 [event("s", i) for i in range(5, 15)],
             )
-            await asyncio.sleep(2)
+            await asyncio.sleep(2)  # deliberately: the consumer must live through Redis being down
             down_streams = await client.get("/v1/streams")
             down_health = await client.get("/healthz")
             assert down_streams.status_code == 503
@@ -118,7 +118,9 @@ async def _ge(fn, n: int) -> bool:
     return await fn() >= n
 
 
-async def test_malformed_and_unknown_version_events_dead_lettered(kafka_settings, redis_settings):
+async def test_malformed_and_unknown_version_events_dead_lettered(
+    kafka_settings, redis_settings, group_id
+):
     await ensure_topics(kafka_settings)
     good = event("m", 1)
     v2 = good.replace(b'"schema_version":1', b'"schema_version":2')
@@ -127,7 +129,9 @@ async def test_malformed_and_unknown_version_events_dead_lettered(kafka_settings
     )
     async with (
         EventStore(redis_settings) as store,
-        EventConsumer(kafka_settings, AggregatorOptions(group_id="bad-agg"), store) as consumer,
+        EventConsumer(
+            kafka_settings, AggregatorOptions(group_id=group_id("agg")), store
+        ) as consumer,
     ):
         task = asyncio.create_task(consumer.run())
 

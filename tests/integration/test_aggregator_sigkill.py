@@ -21,8 +21,9 @@ from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import free_port
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.test_aggregator_faults import event
+from tests.waiting import wait_until_sync
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 STREAMS = [f"kill-{i}" for i in range(4)]
 PER_STREAM = 4000  # 16,000 events in all: enough to outlast 12 short lives on a slow machine
 KILLS = 12
@@ -48,7 +49,7 @@ def aggregator(kafka, redis_settings, port: int, tmp_path):
         tmp_path,
         EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS="3000",
         EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS="500",
-        EMOSTREAM_REDIS__MAX_EVENTS_PER_STREAM=str(PER_STREAM * 2),
+        EMOSTREAM_AGGREGATOR__MAX_EVENTS_PER_STREAM=str(PER_STREAM * 2),
         EMOSTREAM_AGGREGATOR__MAX_BATCH_EVENTS="40",
     )
 
@@ -89,9 +90,7 @@ def test_sigkilled_aggregator_stores_every_event_exactly_once(
 
     proc = aggregator(kafka_settings, redis_settings, port, tmp_path).start(port)
     try:
-        deadline = time.monotonic() + 120
-        while stored(r, prefix) < total and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_until_sync(lambda: stored(r, prefix) >= total, 120, "every event stored", 0.2)
         time.sleep(2)  # anything replayed late would show up as an extra event
     finally:
         proc.stop()

@@ -21,7 +21,7 @@ from emostream.settings import KafkaSettings
 from tests.waiting import wait_until
 
 TANSU_AUTO_CREATE_PARTITIONS = 4
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 STREAM = "door-cam"
 BEFORE = range(0, 6)
 AFTER = range(10, 16)
@@ -117,7 +117,7 @@ async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astrona
 
         port = broker.port
         broker.stop()  # SIGTERM; memory storage: topics, offsets and groups are gone
-        await asyncio.sleep(3)
+        await asyncio.sleep(3)  # deliberately: the services live on with no broker for a while
         assert worker.running and aggregator.running, "a missing broker must not stop a service"
         broker = TansuBroker().start(port)
 

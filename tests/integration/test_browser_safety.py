@@ -22,7 +22,6 @@ from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
 from tests.integration.test_aggregator_faults import event
 
-pytestmark = pytest.mark.integration
 KEY = "read-key-0123456789"
 
 
@@ -57,10 +56,10 @@ async def test_api_keys_never_reach_the_logs_and_browsers_authenticate_by_messag
         async with ApiServer(app, "127.0.0.1", port):
             base = f"ws://127.0.0.1:{port}/v1/live"
             async with websockets.connect(f"{base}?api_key={KEY}&stream_id=s") as ws:
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the server's subscribe shows nowhere: give it time
             async with websockets.connect(base) as ws:  # as the dashboard does
                 await ws.send(json.dumps({"api_key": KEY}))
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.3)  # as above: the key is checked, then the subscribe
                 await store.add_events([EmotionEventV1.model_validate_json(event("s", 1))])
                 assert json.loads(await asyncio.wait_for(ws.recv(), 5))["frame_seq"] == 1
             with pytest.raises(websockets.exceptions.ConnectionClosed) as info:

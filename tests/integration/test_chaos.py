@@ -17,14 +17,14 @@ from emostream.aggregator.state.store import EventStore
 from emostream.config import AggregatorOptions
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.kafka.clients import ensure_topics
+from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 STREAMS = [f"cam-{i}" for i in range(6)]
 FRAMES_PER_STREAM = 16
-GROUP = "chaos-workers"
 
 
-def start_worker(kafka, n: int) -> subprocess.Popen:
+def start_worker(kafka, group: str, n: int) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(
         {
@@ -35,7 +35,7 @@ def start_worker(kafka, n: int) -> subprocess.Popen:
             "EMOSTREAM_KAFKA__SESSION_TIMEOUT_MS": "6000",
             "EMOSTREAM_KAFKA__HEARTBEAT_INTERVAL_MS": "1000",
             "EMOSTREAM_KAFKA__CLIENT_ID": f"chaos-{n}",
-            "EMOSTREAM_WORKER__GROUP_ID": GROUP,
+            "EMOSTREAM_WORKER__GROUP_ID": group,
             "EMOSTREAM_WORKER__METRICS_PORT": "0",
             "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
             "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
@@ -69,9 +69,9 @@ async def produce(kafka, payload: bytes, seqs: range) -> None:
         await producer.stop()
 
 
-async def committed_and_highwater(kafka) -> tuple[dict, dict]:
+async def committed_and_highwater(kafka, group: str) -> tuple[dict, dict]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers, group_id=GROUP, enable_auto_commit=False
+        bootstrap_servers=kafka.bootstrap_servers, group_id=group, enable_auto_commit=False
     )
     await consumer.start()
     try:
@@ -89,16 +89,16 @@ async def committed_and_highwater(kafka) -> tuple[dict, dict]:
 
 
 async def test_sigkilled_worker_loses_nothing(
-    broker, kafka_settings, redis_settings, astronaut_bgr
+    broker, kafka_settings, redis_settings, astronaut_bgr, group_id
 ):
     kafka = kafka_settings.model_copy(update={"topic_partitions": 6})
     await ensure_topics(kafka)
     payload = encode_frame(astronaut_bgr)
-    workers = [start_worker(kafka, n) for n in range(3)]
+    workers = [start_worker(kafka, group_id("worker"), n) for n in range(3)]
     try:
         async with (
             EventStore(redis_settings) as store,
-            EventConsumer(kafka, AggregatorOptions(group_id="chaos-agg"), store) as consumer,
+            EventConsumer(kafka, AggregatorOptions(group_id=group_id("agg")), store) as consumer,
         ):
             agg = asyncio.create_task(consumer.run())
 
@@ -108,18 +108,17 @@ async def test_sigkilled_worker_loses_nothing(
 
             half = FRAMES_PER_STREAM // 2
             await produce(kafka, payload, range(half))
-            deadline = time.monotonic() + 90
-            while await stored_total() < 12 and time.monotonic() < deadline:
-                await asyncio.sleep(0.5)
-            assert await stored_total() >= 12, "workers did not start processing"
+
+            async def stored_at_least(n: int) -> bool:
+                return await stored_total() >= n
+
+            await wait_until(lambda: stored_at_least(12), 90, "workers start processing")
             workers[0].send_signal(signal.SIGKILL)  # mid-run, possibly mid-batch
             workers[0].wait()
             await produce(kafka, payload, range(half, FRAMES_PER_STREAM))
 
             expected = len(STREAMS) * FRAMES_PER_STREAM
-            deadline = time.monotonic() + 120
-            while await stored_total() < expected and time.monotonic() < deadline:
-                await asyncio.sleep(0.5)
+            await wait_until(lambda: stored_at_least(expected), 120, "every frame's event stored")
 
             per_stream = {}
             for sid in STREAMS:
@@ -136,13 +135,11 @@ async def test_sigkilled_worker_loses_nothing(
         assert all(w.poll() is None for w in workers[1:]), "surviving workers must keep running"
 
         # Every partition consumed to its end by the surviving workers.
-        deadline = time.monotonic() + 30
-        while True:
-            committed, high = await committed_and_highwater(kafka)
-            if committed == high or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(1)
-        assert committed == high, f"committed {committed} vs highwater {high}"
+        async def consumed_to_end() -> bool:
+            committed, high = await committed_and_highwater(kafka, group_id("worker"))
+            return committed == high
+
+        await wait_until(consumed_to_end, 30, "committed offsets reach the highwater", 1.0)
     finally:
         for w in workers:
             if w.poll() is None:

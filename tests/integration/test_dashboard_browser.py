@@ -29,8 +29,9 @@ from emostream.local.servers import free_port
 from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
 from tests.synthetic import make_event
+from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -138,7 +139,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 async def test_dashboard_shows_published_events_live(
-    browser, kafka_settings, redis_settings, tmp_path
+    browser, kafka_settings, redis_settings, tmp_path, group_id
 ):
     await ensure_topics(kafka_settings)
     port = free_port()
@@ -163,7 +164,7 @@ async def test_dashboard_shows_published_events_live(
             )
             await asyncio.sleep(PUBLISH_EVERY_S)
 
-    group = AggregatorOptions(group_id=f"dash-{kafka_settings.events_topic}")
+    group = AggregatorOptions(group_id=group_id("agg"))
     async with (
         EventStore(redis_settings) as store,
         EventConsumer(kafka_settings, group, store) as consumer,
@@ -173,9 +174,8 @@ async def test_dashboard_shows_published_events_live(
         consuming = asyncio.create_task(consumer.run())
         publishing = None
         try:
-            async with asyncio.timeout(30):  # group join, before the page's own waits start
-                while not consumer.assigned:
-                    await asyncio.sleep(0.1)
+            # The group join, before the page's own waits start.
+            await wait_until(lambda: consumer.assigned, 30, "partitions assigned", 0.1)
             await asyncio.to_thread(browser.get, f"http://127.0.0.1:{port}/dashboard")
             await until(
                 browser,

@@ -1,11 +1,10 @@
-"""Invalid frames go to the dead-letter topic with a reason; the worker keeps serving valid frames."""
+"""Invalid frames go to the dead-letter topic with a reason; the worker still serves valid ones."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from emostream.config import WorkerOptions
@@ -16,8 +15,6 @@ from emostream.kafka.dead_letters import H_REASON
 from emostream.models import untrained_model
 from emostream.vision.detector import HaarDetector
 from emostream.worker import FrameProcessor, Worker
-
-pytestmark = pytest.mark.integration
 
 
 async def collect(bootstrap: str, topic: str, n: int, timeout_s: float = 40.0) -> list:
@@ -37,7 +34,7 @@ async def collect(bootstrap: str, topic: str, n: int, timeout_s: float = 40.0) -
     return out
 
 
-async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr):
+async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr, group_id):
     await ensure_topics(kafka_settings)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
     await producer.start()
@@ -64,7 +61,9 @@ async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr):
         await producer.stop()
 
     processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    async with Worker(kafka_settings, WorkerOptions(group_id="dlq-test"), processor) as worker:
+    async with Worker(
+        kafka_settings, WorkerOptions(group_id=group_id("worker")), processor
+    ) as worker:
         task = asyncio.create_task(worker.run())
         dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
         events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 1)

@@ -12,7 +12,7 @@ import pytest
 
 from emostream.local.servers import free_port, port_open
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_demo_serves_events_and_exits_clean():

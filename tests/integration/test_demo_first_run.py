@@ -16,7 +16,7 @@ import pytest
 from emostream.cli.main import build_parser
 from emostream.local.servers import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 def test_help_says_files_loop_and_offers_once():

@@ -9,12 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import free_port, port_open
 
-pytestmark = pytest.mark.integration
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
@@ -29,7 +26,7 @@ def interrupt(proc: subprocess.Popen, ready) -> tuple[int, str]:
     while not ready() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.2)
     assert proc.poll() is None, proc.stderr.read()
-    time.sleep(1.0)
+    time.sleep(1.0)  # deliberately: the interrupt lands in the example's loop, not its start-up
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     return proc.returncode, err

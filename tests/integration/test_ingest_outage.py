@@ -15,7 +15,7 @@ from emostream.local.servers import ServiceProcess, TansuBroker, free_port, sett
 from emostream.settings import KafkaSettings
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 async def frames_on_broker(bootstrap: str, topic: str, enough: int) -> int:

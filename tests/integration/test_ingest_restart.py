@@ -15,7 +15,7 @@ import pytest
 from emostream.local.servers import ServiceProcess, free_port, settings_env
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 STREAM = "restart-cam"
 FRAMES = 12
 

@@ -29,7 +29,7 @@ from tests.integration.aggregator_process import aggregator_process
 from tests.tls_certs import make_pki
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 N_FRAMES = 10
 
 

@@ -18,8 +18,6 @@ from emostream.runtime.lifecycle import ApiServer
 from emostream.schemas import EmotionEventV1
 from tests.integration.test_aggregator_faults import event
 
-pytestmark = pytest.mark.integration
-
 
 async def test_websocket_and_sse_push(redis_settings):
     port = free_port()

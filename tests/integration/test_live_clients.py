@@ -23,7 +23,7 @@ from emostream.schemas import EmotionEventV1
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.test_aggregator_faults import event
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 VIEWERS = 150  # over the 100 connections of a default redis-py pool
 
 

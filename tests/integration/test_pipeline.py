@@ -21,7 +21,6 @@ from emostream.vision.detector import HaarDetector
 from emostream.worker import FrameProcessor, Worker
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.integration
 N_FRAMES = 12
 
 
@@ -36,15 +35,19 @@ def video(tmp_path):
     return path
 
 
-async def test_video_to_api(kafka_settings, redis_settings, video):
+async def test_video_to_api(kafka_settings, redis_settings, video, group_id):
     await ensure_topics(kafka_settings)
     processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
     ingest_opts = IngestOptions(source=str(video), stream_id="lobby-cam", fps=50)
     async with (
         EventStore(redis_settings) as store,
-        EventConsumer(kafka_settings, AggregatorOptions(group_id="agg-test"), store) as consumer,
+        EventConsumer(
+            kafka_settings, AggregatorOptions(group_id=group_id("agg")), store
+        ) as consumer,
         Worker(
-            kafka_settings, WorkerOptions(group_id="worker-test", max_batch_frames=4), processor
+            kafka_settings,
+            WorkerOptions(group_id=group_id("worker"), max_batch_frames=4),
+            processor,
         ) as worker,
         Ingest(kafka_settings, ingest_opts) as ingest,
     ):

@@ -32,7 +32,7 @@ from tests.integration.test_aggregator_faults import event
 from tests.integration.test_dead_letters import collect
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 BIG = 1_200_000  # over the 1 MiB the services' producers may send
 
 
@@ -105,7 +105,7 @@ async def test_aggregator_process_dead_letters_unreadable_and_oversized_events(
 
 
 async def test_worker_dead_letters_unreadable_and_oversized_frames(
-    kafka_settings, raw_producer, astronaut_bgr
+    kafka_settings, raw_producer, astronaut_bgr, group_id
 ):
     await ensure_topics(kafka_settings)
     good = encode_frame(astronaut_bgr)
@@ -126,7 +126,9 @@ async def test_worker_dead_letters_unreadable_and_oversized_frames(
         ],
     )
     processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    async with Worker(kafka_settings, WorkerOptions(group_id="poison-worker"), processor) as worker:
+    async with Worker(
+        kafka_settings, WorkerOptions(group_id=group_id("worker")), processor
+    ) as worker:
         task = asyncio.create_task(worker.run())
         dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
         events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 2)

@@ -1,5 +1,5 @@
-"""Rules end to end: API -> events topic -> aggregator -> alerts topic, signed webhook, delivery log;
-and the stream's session agrees with the events and windows endpoints."""
+"""Rules end to end: API -> events topic -> aggregator -> alerts topic, signed webhook,
+delivery log; and the stream's session agrees with the events and windows endpoints."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from tests.integration.test_aggregator_faults import send
 from tests.synthetic import make_event, webhook_bot
 from tests.waiting import wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 SECRET = "bot-secret"
 READ, ADMIN = {"X-API-Key": "rk"}, {"X-API-Key": "ak"}
@@ -68,7 +68,9 @@ async def read_alerts(kafka_settings, n: int, timeout_s: float = 30) -> list[Ale
     return out
 
 
-async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, redis_settings):
+async def test_rule_alerts_webhook_delivery_log_and_sessions(
+    kafka_settings, redis_settings, group_id
+):
     await ensure_topics(kafka_settings)
     bot_module = webhook_bot()
     bot = bot_module.make_server(SECRET, port=0)
@@ -88,7 +90,7 @@ async def test_rule_alerts_webhook_delivery_log_and_sessions(kafka_settings, red
             EventStore(redis_settings) as store,
             EventConsumer(
                 kafka_settings,
-                AggregatorOptions(group_id=f"rules-{uuid.uuid4().hex[:6]}"),
+                AggregatorOptions(group_id=group_id("agg")),
                 store,
                 alerts_opts,
             ) as consumer,
@@ -248,7 +250,9 @@ async def test_read_keys_see_webhook_urls_without_credentials(redis_settings):
                 json={"kind": "stable_change", "name": "x", "webhook_url": secret_url},
             )
             rule_id = created.json()["id"]
-            await RuleStore(store).record_delivery(rule_id, {"alert_id": "a", "url": secret_url})
+            await RuleStore(store.redis, store.p, store.retention).record_delivery(
+                rule_id, {"alert_id": "a", "url": secret_url}
+            )
             as_reader = [
                 await api.get(path, headers={"X-API-Key": read})
                 for path in ("/v1/rules", f"/v1/rules/{rule_id}", f"/v1/rules/{rule_id}/deliveries")

@@ -8,8 +8,6 @@ from emostream.aggregator.state.store import EventStore
 from emostream.schemas import EmotionEventV1
 from tests.integration.test_aggregator_faults import event
 
-pytestmark = pytest.mark.integration
-
 
 async def test_a_failure_before_the_data_is_written_leaves_no_markers(redis_settings, monkeypatch):
     events = [
@@ -50,7 +48,7 @@ async def test_a_deleted_rules_delivery_log_stays_deleted(redis_settings):
     SPEC = TypeAdapter(RuleSpec)
 
     async with EventStore(redis_settings) as store:
-        rules = RuleStore(store)
+        rules = RuleStore(store.redis, store.p, store.retention)
         rule = new_rule(SPEC.validate_python({"kind": "stable_change", "name": "x"}))
         await rules.create(rule)
         assert await rules.record_delivery(rule.id, {"alert_id": "a"})

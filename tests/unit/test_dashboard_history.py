@@ -46,8 +46,12 @@ const document = {
 const requested = [];
 async function fetch(url) {
   requested.push(url);
-  if (url === "/v1/streams") return {ok: true, json: async () => ({streams: [{stream_id: "cam-1"}]})};
-  if (url.startsWith("/v1/streams/cam-1/events")) return {ok: true, json: async () => ({events: history})};
+  if (url === "/v1/streams") {
+    return {ok: true, json: async () => ({streams: [{stream_id: "cam-1"}]})};
+  }
+  if (url.startsWith("/v1/streams/cam-1/events")) {
+    return {ok: true, json: async () => ({events: history})};
+  }
   return {ok: false, status: 404, json: async () => ({})};
 }
 let socket = null;
@@ -55,7 +59,8 @@ class WebSocket { constructor(url) { socket = this; this.url = url; } send() {} 
 const localStorage = {getItem: () => null, setItem() {}};
 const run = new Function("document", "fetch", "WebSocket", "localStorage", "setInterval",
                          "setTimeout", "location", script + "\n;return {state};");
-const {state} = run(document, fetch, WebSocket, localStorage, () => 0, () => 0, {protocol: "http:", host: "h"});
+const pageLocation = {protocol: "http:", host: "h"};
+const {state} = run(document, fetch, WebSocket, localStorage, () => 0, () => 0, pageLocation);
 setTimeout(() => {
   const afterLoad = state["cam-1"] ? state["cam-1"].total : 0;
   for (const ev of live) socket.onmessage({data: JSON.stringify(ev)});

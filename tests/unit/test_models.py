@@ -14,9 +14,9 @@ from emostream.models import (
     save_checkpoint,
     untrained_model,
 )
-from tests.conftest import SHARED
+from tests.conftest import REFERENCE_DATA
 
-MANIFEST = SHARED / "reference" / "rmn_resmasking_dropout1_state_dict.json"
+MANIFEST = REFERENCE_DATA / "reference" / "rmn_resmasking_dropout1_state_dict.json"
 
 
 @pytest.mark.parametrize("spec", list_specs(), ids=lambda s: s.name)
@@ -31,7 +31,9 @@ def test_every_registered_model_runs_on_its_input_shape(spec):
     assert spec.preprocessing.labels == EMOTIONS
 
 
-@pytest.mark.skipif(not MANIFEST.exists(), reason="../shared reference material not present")
+@pytest.mark.skipif(
+    not MANIFEST.exists(), reason="reference data (EMOSTREAM_REFERENCE_DATA) not present"
+)
 def test_checkpoint_built_from_manifest_loads_strictly(tmp_path):
     manifest = json.loads(MANIFEST.read_text())
     entries = manifest["keys"] if "keys" in manifest else manifest

@@ -5,9 +5,9 @@ import pytest
 
 from emostream.cli.main import main
 from emostream.models import EMOTIONS
-from tests.conftest import SHARED
+from tests.conftest import REFERENCE_DATA
 
-YUNET = SHARED / "models" / "face_detection_yunet_2026may.onnx"
+YUNET = REFERENCE_DATA / "models" / "face_detection_yunet_2026may.onnx"
 
 
 @pytest.fixture
@@ -30,7 +30,9 @@ def test_predict_json_and_annotation(photo, tmp_path, capsys):
     assert cv2.imread(str(out)).shape == (512, 512, 3)
 
 
-@pytest.mark.skipif(not YUNET.exists(), reason="YuNet model from ../shared not present")
+@pytest.mark.skipif(
+    not YUNET.exists(), reason="YuNet model: reference data (EMOSTREAM_REFERENCE_DATA) not present"
+)
 def test_predict_with_yunet(photo, capsys):
     assert (
         main(["predict", str(photo), "--detector", "yunet", "--yunet-model", str(YUNET), "--json"])

@@ -147,14 +147,14 @@ def test_detector_failure_dead_letters_the_frame_only(astronaut_bgr):
 
 def test_a_frame_whose_event_cannot_be_built_is_dead_lettered_alone(astronaut_bgr):
     proc = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    build = proc._event
+    build = proc.classify_stage.event
 
     def failing(meta, *args, **kwargs):
         if meta.seq == 1:
             raise ValueError("unrepresentable")
         return build(meta, *args, **kwargs)
 
-    proc._event = failing
+    proc.classify_stage.event = failing
     payload = encode_frame(astronaut_bgr)
     result = proc.process(
         [raw(payload, frame_headers(FrameMeta("c", s, 1_700_000_000_000 + s)), s) for s in range(3)]

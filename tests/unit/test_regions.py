@@ -1,4 +1,5 @@
-"""Track-guided detection: regions around known faces find them; the processor uses it between scans."""
+"""Track-guided detection: regions around known faces find them; the processor uses it between
+scans."""
 
 import numpy as np
 

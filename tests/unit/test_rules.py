@@ -83,7 +83,8 @@ def test_dip_resets_the_clock():
 
 
 def test_sums_the_listed_emotions_and_uses_smoothed_when_present():
-    # raw: angry 0.4 alone is under 0.6; angry + sad (0.4 + 0.1) still under; smoothed sad 0.7 is over
+    # raw: angry 0.4 alone is under 0.6; angry + sad (0.4 + 0.1) still under;
+    # smoothed sad 0.7 is over
     rule = above(emotions=["angry", "sad"], threshold=0.6)
     raw_only = angry_from(0, 3, p=0.4)
     assert run([rule], raw_only) == []

@@ -14,6 +14,7 @@ from emostream.config import AlertOptions
 from emostream.schemas import AlertV1
 from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
 from tests.synthetic import T0, webhook_bot
+from tests.waiting import wait_until
 
 SECRET = "s3cret"
 BODY = b'{"alert_id":"abc","stream_id":"cam-1"}'
@@ -240,10 +241,10 @@ def test_secret_and_topic_from_environment(monkeypatch):
 
     monkeypatch.setenv("EMOSTREAM_ALERTS__WEBHOOK_SECRET", "from-env")
     monkeypatch.setenv("EMOSTREAM_KAFKA__ALERTS_TOPIC", "bots.alerts")
-    monkeypatch.setenv("EMOSTREAM_REDIS__SESSION_GAP_SECONDS", "12.5")
+    monkeypatch.setenv("EMOSTREAM_AGGREGATOR__SESSION_GAP_SECONDS", "12.5")
     s = AggregatorSettings()
     assert s.alerts.webhook_secret.get_secret_value() == "from-env"
-    assert s.kafka.alerts_topic == "bots.alerts" and s.redis.session_gap_seconds == 12.5
+    assert s.kafka.alerts_topic == "bots.alerts" and s.aggregator.session_gap_seconds == 12.5
     assert "from-env" not in json.dumps(masked_dump(s))
 
 
@@ -291,6 +292,7 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
     from prometheus_client import REGISTRY
 
     from emostream.aggregator import create_app
+    from emostream.config import RetentionOptions
     from emostream.settings import RedisSettings
 
     class Boom(Exception):
@@ -308,10 +310,7 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
     try:
         d._finish = None  # a bug in the sender's own code: the task dies despite the guards
         d.submit("r" * 32, "http://127.0.0.1:9/hook", make_alert("b" * 32))
-        for _ in range(100):
-            if d.senders_alive < 2:
-                break
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: d.senders_alive < 2, 1.0, "a sender dies", interval_s=0.01)
         assert d.health()["ok"] is False and d.senders_died == 1
         assert REGISTRY.get_sample_value("emostream_webhook_senders_alive") == 1
 
@@ -321,6 +320,7 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
 
         class Store:
             settings = RedisSettings()
+            retention = RetentionOptions()
 
             async def ping(self):
                 return True
@@ -338,9 +338,7 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
 
 
 async def wait_for_entries(log: Log, n: int) -> None:
-    async with asyncio.timeout(5):
-        while len(log.entries) < n:
-            await asyncio.sleep(0.01)
+    await wait_until(lambda: len(log.entries) >= n, 5.0, f"{n} log entries", interval_s=0.01)
 
 
 # ---- SSRF: resolution and connection are replaced in-process; nothing leaves loopback ----------

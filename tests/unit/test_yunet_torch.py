@@ -11,13 +11,13 @@ import torch
 from emostream.settings import DetectorSettings
 from emostream.vision.yunet_decode import batched_nms
 from emostream.vision.yunet_torch import TorchYuNetDetector
-from tests.conftest import SHARED
+from tests.conftest import REFERENCE_DATA
 
-YUNET_ONNX = SHARED / "models" / "face_detection_yunet_2026may.onnx"
-FRAMES = SHARED / "data" / "photos" / "frames"
+YUNET_ONNX = REFERENCE_DATA / "models" / "face_detection_yunet_2026may.onnx"
+FRAMES = REFERENCE_DATA / "data" / "photos" / "frames"
 needs_shared = pytest.mark.skipif(
     not (YUNET_ONNX.exists() and FRAMES.is_dir()),
-    reason="YuNet ONNX and photos from ../shared not present",
+    reason="YuNet ONNX and photos: reference data (EMOSTREAM_REFERENCE_DATA) not present",
 )
 
 

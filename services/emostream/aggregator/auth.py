@@ -32,6 +32,25 @@ def is_admin(key: str | None, read_keys: list[SecretStr], admin_keys: list[Secre
     return key_allowed(key, "admin", read_keys, admin_keys)
 
 
+def check_scope(
+    x_api_key: str | None, scope: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]
+) -> None:
+    """Raise 401 without a valid key, 403 with a key lacking ``scope``; open without any keys."""
+    if not read_keys and not admin_keys:
+        return
+    if x_api_key is None:
+        raise HTTPException(
+            401, detail="missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
+        )
+    if _matches(x_api_key, admin_keys):
+        return
+    if _matches(x_api_key, read_keys):
+        if scope == "read":
+            return
+        raise HTTPException(403, detail=f"this key lacks the {scope!r} scope")
+    raise HTTPException(401, detail="invalid API key", headers={"WWW-Authenticate": "ApiKey"})
+
+
 def require_scope(scope: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> Callable:
     """A FastAPI dependency: 401 without a valid key, 403 with a key lacking ``scope``.
 
@@ -39,19 +58,7 @@ def require_scope(scope: str, read_keys: list[SecretStr], admin_keys: list[Secre
     """
 
     async def check(x_api_key: str | None = Header(default=None)) -> None:
-        if not read_keys and not admin_keys:
-            return
-        if x_api_key is None:
-            raise HTTPException(
-                401, detail="missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
-            )
-        if _matches(x_api_key, admin_keys):
-            return
-        if _matches(x_api_key, read_keys):
-            if scope == "read":
-                return
-            raise HTTPException(403, detail=f"this key lacks the {scope!r} scope")
-        raise HTTPException(401, detail="invalid API key", headers={"WWW-Authenticate": "ApiKey"})
+        check_scope(x_api_key, scope, read_keys, admin_keys)
 
     return check
 

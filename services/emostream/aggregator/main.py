@@ -6,7 +6,7 @@ import asyncio
 
 import structlog
 
-from emostream.aggregator.api import create_app
+from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import check_bind
 from emostream.aggregator.consumer import EventConsumer
 from emostream.aggregator.state.store import EventStore
@@ -25,22 +25,15 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
     # The consumer writes through its own connection pool: API readers cannot starve it.
-    async with EventStore(settings.redis) as store, EventStore(settings.redis) as writer:
+    retention = settings.aggregator
+    async with (
+        EventStore(settings.redis, retention) as store,
+        EventStore(settings.redis, retention) as writer,
+    ):
         async with EventConsumer(
             settings.kafka, settings.aggregator, writer, settings.alerts
         ) as consumer:
-            app = create_app(
-                store,
-                api.max_events_limit,
-                consumer,
-                api.read_keys,
-                api.admin_keys,
-                alerts=settings.alerts,
-                max_body_bytes=api.max_body_bytes,
-                max_live_clients=api.max_live_clients,
-                local_hosts_only=not (api.read_keys or api.admin_keys),
-                bind_host=api.host,
-            )
+            app = service_app(store, consumer, api, settings.alerts)
             try:
                 async with ApiServer(
                     app,

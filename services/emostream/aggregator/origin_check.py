@@ -37,10 +37,18 @@ def is_local_host(host: str, bind_host: str | None = None) -> bool:
 class BrowserChecks:
     """Refuse cross-site WebSockets always; with ``local_hosts_only``, non-local ``Host``s too."""
 
-    def __init__(self, app, local_hosts_only: bool, bind_host: str | None = None) -> None:
+    def __init__(
+        self,
+        app,
+        local_hosts_only: bool,
+        bind_host: str | None = None,
+        allowed_origins: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.app = app
         self.local_hosts_only = local_hosts_only
         self.bind_host = bind_host
+        # Other pages trusted to open WebSockets here (the ingest capture page): exact origins.
+        self.allowed_origins = {o.strip().rstrip("/").lower() for o in allowed_origins}
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -57,7 +65,8 @@ class BrowserChecks:
             )
         origin = headers.get("origin")
         if scope["type"] == "websocket" and origin is not None:  # "null" (sandboxed) too
-            if urlsplit(origin).netloc.lower() != host.lower():
+            same_site = urlsplit(origin).netloc.lower() == host.lower()
+            if not same_site and origin.strip().rstrip("/").lower() not in self.allowed_origins:
                 return await self._refuse(scope, send, 403, "cross-site WebSocket refused")
         return await self.app(scope, receive, send)
 

@@ -16,6 +16,23 @@ import numpy as np
 
 from emostream.labels import EMOTIONS
 
+
+def register(subparsers) -> None:
+    """Add `bench detect`."""
+    b = subparsers.add_parser("detect", help="faces found per image and ms/image per detector")
+    b.add_argument(
+        "folder", nargs="?", help="images with exactly one face each (sub-folders allowed)"
+    )
+    b.add_argument("--fer2013", help="instead of a folder: FER2013 faces pasted into frames")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--no-classify", action="store_true", help="skip emotion accuracy")
+    b.add_argument("--detectors", default="haar,yunet")
+    b.add_argument("--yunet-model", help="YuNet .onnx (default: the models cache)")
+    b.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=run_bench_detect)
+
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 

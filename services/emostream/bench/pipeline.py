@@ -18,6 +18,7 @@ import uuid
 import numpy as np
 import torch
 
+from emostream.bench.pipeline_http import http_ingests
 from emostream.config import IngestOptions, WorkerOptions, WorkerSettings
 from emostream.ingest.runner import Ingest
 from emostream.kafka.clients import ensure_topics
@@ -28,21 +29,102 @@ from emostream.worker.processing import FrameProcessor
 from emostream.worker.runner import Worker
 
 
-class RecordingProcessor(FrameProcessor):
-    """Records each event's end-to-end latency and the frames it handled."""
+def register(subparsers) -> None:
+    """Add `bench pipeline`."""
+    b = subparsers.add_parser("pipeline", help="sustained frames/s and latency vs a naive worker")
+    b.add_argument("--streams", type=int, default=4)
+    b.add_argument("--fps", type=float, default=15.0, help="per stream")
+    b.add_argument("--duration", type=float, default=20.0)
+    b.add_argument("--max-batch", type=int, default=16)
+    b.add_argument("--max-frame-age-ms", type=int, default=1000)
+    b.add_argument(
+        "--mode",
+        choices=["both", "all", "naive", "fullscan", "batched"],
+        default="both",
+        help="both: naive + batched; all: also batched with a full-frame scan every frame",
+    )
+    b.add_argument(
+        "--ingest",
+        choices=["kafka", "http", "both"],
+        default="kafka",
+        help="how frames arrive: the Kafka-producer ingest, POSTs to ingest's HTTP server, or "
+        "each mode with both (same run)",
+    )
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=run_bench_pipeline)
+
+
+class RecordingProcessor:
+    """Wraps the worker's processor; records each event's end-to-end latency and the frames."""
 
     def __init__(self, inner: FrameProcessor) -> None:
-        self.__dict__.update(inner.__dict__)
+        self.inner = inner
         self.latencies_ms: list[int] = []
         self.frames_done = 0
         self.recording = True
 
+    @property
+    def model_info(self):
+        return self.inner.model_info
+
     def process(self, frames):
-        result = super().process(frames)
+        result = self.inner.process(frames)
         if self.recording:
             self.latencies_ms += [e.latency_ms for e in result.events if e.latency_ms is not None]
             self.frames_done += result.frames_ok
         return result
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def _kafka(broker: TansuBroker, tag: str, streams: int) -> KafkaSettings:
+    """Topics of this run's own."""
+    return KafkaSettings(
+        bootstrap_servers=broker.bootstrap,
+        frames_topic=f"bench-frames-{tag}",
+        events_topic=f"bench-events-{tag}",
+        dlq_topic=f"bench-dlq-{tag}",
+        topic_partitions=max(streams, 1),
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=1000,
+    )
+
+
+def _processor(settings: WorkerSettings, mode: str, max_age_ms: int) -> FrameProcessor:
+    """The worker's processor as ``mode`` configures it (see the module docstring)."""
+    naive = mode == "naive"
+    if naive:
+        settings.model.dtype = "fp32"
+        settings.detector.threads = 1
+    if mode in ("naive", "fullscan"):
+        settings.detector.full_scan_interval_s = 0.0
+    inner = build_processor(settings)
+    inner.max_frame_age_ms = None if naive else max_age_ms
+    return inner
+
+
+def _ingests(kafka: KafkaSettings, streams: int, fps: float, kind: str = "kafka") -> list[Ingest]:
+    if kind == "http":
+        return http_ingests(kafka, streams, fps)  # POSTs to ingest's HTTP server
+    ingests = [
+        Ingest(kafka, IngestOptions(source="sample", stream_id=f"cam-{i}", fps=fps, loop=True))
+        for i in range(streams)
+    ]
+    for ing in ingests:
+        ing.live = True  # behave as live cameras: stale frames may be dropped (batched mode)
+    return ingests
+
+
+async def _shutdown(worker: Worker, ingests: list[Ingest], tasks: list[asyncio.Task]) -> None:
+    """Stop fetching and reading, let the tasks end (30 s at most), close everything."""
+    for ing in ingests:
+        ing.request_stop()
+    worker.request_stop()
+    await asyncio.wait(tasks, timeout=30)
+    for ing in ingests:
+        await ing.stop()
+    await worker.stop()  # closes the processor too
 
 
 async def _run_mode(
@@ -53,36 +135,18 @@ async def _run_mode(
     duration_s: float,
     max_batch: int,
     max_age_ms: int,
+    ingest: str = "kafka",
 ) -> dict:
     tag = uuid.uuid4().hex[:6]
-    kafka = KafkaSettings(
-        bootstrap_servers=broker.bootstrap,
-        frames_topic=f"bench-frames-{tag}",
-        events_topic=f"bench-events-{tag}",
-        dlq_topic=f"bench-dlq-{tag}",
-        topic_partitions=max(streams, 1),
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
+    kafka = _kafka(broker, tag, streams)
     await ensure_topics(kafka)
     naive = mode == "naive"
-    settings = WorkerSettings(kafka=kafka)
-    if naive:
-        settings.model.dtype = "fp32"
-        settings.detector.threads = 1
-    if mode in ("naive", "fullscan"):
-        settings.detector.full_scan_interval_s = 0.0
-    processor = RecordingProcessor(build_processor(settings))
-    processor.max_frame_age_ms = None if naive else max_age_ms
+    inner = _processor(WorkerSettings(kafka=kafka), mode, max_age_ms)
+    processor = RecordingProcessor(inner)
     opts = WorkerOptions(
         group_id=f"bench-{tag}", max_batch_frames=1 if naive else max_batch, max_wait_ms=50
     )
-    ingests = [
-        Ingest(kafka, IngestOptions(source="sample", stream_id=f"cam-{i}", fps=fps, loop=True))
-        for i in range(streams)
-    ]
-    for ing in ingests:
-        ing.live = True  # behave as live cameras: stale frames may be dropped (batched mode)
+    ingests = _ingests(kafka, streams, fps, ingest)
     worker = Worker(kafka, opts, processor)
     await worker.start()
     for ing in ingests:
@@ -104,19 +168,12 @@ async def _run_mode(
     stale = worker.stale_dropped - stale0
     behind = sum(i.dropped for i in ingests) - behind0
     done, lat = processor.frames_done, np.array(processor.latencies_ms or [0])
-    for ing in ingests:
-        ing.request_stop()
-    worker.request_stop()
-    await asyncio.wait([wtask, *itasks], timeout=30)
-    for ing in ingests:
-        await ing.stop()
-    await worker.stop()
-    processor.close()
+    await _shutdown(worker, ingests, [wtask, *itasks])
     return {
         "mode": mode,
         "max_batch_frames": opts.max_batch_frames,
-        "dtype": str(processor.engine.dtype).removeprefix("torch."),
-        "full_scan_interval_s": processor.full_scan_interval_s,
+        "dtype": str(inner.engine.dtype).removeprefix("torch."),
+        "full_scan_interval_s": inner.full_scan_interval_s,
         "offered_fps": round(sent / elapsed, 2),
         "processed_fps": round(done / elapsed, 2),
         "faces_per_s": round(len(processor.latencies_ms) / elapsed, 2),
@@ -127,12 +184,22 @@ async def _run_mode(
 
 
 async def bench_pipeline(
-    streams: int, fps: float, duration_s: float, max_batch: int, max_age_ms: int, modes: list[str]
+    streams: int,
+    fps: float,
+    duration_s: float,
+    max_batch: int,
+    max_age_ms: int,
+    modes: list[str],
+    ingests: tuple[str, ...] = ("kafka",),
 ) -> dict:
     with TansuBroker() as broker:
         results = [
-            await _run_mode(broker, m, streams, fps, duration_s, max_batch, max_age_ms)
+            {
+                **await _run_mode(broker, m, streams, fps, duration_s, max_batch, max_age_ms, kind),
+                "ingest": kind,
+            }
             for m in modes
+            for kind in ingests
         ]
     out = {
         "benchmark": "pipeline",
@@ -143,7 +210,7 @@ async def bench_pipeline(
         "machine": platform.machine(),
         "results": results,
     }
-    by = {r["mode"]: r for r in results}
+    by = {r["mode"]: r for r in results if r["ingest"] == ingests[0]}
     if "naive" in by and "batched" in by and by["naive"]["processed_fps"]:
         out["speedup_processed_fps"] = round(
             by["batched"]["processed_fps"] / by["naive"]["processed_fps"], 2
@@ -157,7 +224,13 @@ def run_bench_pipeline(args) -> int:
     )
     result = asyncio.run(
         bench_pipeline(
-            args.streams, args.fps, args.duration, args.max_batch, args.max_frame_age_ms, modes
+            args.streams,
+            args.fps,
+            args.duration,
+            args.max_batch,
+            args.max_frame_age_ms,
+            modes,
+            ("kafka", "http") if args.ingest == "both" else (args.ingest,),
         )
     )
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))

@@ -11,12 +11,35 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
 from emostream.labels import EMOTIONS
+
+
+def register(subparsers) -> None:
+    """Add `bench smoothing`."""
+    b = subparsers.add_parser(
+        "smoothing", help="label changes/min raw vs smoothed on generated clips"
+    )
+    b.add_argument(
+        "--data", required=True, help="FER2013 CSV(.gz) or image folder (faces to paste)"
+    )
+    b.add_argument("--usage", default="PublicTest")
+    b.add_argument("--checkpoint", help="default: the packaged model")
+    b.add_argument("--detector", default="haar", choices=["haar", "yunet", "yunet_torch"])
+    b.add_argument("--segments", type=int, default=12)
+    b.add_argument("--segment-seconds", type=float, default=5.0)
+    b.add_argument("--fps", type=int, default=15)
+    b.add_argument("--half-life", type=float, default=0.25)
+    b.add_argument("--hold", type=float, default=0.3)
+    b.add_argument("--min-confidence", type=float, default=0.35)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=run_bench_smoothing)
+
 
 FRAME_W, FRAME_H = 640, 480
 
@@ -78,7 +101,10 @@ def count_changes(labels: list[str]) -> int:
 def follow_latencies(
     times: list[float], labels: list[str], segments: list[Segment]
 ) -> list[float | None]:
-    """Per boundary: seconds until the reported label first equals the new true label (None: never)."""
+    """Per boundary: seconds until the reported label first equals the new true label.
+
+    None where it never does within the segment.
+    """
     out: list[float | None] = []
     for seg in segments[1:]:
         hit = next(
@@ -94,7 +120,7 @@ def follow_latencies(
 
 
 def recognised(times: list[float], raw_labels: list[str], segments: list[Segment]) -> list[bool]:
-    """Per boundary: does the classifier see the new emotion (its per-frame majority in the segment)?
+    """Per boundary: does the classifier see the new emotion (its majority in the segment)?
 
     Where it does not, no smoother can follow the change: that is a classification error, and it
     is reported apart from the smoothing delay.
@@ -144,13 +170,60 @@ def _summary(name: str, times, labels, segments, minutes: float, seen: list[bool
     }
 
 
-def run_bench_smoothing(args) -> int:
+@dataclass
+class _Observed:
+    """Per frame with a face: its time and the raw and smoothed labels; the tracks seen."""
+
+    times: list[float] = field(default_factory=list)
+    raw_labels: list[str] = field(default_factory=list)
+    smooth_labels: list[str] = field(default_factory=list)
+    tracks: set = field(default_factory=set)
+
+    def add(self, events, fps: int) -> None:
+        by_seq: dict[int, object] = {}
+        for ev in events:  # one face per frame; keep the most confident detection
+            best = by_seq.get(ev.frame_seq)
+            if best is None or ev.face.detector_score > best.face.detector_score:
+                by_seq[ev.frame_seq] = ev
+        for seq in sorted(by_seq):
+            ev = by_seq[seq]
+            self.times.append(seq / fps)
+            self.raw_labels.append(ev.emotion.label)
+            self.smooth_labels.append(ev.smoothed.label)
+            self.tracks.add(ev.face.track_id)
+
+
+def _play(
+    processor, segments: list[Segment], duration: float, fps: int, rng: np.random.Generator
+) -> _Observed:
+    """Feed the clip to ``processor`` in one-second batches, as the worker would."""
     from emostream.frames import FrameMeta, encode_frame, frame_headers
+    from emostream.worker.processing import RawFrame
+
+    n_frames = int(duration * fps)
+    seen = _Observed()
+    seg_i = 0
+    batch: list[RawFrame] = []
+    for i in range(n_frames + 1):
+        if i < n_frames:
+            t = i / fps
+            while t >= segments[seg_i].end_s:
+                seg_i += 1
+            img = face_frame(segments[seg_i].image, t, duration, rng)
+            meta = FrameMeta("bench-smoothing", i, int(1_700_000_000_000 + t * 1000))
+            batch.append(RawFrame("frames", 0, i, encode_frame(img), frame_headers(meta)))
+        if len(batch) >= fps or (i == n_frames and batch):
+            seen.add(processor.process(batch).events, fps)
+            batch = []
+    return seen
+
+
+def run_bench_smoothing(args) -> int:
     from emostream.inference import engine_from_settings
-    from emostream.settings import DetectorSettings, ModelSettings
+    from emostream.settings import DetectorSettings, ModelSettings, SmoothingSettings
     from emostream.training.fer2013 import load_fer2013
     from emostream.worker.main import detector_from_settings
-    from emostream.worker.processing import FrameProcessor, RawFrame
+    from emostream.worker.processing import FrameProcessor
 
     rng = np.random.default_rng(args.seed)
     data = load_fer2013(args.data, args.usage)
@@ -159,61 +232,40 @@ def run_bench_smoothing(args) -> int:
     detector = detector_from_settings(det_settings)
     faces = _pick_faces(data, engine, detector, per_label=20, rng=rng)
     segments = schedule(faces, args.segments, args.segment_seconds, rng)
-    duration = args.segments * args.segment_seconds
     processor = FrameProcessor(
         detector,
         engine,
-        smoothing_half_life_s=args.half_life,
-        smoothing_hold_s=args.hold,
-        min_confidence=args.min_confidence,
+        smoothing=SmoothingSettings(
+            half_life_s=args.half_life, hold_s=args.hold, min_confidence=args.min_confidence
+        ),
         full_scan_interval_s=det_settings.full_scan_interval_s,
         detector_factory=lambda: detector_from_settings(det_settings),
     )
-    n_frames = int(duration * args.fps)
-    times, raw_labels, smooth_labels, tracks = [], [], [], set()
-    frames_with_face = 0
     t0 = time.perf_counter()
-    seg_i = 0
-    batch: list[RawFrame] = []
-    for i in range(n_frames + 1):
-        if i < n_frames:
-            t = i / args.fps
-            while t >= segments[seg_i].end_s:
-                seg_i += 1
-            img = face_frame(segments[seg_i].image, t, duration, rng)
-            meta = FrameMeta("bench-smoothing", i, int(1_700_000_000_000 + t * 1000))
-            batch.append(RawFrame("frames", 0, i, encode_frame(img), frame_headers(meta)))
-        if len(batch) >= args.fps or (i == n_frames and batch):
-            result = processor.process(batch)
-            by_seq: dict[int, object] = {}
-            for ev in result.events:  # one face per frame; keep the most confident detection
-                best = by_seq.get(ev.frame_seq)
-                if best is None or ev.face.detector_score > best.face.detector_score:
-                    by_seq[ev.frame_seq] = ev
-            for seq in sorted(by_seq):
-                ev = by_seq[seq]
-                frames_with_face += 1
-                times.append(seq / args.fps)
-                raw_labels.append(ev.emotion.label)
-                smooth_labels.append(ev.smoothed.label)
-                tracks.add(ev.face.track_id)
-            batch = []
-    elapsed = time.perf_counter() - t0
+    duration = args.segments * args.segment_seconds
+    seen = _play(processor, segments, duration, args.fps, rng)
+    report = _report(args, engine.model_name, segments, seen, time.perf_counter() - t0)
+    print(json.dumps(report, indent=None if args.json else 2))
+    return 0
+
+
+def _report(args, model_name: str, segments: list[Segment], seen: _Observed, elapsed: float):
+    duration = args.segments * args.segment_seconds
     minutes = duration / 60
-    seen = recognised(times, raw_labels, segments)
-    raw = _summary("raw", times, raw_labels, segments, minutes, seen)
-    smooth = _summary("smoothed", times, smooth_labels, segments, minutes, seen)
-    report = {
+    ok = recognised(seen.times, seen.raw_labels, segments)
+    raw = _summary("raw", seen.times, seen.raw_labels, segments, minutes, ok)
+    smooth = _summary("smoothed", seen.times, seen.smooth_labels, segments, minutes, ok)
+    return {
         "benchmark": "smoothing",
-        "model": engine.model_name,
+        "model": model_name,
         "detector": args.detector,
         "clip": {
             "seconds": duration,
             "fps": args.fps,
             "segments": args.segments,
-            "frames": n_frames,
-            "frames_with_face": frames_with_face,
-            "tracks": len(tracks),
+            "frames": int(duration * args.fps),
+            "frames_with_face": len(seen.times),
+            "tracks": len(seen.tracks),
             "seed": args.seed,
         },
         "smoother": {
@@ -230,5 +282,3 @@ def run_bench_smoothing(args) -> int:
         ),
         "elapsed_s": round(elapsed, 1),
     }
-    print(json.dumps(report, indent=None if args.json else 2))
-    return 0

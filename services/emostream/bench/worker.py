@@ -23,212 +23,62 @@ full scans found by the search around tracks, so lower by design).
 from __future__ import annotations
 
 import json
-import os
 import platform
-import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import cv2
-import numpy as np
 import torch
 
+from emostream.bench.worker_agreement import agreement
+from emostream.bench.worker_frames import FRAME_H, FRAME_W, record_frames
+from emostream.bench.worker_paths import reference_events, run_path
 from emostream.errors import ConfigError
-from emostream.frames import FrameMeta, encode_frame, frame_headers
-from emostream.schemas import EmotionEventV1
-from emostream.tracking.tracker import iou
-from emostream.worker.processing import FrameProcessor, RawFrame
-
-FRAME_W, FRAME_H = 640, 480
-FPS = 15.0
-TILE_PX = 200  # a face tile (head and shoulders) this wide: faces ~45-70 px wide in the frame
 
 
-def _astronaut_tiles(rng: np.random.Generator, count: int = 8) -> list[np.ndarray]:
-    from skimage import data
-
-    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[0:300, 60:360]
-    tiles = []
-    for i in range(count):
-        tile = cv2.flip(face, 1) if i % 2 else face
-        gain = rng.uniform(0.75, 1.2)
-        tiles.append(np.clip(tile.astype(np.float32) * gain, 0, 255).astype(np.uint8))
-    return tiles
-
-
-def _photo_tiles(folder: Path, limit: int = 64) -> list[np.ndarray]:
-    from emostream.bench.detect import find_images
-
-    tiles = []
-    for path, _ in find_images(folder)[::3][:limit]:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is not None:
-            tiles.append(image)
-    if not tiles:
-        raise ConfigError(f"no readable images under {folder}")
-    return tiles
-
-
-def _frame(tiles: list[np.ndarray], t: float, background: np.ndarray) -> np.ndarray:
-    """One frame: each tile in its quarter of the frame, drifting on a small ellipse."""
-    frame = background.copy()
-    for k, tile in enumerate(tiles):
-        cell_x, cell_y = (k % 2) * FRAME_W // 2, (k // 2) * FRAME_H // 2
-        width = int(TILE_PX * (0.8 + 0.1 * k))
-        height = min(int(width * tile.shape[0] / tile.shape[1]), FRAME_H // 2)
-        small = cv2.resize(
-            tile, (width, int(width * tile.shape[0] / tile.shape[1])), interpolation=cv2.INTER_AREA
-        )[:height]
-        x = cell_x + int((FRAME_W // 2 - width) * (0.5 + 0.4 * np.sin(t * 0.7 + k)))
-        y = cell_y + int((FRAME_H // 2 - height) * (0.5 + 0.4 * np.cos(t * 0.5 + k)))
-        frame[y : y + height, x : x + width] = small
-    return frame
-
-
-def record_frames(
-    n_frames: int, streams: int, photos: Path | None, seed: int = 0, prefix: str = "bench"
-) -> tuple[list[RawFrame], str]:
-    """``n_frames`` JPEG records over ``streams`` streams (1-4 faces each), interleaved by seq."""
-    rng = np.random.default_rng(seed)
-    if photos is not None:
-        pool = _photo_tiles(photos)
-        source = f"photos under {photos}"
-    else:
-        pool = _astronaut_tiles(rng)
-        source = "generated from scikit-image's astronaut photo"
-    per_stream = -(-n_frames // streams)
-    plans = []
-    for s in range(streams):
-        faces = 1 + s % 4
-        picks = [pool[int(i)] for i in rng.choice(len(pool), size=faces, replace=len(pool) < faces)]
-        shade = rng.integers(40, 200)
-        background = np.full((FRAME_H, FRAME_W, 3), shade, np.uint8)
-        plans.append((picks, background))
-    records = []
-    t0_ms = 1_700_000_000_000
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as encoder:  # cv2 frees the GIL
-        for seq in range(per_stream):
-            row = plans[: n_frames - len(records)]
-            images = [
-                _frame(picks, seq / FPS + s, background)
-                for s, (picks, background) in enumerate(row)
-            ]
-            for s, payload in enumerate(encoder.map(encode_frame, images)):
-                meta = FrameMeta(f"{prefix}-{s:03d}", seq, t0_ms + int(seq * 1000 / FPS))
-                records.append(RawFrame("bench.frames", s, seq, payload, frame_headers(meta)))
-    return records, source
-
-
-def _batches(records: list[RawFrame], size: int) -> Iterator[list[RawFrame]]:
-    for start in range(0, len(records), size):
-        yield records[start : start + size]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _results(
-    processor, batches: list[list[RawFrame]], device: torch.device, overlap: bool
-) -> Iterator[tuple[object, float]]:
-    """(result, latency ms) per batch. With ``overlap``, batch k+1 is decoded and detected in a
-    second thread (on its own CUDA stream) while batch k is tracked, classified and built;
-    latency then runs from its preparation's start."""
-    if not overlap:
-        for batch in batches:
-            t = time.perf_counter()
-            result = processor.process(batch)
-            _sync(device)
-            yield result, (time.perf_counter() - t) * 1000
-        return
-    side = torch.cuda.Stream(device) if device.type == "cuda" else None
-
-    def prepare(batch):
-        return time.perf_counter(), processor.prepare(batch, side)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as ahead:
-        pending = ahead.submit(prepare, batches[0]) if batches else None
-        for k in range(len(batches)):
-            started, prepared = pending.result()
-            if k + 1 < len(batches):
-                pending = ahead.submit(prepare, batches[k + 1])
-            result = processor.finish(prepared)
-            _sync(device)
-            yield result, (time.perf_counter() - started) * 1000
-
-
-def run_path(
-    processor: FrameProcessor,
-    records: list[RawFrame],
-    batch_frames: int,
-    device: torch.device,
-    warmup: list[RawFrame],
-    overlap: bool = False,
-) -> tuple[dict, list[EmotionEventV1]]:
-    """Process ``records`` in batches; figures and every event. Warm-up streams are separate."""
-    for batch in _batches(warmup, batch_frames):
-        processor.process(batch)
-    _sync(device)
-    getattr(processor, "stage_s", {}).clear()
-    latencies_ms, events, frames_ok, rejected = [], [], 0, 0
-    t0 = time.perf_counter()
-    for result, ms in _results(processor, list(_batches(records, batch_frames)), device, overlap):
-        latencies_ms.append(ms)
-        events.extend(result.events)
-        frames_ok += result.frames_ok
-        rejected += len(result.rejected)
-    elapsed = time.perf_counter() - t0
-    lat = np.array(latencies_ms or [0.0])
-    return {
-        "frames": len(records),
-        "frames_ok": frames_ok,
-        "rejected": rejected,
-        "faces": len(events),
-        "batch_frames": batch_frames,
-        "seconds": round(elapsed, 3),
-        "frames_per_s": round(frames_ok / elapsed, 2) if elapsed else None,
-        "faces_per_s": round(len(events) / elapsed, 2) if elapsed else None,
-        "latency_ms": {
-            "p50": round(float(np.percentile(lat, 50)), 2),
-            "p99": round(float(np.percentile(lat, 99)), 2),
-        },
-    }, events
-
-
-def agreement(reference: list[EmotionEventV1], other: list[EmotionEventV1]) -> dict:
-    """Per face of the reference (on frames both processed): box IoU and dominant emotion."""
-
-    def by_frame(events):
-        out: dict[tuple[str, int], list[EmotionEventV1]] = {}
-        for e in events:
-            out.setdefault((e.stream_id, e.frame_seq), []).append(e)
-        return out
-
-    ref, oth = by_frame(reference), by_frame(other)
-    compared = box_ok = matched = same = 0
-    for key, faces in ref.items():
-        if key not in oth:
-            continue
-        for e in faces:
-            compared += 1
-            a = (e.face.box.x, e.face.box.y, e.face.box.w, e.face.box.h)
-            best = max(
-                oth[key],
-                key=lambda o: iou(a, (o.face.box.x, o.face.box.y, o.face.box.w, o.face.box.h)),
-            )
-            overlap = iou(a, (best.face.box.x, best.face.box.y, best.face.box.w, best.face.box.h))
-            box_ok += overlap >= 0.9
-            if overlap >= 0.5:
-                matched += 1
-                same += best.emotion.label == e.emotion.label
-    return {
-        "faces_compared": compared,
-        "box_iou_ge_0_9": round(box_ok / compared, 4) if compared else None,
-        "faces_matched": matched,
-        "dominant_emotion": round(same / matched, 4) if matched else None,
-    }
+def register(subparsers) -> None:
+    """Add `bench worker`."""
+    b = subparsers.add_parser(
+        "worker",
+        help="the worker's processing of recorded frames, no Kafka: "
+        "frames/s, faces/s, batch latency; the --device path vs the CPU path",
+    )
+    b.add_argument(
+        "--device",
+        choices=["cpu", "cuda"],
+        default="cpu",
+        help="where the batched path decodes, detects and crops (cuda: nvJPEG + GPU)",
+    )
+    b.add_argument(
+        "--frames", type=int, help="records for the device path (default: 2048 on cuda, 256 on cpu)"
+    )
+    b.add_argument(
+        "--reference-frames",
+        type=int,
+        help="the first records, for the CPU path (agreement is measured on these; "
+        "give each stream more than the track confirmation needs; default: "
+        "512 on cuda, 256 on cpu)",
+    )
+    b.add_argument("--streams", type=int, default=64, help="stream i shows 1 + i %% 4 faces")
+    b.add_argument("--batch-frames", type=int, help="CPU path micro-batch (default: the worker's)")
+    b.add_argument("--device-batch-frames", type=int, help="default: 256 on cuda, 16 on cpu")
+    b.add_argument(
+        "--detector",
+        choices=["haar", "yunet", "yunet_torch"],
+        help="the timed CPU path's detector (default: the configured one)",
+    )
+    b.add_argument(
+        "--host-decode",
+        action="store_true",
+        help="cuda: decode with OpenCV threads instead of nvJPEG",
+    )
+    b.add_argument(
+        "--overlap",
+        action="store_true",
+        help="prepare (decode, detect) batch k+1 while batch k is classified",
+    )
+    b.add_argument("--photos", help="face photos to compose frames from (default: generated)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=run_bench_worker)
 
 
 def _check_device(device: str) -> torch.device:
@@ -250,19 +100,55 @@ def _check_device(device: str) -> torch.device:
     return torch.device("cuda")
 
 
-def _reference_events(settings, records: list[RawFrame], batch_frames: int) -> list[EmotionEventV1]:
-    """Untimed: the CPU path with YuNet scanning every frame in full, one detection thread."""
+def _device_path(settings, engine, dev, records, batch_frames, warmup, host_decode, overlap):
+    """``DeviceFrameProcessor`` as the worker's settings configure it; figures and events."""
+    from emostream.worker.device_processing import DeviceFrameProcessor
+
+    det = settings.detector
+    gpu = DeviceFrameProcessor(
+        engine,
+        device=str(dev),
+        max_width_px=det.max_width_px,
+        min_face_px=det.min_face_px,
+        max_faces=det.max_faces,
+        score_threshold=det.score_threshold,
+        host_decode=host_decode,
+        timing=not overlap,  # stage timing syncs: not with overlap
+        smoothing=settings.smoothing,
+        track_min_hits=settings.worker.track_min_hits,
+    )
+    try:
+        figures, events = run_path(gpu, records, batch_frames, dev, warmup, overlap)
+    finally:
+        gpu.close()
+    batches = -(-len(records) // batch_frames)
+    figures.update(
+        detector="yunet_torch (batched, full scan every frame)",
+        dtype=str(engine.dtype).removeprefix("torch."),
+        decode="opencv threads" if gpu.host_decode else "nvjpeg",
+        overlap=overlap,
+        stage_ms_per_batch={k: round(v * 1000 / batches, 2) for k, v in gpu.stage_s.items()},
+    )
+    return figures, events
+
+
+def _cpu_path(settings, records, batch_frames, warmup):
+    """``FrameProcessor`` as ``emostream worker`` builds it; it, figures and events."""
     from emostream.worker.main import build_processor
 
-    ref = settings.model_copy(deep=True)
-    ref.detector = ref.detector.model_copy(
-        update={"kind": "yunet_torch", "full_scan_interval_s": 0.0, "threads": 1}
-    )
-    processor = build_processor(ref)
+    cpu = build_processor(settings)
     try:
-        return run_path(processor, records, batch_frames, torch.device("cpu"), [])[1]
+        figures, events = run_path(cpu, records, batch_frames, torch.device("cpu"), warmup)
     finally:
-        processor.close()
+        cpu.close()
+    det = settings.detector
+    figures.update(
+        detector=det.kind,
+        full_scan_interval_s=det.full_scan_interval_s,
+        detect_threads=det.threads,
+        dtype=str(cpu.engine.dtype).removeprefix("torch."),
+    )
+    return cpu, figures, events
 
 
 def bench_worker(
@@ -280,8 +166,6 @@ def bench_worker(
 ) -> dict:
     from emostream.config import WorkerSettings
     from emostream.inference import engine_from_settings
-    from emostream.worker.device_processing import DeviceFrameProcessor
-    from emostream.worker.main import build_processor
 
     dev = _check_device(device)
     on_gpu = dev.type == "cuda"  # a CPU runs the batched path for its agreement, not its speed
@@ -300,53 +184,32 @@ def bench_worker(
     device_model = settings.model.model_copy(update={"device": str(dev)})
     settings.model = settings.model.model_copy(update={"device": "cpu"})  # auto would take CUDA
     batch_frames = batch_frames or settings.worker.max_batch_frames
-    cpu = build_processor(settings)
-    try:
-        cpu_figures, cpu_events = run_path(
-            cpu,
-            records[:reference_frames],
-            batch_frames,
-            torch.device("cpu"),
-            warmup[: 2 * batch_frames],
-        )
-    finally:
-        cpu.close()
-    reference_events = _reference_events(settings, records[:reference_frames], batch_frames)
+    cpu, cpu_figures, cpu_events = _cpu_path(
+        settings, records[:reference_frames], batch_frames, warmup[: 2 * batch_frames]
+    )
+    reference = reference_events(settings, records[:reference_frames], batch_frames)
     engine = cpu.engine if dev.type == "cpu" else engine_from_settings(device_model)
-    det = settings.detector
-    track_hits = getattr(settings.worker, "track_min_hits", None)
-    extra = {"track_min_hits": track_hits} if track_hits is not None else {}
-    gpu = DeviceFrameProcessor(
+    dev_figures, dev_events = _device_path(
+        settings, engine, dev, records[:frames], device_batch_frames, warmup, host_decode, overlap
+    )
+    return _report(
+        dev,
         engine,
-        device=str(dev),
-        max_width_px=det.max_width_px,
-        min_face_px=det.min_face_px,
-        max_faces=det.max_faces,
-        score_threshold=det.score_threshold,
-        host_decode=host_decode,
-        timing=not overlap,
-        **extra,
-    )  # stage timing syncs: not with overlap
-    try:
-        dev_figures, dev_events = run_path(
-            gpu, records[:frames], device_batch_frames, dev, warmup, overlap
-        )
-    finally:
-        gpu.close()
-    cpu_figures.update(
-        detector=det.kind,
-        full_scan_interval_s=det.full_scan_interval_s,
-        detect_threads=det.threads,
-        dtype=str(cpu.engine.dtype).removeprefix("torch."),
+        source,
+        streams,
+        reference_frames,
+        len(records),
+        cpu_figures,
+        dev_figures,
+        (reference, cpu_events, dev_events),
     )
-    batches = -(-len(records[:frames]) // device_batch_frames)
-    dev_figures.update(
-        detector="yunet_torch (batched, full scan every frame)",
-        dtype=str(engine.dtype).removeprefix("torch."),
-        decode="opencv threads" if gpu.host_decode else "nvjpeg",
-        overlap=overlap,
-        stage_ms_per_batch={k: round(v * 1000 / batches, 2) for k, v in gpu.stage_s.items()},
-    )
+
+
+def _report(
+    dev, engine, source, streams, reference_frames, n_records, cpu_figures, dev_figures, events
+) -> dict:
+    """The JSON report: the device path's figures, its speed-up and agreement, both paths."""
+    reference, cpu_events, dev_events = events
     speedup = (
         round(dev_figures["frames_per_s"] / cpu_figures["frames_per_s"], 2)
         if cpu_figures["frames_per_s"] and dev_figures["frames_per_s"]
@@ -366,13 +229,13 @@ def bench_worker(
         "frames_source": source,
         "frame_size": [FRAME_W, FRAME_H],
         "streams": streams,
-        "reference_frames_per_stream": -(-min(reference_frames, len(records)) // streams),
+        "reference_frames_per_stream": -(-min(reference_frames, n_records) // streams),
         "faces_per_frame": "1-4 (stream i has 1 + i % 4)",
         "frames_per_s": dev_figures["frames_per_s"],
         "faces_per_s": dev_figures["faces_per_s"],
         "latency_ms": dev_figures["latency_ms"],
         "speedup_vs_cpu_path": speedup,
-        "agreement": agreement(reference_events, dev_events),
+        "agreement": agreement(reference, dev_events),
         "agreement_vs_cpu_path_as_configured": agreement(cpu_events, dev_events),
         "cpu_path": cpu_figures,
         "device_path": dev_figures,

@@ -1,4 +1,4 @@
-"""`emostream eval`: accuracy, per-class metrics and calibration of one checkpoint or an ensemble."""
+"""`emostream eval` and `calibrate`: accuracy, per-class metrics and calibration of checkpoints."""
 
 from __future__ import annotations
 
@@ -91,9 +91,14 @@ def run_eval(args) -> int:
         )
     if args.json:
         print(json.dumps(report))
-        return 0
+    else:
+        _print_report(report, args.usage, args.near_duplicates)
+    return 0
+
+
+def _print_report(report: dict, usage: str, near_duplicates: bool) -> None:
     print(
-        f"{args.usage}: n={report['n']} accuracy={report['accuracy']:.4f} "
+        f"{usage}: n={report['n']} accuracy={report['accuracy']:.4f} "
         f"macro-F1={report['macro_f1']:.4f} ECE={report['ece']:.4f} NLL={report['nll']:.4f}  "
         f"models={', '.join(report['models'])}"
     )
@@ -102,7 +107,7 @@ def run_eval(args) -> int:
             f"before temperature scaling: ECE={report['uncalibrated']['ece']:.4f} "
             f"NLL={report['uncalibrated']['nll']:.4f}"
         )
-    if args.near_duplicates:
+    if near_duplicates:
         print(
             f"without near-duplicates of Training ({report['near_duplicates']} removed): "
             f"n={report['n_without_near_duplicates']} "
@@ -113,7 +118,6 @@ def run_eval(args) -> int:
         print(
             f"{name:10s} {c['precision']:9.3f} {c['recall']:7.3f} {c['f1']:6.3f} {c['support']:8d}"
         )
-    return 0
 
 
 def run_calibrate(args) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emostream.cli.model_cache import hub_url
 from emostream.models.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint
 from emostream.models.hub import OFFICIAL_FILES, cache_dir, pull
 from emostream.models.registry import get_spec, list_specs
@@ -54,9 +55,8 @@ def run_models(args) -> int:
         else:
             for r in rows:
                 print(f"{r['name']:22s} {r['input_size']:4d}px  {r['description']}")
-            print(
-                f"default checkpoint: {DEFAULT_CHECKPOINT} ({'present' if data['default_present'] else 'MISSING'})"
-            )
+            present = "present" if data["default_present"] else "MISSING"
+            print(f"default checkpoint: {DEFAULT_CHECKPOINT} ({present})")
             for name, ok in files.items():
                 print(f"cache {cache / name}: {'present' if ok else 'not pulled'}")
         return 0
@@ -64,7 +64,7 @@ def run_models(args) -> int:
         info = _describe(args.name)
         print(json.dumps(info, indent=None if args.json else 2))
         return 0
-    paths = pull(cache=args.cache_dir, base_url=args.hub_url)
+    paths = pull(cache=args.cache_dir, base_url=hub_url(args.hub_url))
     for name, path in paths.items():
         print(f"{name}: {path}")
     return 0

@@ -10,7 +10,9 @@ import cv2
 from emostream.errors import ConfigError
 from emostream.inference import engine_from_settings
 from emostream.settings import ModelSettings
-from emostream.vision import build_detector, crop, official_crop_box
+from emostream.vision import build_detector
+from emostream.worker.classify_stage import ClassifyStage
+from emostream.worker.detect_stage import detect_and_crop
 
 
 def predict_images(
@@ -21,22 +23,18 @@ def predict_images(
 ) -> tuple[list[dict], dict]:
     detector = build_detector(detector_kind, yunet_model)
     engine = engine_from_settings(ModelSettings(checkpoint=checkpoint))
-    labels = engine.preprocessing.labels
+    # The worker's own detect -> crop -> classify step, so the two cannot disagree.
+    stage = ClassifyStage(engine)
+    labels = stage.labels
     results, images = [], {}
     for path in paths:
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
             results.append({"image": path, "error": "not a readable image", "faces": []})
             continue
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        h, w = gray.shape
-        dets, crops = [], []
-        for d in detector.detect(image):
-            box = official_crop_box(d.x, d.y, d.w, d.h, w, h)
-            if box is not None:
-                dets.append(d)
-                crops.append(crop(gray, box))
-        probs = engine.classify(crops)
+        kept, crops = detect_and_crop(detector, image)
+        dets = [d for d, _ in kept]
+        probs = stage.classify(crops)
         faces = []
         for d, p in zip(dets, probs):
             faces.append(

@@ -1,4 +1,4 @@
-"""`emostream demo`: broker, Redis, ingest, worker and aggregator in one process, then a clean exit."""
+"""`emostream demo`: broker, Redis, ingest, worker and aggregator in one process; a clean exit."""
 
 from __future__ import annotations
 
@@ -14,16 +14,18 @@ import redis.asyncio as aioredis
 import structlog
 from pydantic import SecretStr
 
-from emostream.aggregator.api import create_app
+from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import check_bind
 from emostream.aggregator.consumer import EventConsumer
 from emostream.aggregator.state.store import EventStore
-from emostream.config import AlertOptions, DemoSettings, WorkerSettings
+from emostream.config import AlertOptions, DemoSettings, IngestOptions, WorkerSettings
+from emostream.demo.capture import capture_options, capture_server, trust_capture_page
 from emostream.ingest.runner import Ingest
 from emostream.ingest.sources import probe_source
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import RedisServer, TansuBroker
 from emostream.runtime.lifecycle import ApiServer, check_port_free, install_stop_handlers
+from emostream.settings import RedisSettings
 from emostream.worker.main import build_processor
 from emostream.worker.runner import Worker
 
@@ -66,6 +68,98 @@ def _say(text: str) -> None:
     print(f"emostream demo: {text}", file=sys.stderr, flush=True)
 
 
+async def _redis(
+    settings: DemoSettings, external: str | None, procs: ExitStack
+) -> tuple[RedisSettings, bool]:
+    """REDIS_URL when it answers (our keys under a fresh prefix: True), else our redis-server."""
+    if settings.redis_mode != "embedded" and external and await _reachable(external):
+        # Someone else's Redis: keep our keys under a unique prefix and remove them at the end.
+        prefix = f"{settings.redis.key_prefix}:demo:{uuid.uuid4().hex[:8]}"
+        redis_settings = settings.redis.model_copy(
+            update={"url": SecretStr(external), "key_prefix": prefix}
+        )
+        log.info("using Redis at REDIS_URL", key_prefix=prefix)
+        return redis_settings, True
+    server = procs.enter_context(RedisServer())
+    return settings.redis.model_copy(update={"url": SecretStr(server.url)}), False
+
+
+async def _supervise(
+    tasks: list[asyncio.Task],
+    stop: asyncio.Event,
+    started: float,
+    duration_s: float | None,
+    ingest: Ingest,
+    worker: Worker,
+    consumer: EventConsumer,
+) -> bool:
+    """Show progress until Ctrl-C, ``duration_s`` or a component stops; True if one failed.
+
+    ``tasks`` are the aggregator's, the worker's and ingest's, in that order. Ingest may end (a
+    file source with --once) while the API keeps serving.
+    """
+    ingest_ended = False
+    while not stop.is_set():
+        done = [t for t in tasks if t.done() and t.get_name() != "ingest"]
+        ingest_task = tasks[2]
+        if ingest_task.done() and not ingest_ended:
+            ingest_ended = True
+            error = ingest_task.exception()
+            if error is not None:
+                _say(f"error: ingest stopped: {error}")
+                return True
+            _say(f"source ended after {ingest.seq} frames; the API keeps serving until Ctrl-C")
+        if done:
+            log.error(
+                "component stopped",
+                component=done[0].get_name(),
+                error=repr(done[0].exception()),
+            )
+            return True
+        elapsed = time.monotonic() - started
+        if duration_s is not None and elapsed >= duration_s:
+            return False
+        _summary(elapsed, ingest, worker, consumer)
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=1.0)
+        except TimeoutError:
+            pass
+    return False
+
+
+async def _serve_api(
+    stack: AsyncExitStack,
+    settings: DemoSettings,
+    ingest_opts: IngestOptions,
+    store: EventStore,
+    consumer: EventConsumer,
+    alerts: AlertOptions,
+) -> None:
+    """Start the demo's HTTP API on ``stack`` and say where it is and which keys apply."""
+    api_opts = trust_capture_page(settings.api, ingest_opts)
+    check_bind(api_opts.host, api_opts.read_keys, api_opts.admin_keys)
+    app = service_app(store, consumer, api_opts, alerts)
+    stack.push_async_callback(app.state.live_hub.stop)
+    await stack.enter_async_context(
+        ApiServer(app, settings.api.host, settings.api.port, "demo API", PORT_FIX)
+    )
+    api = f"http://{settings.api.host}:{settings.api.port}"
+    _say(f"API on {api}  (try {api}/v1/streams)")
+    _say_keys(api_opts.read_keys, api_opts.admin_keys)
+
+
+async def _wind_down(
+    tasks: list[asyncio.Task], ingest: Ingest, worker: Worker, consumer: EventConsumer
+) -> None:
+    """Ask every component to stop (ingest first), wait a bounded time, cancel the rest."""
+    for comp in (ingest, worker, consumer):
+        comp.request_stop()
+    await asyncio.wait(tasks, timeout=15)
+    for t in tasks:
+        if not t.done():
+            t.cancel()
+
+
 async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool = False) -> int:
     started = time.monotonic()
     stop = asyncio.Event()
@@ -77,20 +171,9 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
         broker = procs.enter_context(TansuBroker())
         kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})
         external = os.environ.get("REDIS_URL")
-        own_prefix = False
-        if settings.redis_mode != "embedded" and external and await _reachable(external):
-            # Someone else's Redis: keep our keys under a unique prefix and remove them at the end.
-            prefix = f"{settings.redis.key_prefix}:demo:{uuid.uuid4().hex[:8]}"
-            redis_settings = settings.redis.model_copy(
-                update={"url": SecretStr(external), "key_prefix": prefix}
-            )
-            own_prefix = True
-            log.info("using Redis at REDIS_URL", key_prefix=prefix)
-        else:
-            server = procs.enter_context(RedisServer())
-            redis_settings = settings.redis.model_copy(update={"url": SecretStr(server.url)})
+        redis_settings, own_prefix = await _redis(settings, external, procs)
         redis_shown = (
-            "REDIS_URL (keys under " + redis_settings.key_prefix + ")"
+            f"REDIS_URL (keys under {redis_settings.key_prefix})"
             if own_prefix
             else redis_settings.url.get_secret_value()
         )
@@ -106,86 +189,33 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
         )
         # Files and folders loop (a demo keeps streaming) unless --once.
         ingest_opts = settings.ingest.model_copy(update={"loop": not once})
+        ingest_opts = capture_options(ingest_opts, settings.api)  # frames over HTTP, /capture
         async with AsyncExitStack() as stack:
             # The API reads through one pool, the consumer writes through its own (as the
             # aggregator service does), so live viewers can never starve event storage.
-            store = await stack.enter_async_context(EventStore(redis_settings))
-            writer = await stack.enter_async_context(EventStore(redis_settings))
+            retention = settings.aggregator
+            store = await stack.enter_async_context(EventStore(redis_settings, retention))
+            writer = await stack.enter_async_context(EventStore(redis_settings, retention))
             alerts = _with_webhook_secret(settings.alerts)
             consumer = EventConsumer(kafka, settings.aggregator, writer, alerts)
             worker = Worker(kafka, settings.worker, processor)
             ingest = Ingest(kafka, ingest_opts)
             # The API answers first; the Kafka clients join their groups concurrently.
-            api_opts = settings.api
-            check_bind(api_opts.host, api_opts.read_keys, api_opts.admin_keys)
-            app = create_app(
-                store,
-                api_opts.max_events_limit,
-                consumer,
-                api_opts.read_keys,
-                api_opts.admin_keys,
-                alerts=alerts,
-                max_body_bytes=api_opts.max_body_bytes,
-                max_live_clients=api_opts.max_live_clients,
-                local_hosts_only=not (api_opts.read_keys or api_opts.admin_keys),
-                bind_host=api_opts.host,
-            )
-            stack.push_async_callback(app.state.live_hub.stop)
-            await stack.enter_async_context(
-                ApiServer(app, settings.api.host, settings.api.port, "demo API", PORT_FIX)
-            )
-            api = f"http://{settings.api.host}:{settings.api.port}"
-            _say(f"API on {api}  (try {api}/v1/streams)")
-            _say_keys(api_opts.read_keys, api_opts.admin_keys)
+            await _serve_api(stack, settings, ingest_opts, store, consumer, alerts)
+            await stack.enter_async_context(capture_server(kafka, ingest_opts, _say))
             for comp in (consumer, worker, ingest):
                 stack.push_async_callback(comp.stop)
             await asyncio.gather(consumer.start(), worker.start(), ingest.start())
             if not processor.model_info.trained:
                 print("WARNING: UNTRAINED MODEL - emotions are random", file=sys.stderr, flush=True)
-            tasks = [
-                asyncio.create_task(c.run(), name=n)
-                for c, n in ((consumer, "aggregator"), (worker, "worker"), (ingest, "ingest"))
-            ]
-            failed = False
-            ingest_ended = False
+            named = ((consumer, "aggregator"), (worker, "worker"), (ingest, "ingest"))
+            tasks = [asyncio.create_task(c.run(), name=n) for c, n in named]
             try:
-                while not stop.is_set():
-                    done = [t for t in tasks if t.done() and t.get_name() != "ingest"]
-                    ingest_task = tasks[2]
-                    if ingest_task.done() and not ingest_ended:
-                        ingest_ended = True
-                        error = ingest_task.exception()
-                        if error is not None:
-                            _say(f"error: ingest stopped: {error}")
-                            failed = True
-                            break
-                        _say(
-                            f"source ended after {ingest.seq} frames; the API keeps serving "
-                            "until Ctrl-C"
-                        )
-                    if done:
-                        failed = True
-                        log.error(
-                            "component stopped",
-                            component=done[0].get_name(),
-                            error=repr(done[0].exception()),
-                        )
-                        break
-                    elapsed = time.monotonic() - started
-                    if duration_s is not None and elapsed >= duration_s:
-                        break
-                    _summary(elapsed, ingest, worker, consumer)
-                    try:
-                        await asyncio.wait_for(stop.wait(), timeout=1.0)
-                    except TimeoutError:
-                        pass
+                failed = await _supervise(
+                    tasks, stop, started, duration_s, ingest, worker, consumer
+                )
             finally:
-                for comp in (ingest, worker, consumer):
-                    comp.request_stop()
-                await asyncio.wait(tasks, timeout=15)
-                for t in tasks:
-                    if not t.done():
-                        t.cancel()
+                await _wind_down(tasks, ingest, worker, consumer)
                 _summary(time.monotonic() - started, ingest, worker, consumer, final=True)
             if own_prefix:
                 await _delete_prefix(external, redis_settings.key_prefix)

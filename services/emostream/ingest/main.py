@@ -5,6 +5,8 @@ from __future__ import annotations
 import structlog
 
 from emostream.config import IngestSettings, masked_dump
+from emostream.ingest.http_only import run_http_only
+from emostream.ingest.http_server import HTTP_ONLY_SOURCE, check_http_bind, ingest_http_server
 from emostream.ingest.runner import Ingest
 from emostream.ingest.sources import probe_source
 from emostream.kafka.clients import ensure_topics
@@ -17,11 +19,17 @@ log = structlog.get_logger(__name__)
 
 async def run_ingest(settings: IngestSettings) -> int:
     log.info("config", **masked_dump(settings))
+    opts = settings.ingest
+    if opts.source == HTTP_ONLY_SOURCE:
+        return await run_http_only(settings)
+    check_http_bind(opts)
     probe_source(settings.ingest.source)  # a file that decodes to nothing: one error, at once
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
-    opts = settings.ingest
-    async with Ingest(settings.kafka, opts) as ingest:
+    async with (
+        ingest_http_server(settings.kafka, opts),
+        Ingest(settings.kafka, opts) as ingest,
+    ):
         install_stop_handlers(ingest.request_stop)
         async with health_server(
             "ingest",

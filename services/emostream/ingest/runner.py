@@ -1,4 +1,4 @@
-"""The ingest component: read a source at a target fps and publish JPEG frames keyed by stream id."""
+"""The ingest component: read a source at a target fps, publish JPEG frames keyed by stream id."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from emostream.frames import FrameMeta, encode_frame, frame_headers, validate_st
 from emostream.ingest.sources import default_stream_id, fit_width, is_live, open_source
 from emostream.kafka.broker_watch import TopicWatch
 from emostream.kafka.clients import make_producer
+from emostream.runtime.component import Component
 from emostream.runtime.health import progress_check
 from emostream.settings import KafkaSettings
 
@@ -24,8 +25,8 @@ log = structlog.get_logger(__name__)
 _END = object()
 
 
-class Ingest:
-    """Publishes frames until the source ends (or forever with ``loop``/live sources) or ``stop()``."""
+class Ingest(Component):
+    """Publishes frames until the source ends (forever with ``loop``/live sources) or ``stop()``."""
 
     def __init__(self, kafka: KafkaSettings, options: IngestOptions) -> None:
         self.kafka = kafka
@@ -34,26 +35,22 @@ class Ingest:
         self.live = is_live(options.source)  # frame policy: live frames may be dropped when late
         self._reconnects = self.live  # the source itself is a feed that can drop
         self._producer = make_producer(kafka, "ingest")
-        self._stop = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self.sent = 0
         self.failed = 0
         self.dropped = 0
         self.seq = 0
         # seq restarts at 0 with each run; the run id in every frame keeps event ids unique.
         self.run_id = uuid.uuid4().hex[:16]
-        self.started = False
         self.last_progress = time.monotonic()
         # A broker that lost the topic may still acknowledge sends to it (Tansu does): look.
         self.topic_watch = TopicWatch(kafka, kafka.frames_topic, self._broker_topics, "ingest")
 
-    async def start(self) -> Ingest:
+    async def _start(self) -> None:
         await self._producer.start()
-        self.started = True
-        return self
 
-    async def stop(self) -> None:
-        self._stop.set()
-        self.started = False
+    async def _stop(self) -> None:
+        self._stop_requested.set()
         await self._producer.stop()
 
     async def _broker_topics(self) -> set[str]:
@@ -61,7 +58,7 @@ class Ingest:
         return set(metadata.topics())
 
     async def _watch_topics(self) -> None:
-        while not self._stop.is_set():
+        while not self._stop_requested.is_set():
             if await self.topic_watch.ensure_topic():
                 await self._producer.client.force_metadata_update()
             await asyncio.sleep(1.0)
@@ -74,14 +71,8 @@ class Ingest:
         """``/readyz`` check: the producer is connected."""
         return self.started, {"sent": self.sent, "failed": self.failed, "dropped": self.dropped}
 
-    async def __aenter__(self) -> Ingest:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
     def request_stop(self) -> None:
-        self._stop.set()
+        self._stop_requested.set()
 
     def _frames(self) -> Iterator[np.ndarray]:
         while True:
@@ -95,7 +86,7 @@ class Ingest:
                     f"source {self.options.source!r} yielded no frame: not a video "
                     "or image OpenCV can decode"
                 )
-            if not (self.options.loop or self._reconnects) or self._stop.is_set():
+            if not (self.options.loop or self._reconnects) or self._stop_requested.is_set():
                 return
             if self._reconnects:
                 log.warning("source ended, reconnecting", source=self.options.source)
@@ -117,7 +108,7 @@ class Ingest:
         )
         watch = asyncio.create_task(self._watch_topics())
         try:
-            while not self._stop.is_set():
+            while not self._stop_requested.is_set():
                 if opts.max_frames is not None and self.seq >= opts.max_frames:
                     break
                 frame = await asyncio.to_thread(next, frames, _END)
@@ -134,24 +125,7 @@ class Ingest:
                     next_at = time.monotonic() + period_s
                     continue
                 next_at = max(next_at + period_s, time.monotonic() - period_s)
-                payload = await asyncio.to_thread(
-                    lambda f=frame: encode_frame(fit_width(f, opts.max_width_px), opts.jpeg_quality)
-                )
-                meta = FrameMeta(
-                    self.stream_id, self.seq, int(time.time() * 1000), self.live, self.run_id
-                )
-                self.seq += 1
-                fut = await self._producer.send(
-                    self.kafka.frames_topic,
-                    payload,
-                    key=self.stream_id.encode(),
-                    headers=frame_headers(meta),
-                )
-                pending.add(fut)
-                fut.add_done_callback(self._on_done)
-                fut.add_done_callback(pending.discard)
-                if len(pending) >= opts.max_in_flight:
-                    await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                await self._publish(frame, pending)
             if pending:
                 await asyncio.wait(pending, timeout=30)
         finally:
@@ -163,6 +137,30 @@ class Ingest:
                 failed=self.failed,
                 dropped=self.dropped,
             )
+
+    async def _publish(self, frame: np.ndarray, pending: set[asyncio.Future]) -> None:
+        """Send ``frame``; wait while ``max_in_flight`` sends are unacknowledged."""
+        fut = await self._send(frame)
+        pending.add(fut)
+        fut.add_done_callback(self._on_done)
+        fut.add_done_callback(pending.discard)
+        if len(pending) >= self.options.max_in_flight:
+            await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+
+    async def _send(self, frame: np.ndarray) -> asyncio.Future:
+        """Encode ``frame`` off the loop and hand it to the producer; the future is the ack."""
+        opts = self.options
+        payload = await asyncio.to_thread(
+            lambda f=frame: encode_frame(fit_width(f, opts.max_width_px), opts.jpeg_quality)
+        )
+        meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000), self.live, self.run_id)
+        self.seq += 1
+        return await self._producer.send(
+            self.kafka.frames_topic,
+            payload,
+            key=self.stream_id.encode(),
+            headers=frame_headers(meta),
+        )
 
     def _on_done(self, fut: asyncio.Future) -> None:
         if fut.cancelled() or fut.exception() is not None:

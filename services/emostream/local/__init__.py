@@ -1,4 +1,4 @@
-"""Local servers (a Kafka-protocol broker, Redis) started by the demo, the tests and the benchmarks."""
+"""Local servers (a Kafka-protocol broker, Redis) for the demo, the tests and the benchmarks."""
 
 from emostream.local.servers import RedisServer, ServiceProcess, TansuBroker, settings_env
 

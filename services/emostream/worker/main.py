@@ -35,6 +35,7 @@ def build_processor(settings: WorkerSettings) -> FrameProcessor:
     return FrameProcessor(
         detector,
         engine,
+        smoothing=settings.smoothing,
         max_frame_age_ms=settings.worker.max_frame_age_ms,
         full_scan_interval_s=settings.detector.full_scan_interval_s,
         detect_threads=settings.detector.threads,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
@@ -55,7 +56,9 @@ async def send_dead_letter(
         (H_SOURCE, f"{source_topic}/{partition}/{offset}".encode()),
         ("emostream-dlq-record", letter.model_dump_json().encode()),
     ]
-    kept = [(k, v) for k, v in headers if not k.startswith("emostream-dlq-")]
+    kept: list[tuple[str, bytes | None]] = [
+        (k, v) for k, v in headers if not k.startswith("emostream-dlq-")
+    ]
     key = (stream_id or "unknown").encode()[:256]
     value = value or b""
     if max_bytes is not None:
@@ -66,7 +69,7 @@ async def send_dead_letter(
     return letter
 
 
-def _size(headers: list[tuple[str, bytes | None]]) -> int:
+def _size(headers: Sequence[tuple[str, bytes | None]]) -> int:
     return sum(len(k.encode()) + len(v or b"") for k, v in headers)
 
 

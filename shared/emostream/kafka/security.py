@@ -95,8 +95,11 @@ def client_security(settings: KafkaSettings) -> dict:
     if settings.security_protocol.startswith("SASL_"):
         # aiokafka takes SCRAM credentials through the sasl_plain_* arguments too.
         kwargs["sasl_mechanism"] = settings.sasl_mechanism
-        kwargs["sasl_plain_username"] = settings.sasl_username.get_secret_value()
-        kwargs["sasl_plain_password"] = settings.sasl_password.get_secret_value()
+        username, password = settings.sasl_username, settings.sasl_password
+        # KafkaSettings' validator requires both with a SASL_* protocol.
+        assert username is not None and password is not None
+        kwargs["sasl_plain_username"] = username.get_secret_value()
+        kwargs["sasl_plain_password"] = password.get_secret_value()
     return kwargs
 
 

@@ -61,7 +61,7 @@ class EmotionClassifier(nn.Module):
             self._mean = None
             self._std = None
         if preprocessing.blur_sigma <= 0:
-            self._blur = None
+            self._blur: torch.Tensor | None = None
         else:
             sigma = preprocessing.blur_sigma
             radius = max(1, math.ceil(3 * sigma))
@@ -71,6 +71,8 @@ class EmotionClassifier(nn.Module):
 
     def blur(self, x: torch.Tensor) -> torch.Tensor:
         """Separable Gaussian blur, reflect-padded, one channel at a time."""
+        if self._blur is None:  # blur_sigma <= 0: no blur configured
+            return x
         n, c, h, w = x.shape
         k = self._blur.to(dtype=x.dtype)
         r = k.shape[-1] // 2
@@ -119,7 +121,9 @@ class EnsembleClassifier(nn.Module):
         return torch.log(probs.clamp_min(1e-12)).to(x.dtype)
 
 
-def load_models(paths: str | Path | list, device: str | torch.device = "cpu") -> nn.Module:
+def load_models(
+    paths: str | Path | list, device: str | torch.device = "cpu"
+) -> EmotionClassifier | EnsembleClassifier:
     """One checkpoint, or an :class:`EnsembleClassifier` of several.
 
     ``paths`` is a path, a list of paths, or one string of paths separated by commas (how the
@@ -147,7 +151,9 @@ def _torch_load(path: Path) -> Any:
         # The official training script stores numpy scalars (best accuracy) next to "net".
         import numpy as np
 
-        safe = [np.core.multiarray.scalar, np.dtype, type(np.dtype("float64"))]
+        # The pickles name np.core.multiarray.scalar; numpy 2's stubs no longer list np.core.
+        scalar = np.core.multiarray.scalar  # type: ignore[attr-defined]
+        safe = [scalar, np.dtype, type(np.dtype("float64"))]
         with torch.serialization.safe_globals(safe):
             try:
                 return torch.load(path, map_location="cpu", weights_only=True)
@@ -200,7 +206,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Emo
     if raw.get("format") == FORMAT:
         config = RMNConfig.from_dict(raw["config"])
         preprocessing = Preprocessing.from_dict(raw["preprocessing"])
-        net = ResMasking(config)
+        net: nn.Module = ResMasking(config)
         _load_strict(net, raw["state_dict"], path, raw.get("arch", "custom"))
         meta = raw.get("meta", {})
         model = EmotionClassifier(

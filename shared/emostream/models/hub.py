@@ -1,4 +1,4 @@
-"""Downloads from the Hugging Face hub into a local cache, with checksums and a clear offline path."""
+"""Downloads from the Hugging Face hub into a local cache, with checksums and an offline path."""
 
 from __future__ import annotations
 
@@ -40,9 +40,31 @@ class ChecksumMismatch(EmostreamError):
     reason = "checksum"
 
 
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "emostream"
+# Set by the application (the CLI reads EMOSTREAM_CACHE_DIR); the library reads no environment.
+_cache_dir: Path | None = None
+
+
+def set_cache_dir(path: str | os.PathLike | None) -> None:
+    """Make ``path`` the default model cache (None: back to ``DEFAULT_CACHE_DIR``).
+
+    Args:
+        path: The directory ``cache_dir()`` returns when it is given none.
+    """
+    global _cache_dir
+    _cache_dir = Path(path) if path else None
+
+
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    base = override or os.environ.get("EMOSTREAM_CACHE_DIR") or Path.home() / ".cache" / "emostream"
-    return Path(base)
+    """The model cache: ``override``, else the one set with ``set_cache_dir``, else the default.
+
+    Args:
+        override: A directory that wins over the configured one.
+
+    Returns:
+        The directory (it may not exist yet).
+    """
+    return Path(override or _cache_dir or DEFAULT_CACHE_DIR)
 
 
 def sha256_of(path: Path) -> str:
@@ -73,12 +95,18 @@ def pull(
 ) -> dict[str, Path]:
     """Fetch ``files`` into the cache (skipping those present and verified); return their paths.
 
+    Args:
+        files: What to fetch.
+        cache: The directory (default: ``cache_dir()``).
+        base_url: A mirror of the hub (default: ``HF_BASE_URL``).
+        timeout_s: Per connection attempt.
+
     Raises:
         HubUnavailable: with the exact files and directory to place by hand when offline.
     """
     target = cache_dir(cache)
     target.mkdir(parents=True, exist_ok=True)
-    base = (base_url or os.environ.get("EMOSTREAM_HUB_URL") or HF_BASE_URL).rstrip("/")
+    base = (base_url or HF_BASE_URL).rstrip("/")
     out: dict[str, Path] = {}
     for f in files:
         dest = target / f.filename
@@ -96,7 +124,8 @@ def pull(
             names = "\n".join(f"  {target / x.filename}   ({x.description})" for x in files)
             raise HubUnavailable(
                 f"cannot download {url}: {exc}.\nOffline? Download these files from "
-                f"https://huggingface.co/{HF_REPO} on a connected machine and place them at:\n{names}"
+                f"https://huggingface.co/{HF_REPO} on a connected machine and place them at:"
+                f"\n{names}"
             ) from exc
         tmp.replace(dest)
         try:

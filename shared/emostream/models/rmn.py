@@ -1,4 +1,4 @@
-"""Residual Masking Network (RMN): a residual backbone whose stage outputs are refined by U-Net masks.
+"""Residual Masking Network (RMN): a residual backbone whose stage outputs U-Net masks refine.
 
 The layout (module names, registration, aliased shortcuts) follows the official
 ``resmasking_dropout1`` so that its checkpoint loads with ``strict=True``. The same classes,
@@ -8,6 +8,7 @@ with other depths and widths, build the compact variants the project trains for 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -137,7 +138,9 @@ class RMNConfig:
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown RMN config keys: {sorted(unknown)}")
-        values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in data.items()
+        }
         return cls(**values)
 
 

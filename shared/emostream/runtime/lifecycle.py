@@ -14,6 +14,7 @@ import structlog
 import uvicorn
 
 from emostream.errors import ConfigError
+from emostream.runtime.component import Component
 
 log = structlog.get_logger(__name__)
 
@@ -81,11 +82,18 @@ def check_port_free(host: str, port: int, what: str, fix: str) -> None:
             ) from None
 
 
-class ApiServer:
+class ApiServer(Component):
     """uvicorn inside our event loop, so one process serves HTTP and consumes Kafka.
 
-    ``what`` and ``fix`` name the server and the setting that changes its port, for the one-line
-    error when the port is taken.
+    ``start()``/``stop()`` or ``async with`` (``Component``); ``start()`` returns once the
+    server listens.
+
+    Args:
+        app: The ASGI application served.
+        host: Interface to listen on.
+        port: TCP port to listen on.
+        what: The server's name, for the one-line error when the port is taken.
+        fix: The setting that changes its port, named in that error.
     """
 
     def __init__(
@@ -97,12 +105,13 @@ class ApiServer:
         self._server = uvicorn.Server(config)
         # The service's own handlers decide what a signal means; uvicorn must neither install
         # handlers (older versions) nor capture and re-raise signals after serving (0.29+).
-        self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+        # Both are monkeypatches of methods (the first one gone from uvicorn's current types).
+        self._server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._host, self._port, self._what, self._fix = host, port, what, fix
         self._task: asyncio.Task | None = None
 
-    async def start(self) -> ApiServer:
+    async def _start(self) -> None:
         check_port_free(self._host, self._port, self._what, self._fix)
         self._task = asyncio.create_task(self._server.serve())
         while not self._server.started:
@@ -113,16 +122,9 @@ class ApiServer:
                     f"{self._what} server could not start on {self._host}:{self._port}; {self._fix}"
                 )
             await asyncio.sleep(0.02)
-        return self
 
-    async def stop(self) -> None:
-        if self._task is not None:
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
             self._server.should_exit = True
-            await asyncio.wait_for(self._task, timeout=10)
-            self._task = None
-
-    async def __aenter__(self) -> ApiServer:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+            await asyncio.wait_for(task, timeout=10)

@@ -35,7 +35,8 @@ class EmotionSmoother:
     """Time-based EMA (``half_life_s``) with hysteresis.
 
     The stable label switches only after another label has led the smoothed probabilities for
-    ``hold_s``; below ``min_confidence`` for twice that, the track abstains (``uncertain``).
+    ``hold_s``; below ``min_confidence`` for ``uncertain_hold_factor`` times that (twice by
+    default), the track abstains (``uncertain``). ``SmoothingSettings`` configures all four.
     """
 
     def __init__(
@@ -44,8 +45,10 @@ class EmotionSmoother:
         half_life_s: float = 0.25,
         hold_s: float = 0.3,
         min_confidence: float = 0.35,
+        uncertain_hold_factor: float = 2.0,
     ) -> None:
         self.labels = labels
+        self.uncertain_hold_factor = uncertain_hold_factor
         self.half_life_s = half_life_s
         self.hold_s = hold_s
         self.min_confidence = min_confidence
@@ -94,7 +97,7 @@ class EmotionSmoother:
             st.candidate, st.candidate_since_s = lead, t_s
         # Abstaining needs twice the hold: the probabilities dip under ``min_confidence`` briefly
         # whenever one emotion gives way to another, and that is not the model being unsure.
-        hold = self.hold_s * (2 if st.candidate == UNCERTAIN else 1)
+        hold = self.hold_s * (self.uncertain_hold_factor if st.candidate == UNCERTAIN else 1)
         if st.candidate is not None and t_s - st.candidate_since_s >= hold:
             previous, previous_held_s = st.stable, t_s - st.stable_since_s
             st.stable, st.stable_since_s, st.candidate = st.candidate, t_s, None

@@ -73,13 +73,13 @@ class IoUTracker:
         )
         assigned: dict[int, str] = {}
         used: set[str] = set()
-        for score, tid, i in pairs:
+        for score, match, i in pairs:
             if score < self.iou_threshold:
                 break
-            if i in assigned or tid in used:
+            if i in assigned or match in used:
                 continue
-            assigned[i] = tid
-            used.add(tid)
+            assigned[i] = match
+            used.add(match)
         ids = []
         for i, box in enumerate(boxes):
             tid = assigned.get(i)

@@ -33,11 +33,11 @@ class WeightEMA:
         d = min(self.decay, (1 + self.steps) / (10 + self.steps))
         for shadow, live in zip(self.module.parameters(), net.parameters()):
             shadow.lerp_(live.detach(), 1.0 - d)
-        for shadow, live in zip(self.module.buffers(), net.buffers()):
-            if shadow.is_floating_point():
-                shadow.lerp_(live.detach(), 1.0 - d)
+        for shadow_buf, live_buf in zip(self.module.buffers(), net.buffers()):
+            if shadow_buf.is_floating_point():
+                shadow_buf.lerp_(live_buf.detach(), 1.0 - d)
             else:
-                shadow.copy_(live)
+                shadow_buf.copy_(live_buf)
 
     def state_dict(self) -> dict:
         return {"decay": self.decay, "steps": self.steps, "module": self.module.state_dict()}

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from emostream.models.checkpoint import EmotionClassifier, EnsembleClassifier
 from emostream.models.registry import EMOTIONS
 from emostream.training.augment import hflip, random_affine, to_input
 
 
 @torch.inference_mode()
 def predict_proba(
-    models: Sequence[torch.nn.Module],
+    models: Sequence[EmotionClassifier | EnsembleClassifier],
     images_u8: np.ndarray,
     tta: int = 0,
     flip_tta: bool = False,
@@ -36,16 +37,18 @@ def predict_proba(
                 views.append(hflip(x))
             views += [random_affine(x, gen, max_rotation_deg=10.0) for _ in range(tta)]
             dtype = next(model.parameters()).dtype
-            probs = sum(torch.softmax(model(v.to(dtype)).float(), dim=1) for v in views) / len(
-                views
-            )
+            softmaxes = [torch.softmax(model(v.to(dtype)).float(), dim=1) for v in views]
+            probs = sum(softmaxes[1:], softmaxes[0]) / len(views)
             total[start : start + len(x)] += probs.numpy()
     return total / len(models)
 
 
 @torch.inference_mode()
 def predict_logits(
-    model: torch.nn.Module, images_u8: np.ndarray, flip: bool = False, batch_size: int = 512
+    model: EmotionClassifier | EnsembleClassifier,
+    images_u8: np.ndarray,
+    flip: bool = False,
+    batch_size: int = 512,
 ) -> np.ndarray:
     """N x V x 7 logits of one model: V = 1 (the face) or 2 (the face and its mirror image)."""
     size = model.preprocessing.input_size

@@ -34,7 +34,9 @@ class HaarDetector:
     name = "haar"
 
     def __init__(self, min_face_px: int = 32, max_faces: int = 16) -> None:
-        path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
+        # OpenCV's stubs leave out the cv2.data module that the wheels ship.
+        data_dir = cv2.data.haarcascades  # type: ignore[attr-defined]
+        path = Path(data_dir) / "haarcascade_frontalface_default.xml"
         self._cascade = cv2.CascadeClassifier(str(path))
         if self._cascade.empty():
             raise ConfigError(

@@ -37,12 +37,11 @@ def _area_taps(
 
 def _resample(x: torch.Tensor, dim: int, index: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Weighted sum of a few gathered slices along ``dim``: O(pixels x taps), no dense matrix."""
-    out = None
-    for t in range(index.shape[1]):
-        shape = [1] * x.ndim
-        shape[dim] = -1
-        term = x.index_select(dim, index[:, t]) * weight[:, t].view(shape)
-        out = term if out is None else out + term
+    shape = [1] * x.ndim
+    shape[dim] = -1
+    out = x.index_select(dim, index[:, 0]) * weight[:, 0].view(shape)  # every filter has a tap
+    for t in range(1, index.shape[1]):
+        out = out + x.index_select(dim, index[:, t]) * weight[:, t].view(shape)
     return out
 
 

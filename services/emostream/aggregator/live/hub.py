@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from emostream.runtime.component import Component
 from emostream.settings import RedisSettings
 
 log = structlog.get_logger(__name__)
@@ -45,8 +46,11 @@ class LiveClient:
             return None
 
 
-class LiveHub:
-    """Fans the ``{prefix}:live`` channel out to at most ``max_clients`` live clients."""
+class LiveHub(Component):
+    """Fans the ``{prefix}:live`` channel out to at most ``max_clients`` live clients.
+
+    Subscribes on the first ``join`` (which starts the hub); ``stop()`` ends every client.
+    """
 
     def __init__(
         self, settings: RedisSettings, max_clients: int = 200, max_queue: int = 1000
@@ -72,6 +76,8 @@ class LiveHub:
             if len(self._clients) >= self.max_clients:
                 self.refused += 1
                 return None
+            if not self.started:
+                await self.start()  # so that a later stop() closes what this join opens
             if self._pump_task is None:
                 await self._subscribe()
                 self._pump_task = asyncio.create_task(self._pump(), name="live-hub")
@@ -86,7 +92,7 @@ class LiveHub:
             if not self._clients:
                 await self._close()
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         async with self._lock:
             self._clients.clear()
             await self._close()

@@ -1,5 +1,7 @@
 """Alert rules, their per-track state and webhook delivery logs in Redis (next to ``EventStore``).
 
+Retention comes from the aggregator options (``EMOSTREAM_AGGREGATOR__*``).
+
 Keys (``{p}`` is the configured prefix):
   {p}:rules                             HASH rule id -> rule JSON; configuration, so no TTL
   {p}:rule:{id}:state:{stream}:{track}  STRING TrackState JSON; TTL max(cooldown, 5 s) + 5 min
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError
 
@@ -22,7 +25,7 @@ from emostream.aggregator.rules.model import (
     StableChangeRule,
     TrackState,
 )
-from emostream.aggregator.state.store import EventStore
+from emostream.config import RetentionOptions
 
 log = structlog.get_logger(__name__)
 
@@ -42,14 +45,14 @@ return 1
 
 
 class RuleStore:
-    """Rule CRUD and rule state on a started ``EventStore``'s connection."""
+    """Rule CRUD and rule state on a Redis client (e.g. a started ``EventStore``'s ``redis``)."""
 
-    def __init__(self, store: EventStore) -> None:
-        self.store = store
-
-    @property
-    def _p(self) -> str:
-        return self.store.p
+    def __init__(
+        self, redis: aioredis.Redis, key_prefix: str, retention: RetentionOptions | None = None
+    ) -> None:
+        self.redis = redis
+        self._p = key_prefix
+        self.retention = retention if retention is not None else RetentionOptions()
 
     def _state_key(self, key: StateKey) -> str:
         rule_id, stream_id, track_id = key
@@ -59,18 +62,18 @@ class RuleStore:
         return f"{self._p}:rule:{rule_id}:deliveries"
 
     async def count(self) -> int:
-        return int(await self.store.redis.hlen(f"{self._p}:rules"))
+        return int(await self.redis.hlen(f"{self._p}:rules"))
 
     async def create(self, rule: AnyRule) -> None:
-        await self.store.redis.hset(f"{self._p}:rules", rule.id, rule.model_dump_json())
+        await self.redis.hset(f"{self._p}:rules", rule.id, rule.model_dump_json())
 
     async def get(self, rule_id: str) -> AnyRule | None:
-        doc = await self.store.redis.hget(f"{self._p}:rules", rule_id)
+        doc = await self.redis.hget(f"{self._p}:rules", rule_id)
         return RULE.validate_json(doc) if doc else None
 
     async def list(self) -> list[AnyRule]:
         """Every valid rule, oldest first; a stored rule that no longer validates is skipped."""
-        docs = await self.store.redis.hgetall(f"{self._p}:rules")
+        docs = await self.redis.hgetall(f"{self._p}:rules")
         out = []
         for rule_id, doc in docs.items():
             try:
@@ -81,7 +84,7 @@ class RuleStore:
 
     async def delete(self, rule_id: str) -> bool:
         """Remove a rule and its delivery log; its per-track state expires on its own."""
-        async with self.store.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hdel(f"{self._p}:rules", rule_id)
             pipe.delete(self._deliveries_key(rule_id))
             removed, _ = await pipe.execute()
@@ -90,7 +93,7 @@ class RuleStore:
     async def load_states(self, keys: list[StateKey]) -> dict[StateKey, TrackState]:
         if not keys:
             return {}
-        docs = await self.store.redis.mget([self._state_key(k) for k in keys])
+        docs = await self.redis.mget([self._state_key(k) for k in keys])
         return {k: TrackState.loads(d) for k, d in zip(keys, docs)}
 
     async def save_states(
@@ -99,7 +102,7 @@ class RuleStore:
         """Write states back; each lives as long as its cooldown or gap can still matter."""
         if not states:
             return
-        async with self.store.redis.pipeline(transaction=False) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             for key, state in states.items():
                 rule = rules[key[0]]
                 ttl = int(max(rule.cooldown_seconds, MAX_EVENT_GAP_S)) + STATE_TTL_MARGIN_S
@@ -107,13 +110,13 @@ class RuleStore:
             await pipe.execute()
 
     async def exists(self, rule_id: str) -> bool:
-        return bool(await self.store.redis.hexists(f"{self._p}:rules", rule_id))
+        return bool(await self.redis.hexists(f"{self._p}:rules", rule_id))
 
     async def record_delivery(self, rule_id: str, record: dict[str, Any]) -> bool:
         """Log a delivery, atomically only while the rule exists (a deleted rule's log stays
         deleted); False when the rule is gone."""
-        settings = self.store.settings
-        written = await self.store.redis.eval(
+        settings = self.retention
+        written = await self.redis.eval(
             _RECORD_IF_RULE_EXISTS,
             2,
             f"{self._p}:rules",
@@ -126,5 +129,5 @@ class RuleStore:
         return bool(written)
 
     async def deliveries(self, rule_id: str, limit: int) -> list[dict[str, Any]]:
-        docs = await self.store.redis.lrange(self._deliveries_key(rule_id), 0, limit - 1)
+        docs = await self.redis.lrange(self._deliveries_key(rule_id), 0, limit - 1)
         return [json.loads(d) for d in docs]

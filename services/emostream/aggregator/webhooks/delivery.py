@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,26 +21,26 @@ import httpx
 import structlog
 
 from emostream import metrics
+from emostream.aggregator.webhooks.attempt import (
+    RETRY_STATUSES,
+    Delivery,
+    error_text,
+    new_entry,
+    signed_headers,
+)
 from emostream.aggregator.webhooks.guard import REFUSED, guarded_transport
 from emostream.aggregator.webhooks.urls import parse_webhook_url
 from emostream.config import AlertOptions
+from emostream.runtime.component import Component
 from emostream.schemas import AlertV1
-from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 log = structlog.get_logger(__name__)
 
-RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 Recorder = Callable[[str, dict[str, Any]], Awaitable[None]]
+__all__ = ["Delivery", "Recorder", "WebhookDispatcher"]
 
 
-@dataclass(frozen=True)
-class Delivery:
-    rule_id: str
-    url: str
-    alert: AlertV1
-
-
-class WebhookDispatcher:
+class WebhookDispatcher(Component):
     """Sends alerts to webhooks; ``start``/``stop`` or ``async with``.
 
     ``record(rule_id, entry)`` stores each delivery's outcome (the Redis delivery log).
@@ -69,20 +67,18 @@ class WebhookDispatcher:
         self._parked: dict[str, deque[Delivery]] = {}  # rules being delivered -> waiting behind
         self._parked_total = 0
 
-    async def start(self) -> WebhookDispatcher:
-        if self._client is None:
-            transport = self._transport or guarded_transport(self.options.webhook_allow_networks)
-            self._client = httpx.AsyncClient(
-                timeout=self.options.webhook_timeout_s, transport=transport, follow_redirects=False
-            )
-            self._tasks = [
-                asyncio.create_task(self._run(), name=f"webhook-{i}")
-                for i in range(self.options.webhook_concurrency)
-            ]
-            for task in self._tasks:
-                task.add_done_callback(self._sender_ended)
-            metrics.WEBHOOK_SENDERS.set(self.senders_alive)
-        return self
+    async def _start(self) -> None:
+        transport = self._transport or guarded_transport(self.options.webhook_allow_networks)
+        self._client = httpx.AsyncClient(
+            timeout=self.options.webhook_timeout_s, transport=transport, follow_redirects=False
+        )
+        self._tasks = [
+            asyncio.create_task(self._run(), name=f"webhook-{i}")
+            for i in range(self.options.webhook_concurrency)
+        ]
+        for task in self._tasks:
+            task.add_done_callback(self._sender_ended)
+        metrics.WEBHOOK_SENDERS.set(self.senders_alive)
 
     @property
     def senders_alive(self) -> int:
@@ -111,7 +107,7 @@ class WebhookDispatcher:
             error=f"{type(exc).__name__}: {exc}" if exc else "returned",
         )
 
-    async def stop(self) -> None:
+    async def _stop(self) -> None:
         """Give queued deliveries ``shutdown_grace_s`` to finish, then cancel the rest."""
         if self._client is None:
             return
@@ -128,12 +124,6 @@ class WebhookDispatcher:
         self._tasks = []
         client, self._client = self._client, None
         await client.aclose()
-
-    async def __aenter__(self) -> WebhookDispatcher:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
 
     def submit(self, rule_id: str, url: str, alert: AlertV1) -> bool:
         """Queue one delivery without waiting; False (dropped, counted) when the queue is full."""
@@ -188,7 +178,7 @@ class WebhookDispatcher:
             entry = await self.deliver(item)
         except Exception as exc:  # noqa: BLE001 - a failed delivery, never a dead sender
             entry = self._finish(
-                self._entry(item) | {"error": f"{type(exc).__name__}: {exc}"[:300]}, item
+                new_entry(item) | {"error": f"{type(exc).__name__}: {exc}"[:300]}, item
             )
         if entry.pop("deleted", False):
             return  # nothing to log: the rule and its delivery log are gone
@@ -214,7 +204,7 @@ class WebhookDispatcher:
     async def deliver(self, item: Delivery) -> dict[str, Any]:
         """POST one alert with retries; returns the delivery-log entry."""
         body = item.alert.model_dump_json().encode()
-        entry = self._entry(item)
+        entry = new_entry(item)
         secret = self.options.webhook_secret
         if secret is None:
             entry["error"] = "not sent: EMOSTREAM_ALERTS__WEBHOOK_SECRET is not set"
@@ -231,19 +221,12 @@ class WebhookDispatcher:
                 entry["deleted"] = True
                 return self._finish(entry, item)
             entry["attempts"] = attempt
-            ts = str(int(time.time()))
-            headers = {
-                "Content-Type": "application/json",
-                TIMESTAMP_HEADER: ts,
-                SIGNATURE_HEADER: sign(secret.get_secret_value(), ts, body),
-                "X-Emostream-Alert-Id": item.alert.alert_id,
-                "X-Emostream-Attempt": str(attempt),
-            }
+            headers = signed_headers(secret.get_secret_value(), item, attempt, body)
             retry_after = None
             try:
                 resp = await self._post(url, body, headers)
             except (httpx.HTTPError, TimeoutError) as exc:
-                entry["status_code"], entry["error"] = None, _error_text(exc, self.options)
+                entry["status_code"], entry["error"] = None, error_text(exc, self.options)
                 if REFUSED in entry["error"]:
                     break  # the address will not become allowed by retrying
             else:
@@ -269,18 +252,6 @@ class WebhookDispatcher:
             async with self._client.stream("POST", url, content=body, headers=headers) as resp:
                 return resp
 
-    @staticmethod
-    def _entry(item: Delivery) -> dict[str, Any]:
-        return {
-            "alert_id": item.alert.alert_id,
-            "url": item.url,
-            "attempts": 0,
-            "status_code": None,
-            "error": None,
-            "delivered": False,
-            "delivered_at": None,
-        }
-
     def _finish(self, entry: dict[str, Any], item: Delivery) -> dict[str, Any]:
         entry["finished_at"] = datetime.now(UTC).isoformat()
         if entry.get("deleted"):
@@ -305,9 +276,3 @@ class WebhookDispatcher:
                 error=entry["error"],
             )
         return entry
-
-
-def _error_text(exc: BaseException, options: AlertOptions) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"timed out after {options.webhook_timeout_s} s"
-    return f"{type(exc).__name__}: {exc}"[:300]

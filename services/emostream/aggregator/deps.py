@@ -1,0 +1,94 @@
+"""The API's dependencies: the store, the live hub, API-key scopes and a known-stream check.
+
+``create_app`` puts one ``ApiContext`` on ``app.state.api``; these read it from the request, so
+route modules need no closure over the app's arguments, and tests can override any of them
+(``app.dependency_overrides``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, HTTPException, Path
+from pydantic import SecretStr
+from starlette.requests import HTTPConnection
+
+from emostream.aggregator.auth import check_scope, is_admin
+from emostream.aggregator.live.hub import LiveHub
+from emostream.aggregator.rules.store import RuleStore
+from emostream.aggregator.state.store import EventStore
+from emostream.frames import STREAM_ID_RE
+
+StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
+ApiKeyHeader = Annotated[str | None, Header(include_in_schema=False)]
+
+
+@dataclass
+class ApiContext:
+    """What the routes share: the (started) store, the live hub, the consumer and the keys."""
+
+    store: EventStore
+    hub: LiveHub
+    consumer: Any = None  # for readiness: ``assigned`` and ``webhooks``; None: not consuming
+    read_keys: list[SecretStr] = field(default_factory=list)
+    admin_keys: list[SecretStr] = field(default_factory=list)
+    webhooks_enabled: bool = False  # a signing secret is set: rules may name a webhook_url
+
+    def is_admin(self, key: str | None) -> bool:
+        return is_admin(key, self.read_keys, self.admin_keys)
+
+    def rules(self) -> RuleStore:
+        """The rule store on the store's connection; called in a route, after its input is
+        validated (FastAPI resolves dependencies first, and an unstarted store raises)."""
+        return RuleStore(self.store.redis, self.store.p, self.store.retention)
+
+
+def get_context(conn: HTTPConnection) -> ApiContext:
+    return conn.app.state.api
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+
+
+def get_store(ctx: Context) -> EventStore:
+    return ctx.store
+
+
+Store = Annotated[EventStore, Depends(get_store)]
+
+
+async def require_read(ctx: Context, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """401 without a valid key; open when no keys are configured."""
+    check_scope(x_api_key, "read", ctx.read_keys, ctx.admin_keys)
+
+
+async def require_admin(ctx: Context, x_api_key: Annotated[str | None, Header()] = None) -> None:
+    """401 without a valid key, 403 with a read-only one; open when no keys are configured."""
+    check_scope(x_api_key, "admin", ctx.read_keys, ctx.admin_keys)
+
+
+ReadScope = Depends(require_read)
+AdminScope = Depends(require_admin)
+
+
+class StreamCheck:
+    """Awaited in a route, after FastAPI validated its query: 404 for a stream not in the store.
+
+    A callable handed in by a dependency rather than a dependency that checks at once, so a bad
+    query is a 422 even for an unknown stream (and answers without touching Redis).
+    """
+
+    def __init__(self, store: EventStore) -> None:
+        self._store = store
+
+    async def __call__(self, stream_id: str) -> None:
+        if await self._store.stream_state(stream_id) is None:
+            raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
+
+
+def get_stream_check(store: Store) -> StreamCheck:
+    return StreamCheck(store)
+
+
+KnownStream = Annotated[StreamCheck, Depends(get_stream_check)]

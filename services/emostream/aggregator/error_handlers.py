@@ -1,0 +1,39 @@
+"""The API's answers to invalid input (a 422 that JSON can carry) and to Redis being away (503)."""
+
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(RedisError, redis_down)
+
+
+async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # The default handler echoes the input, and JSON cannot carry NaN or Infinity (a 500).
+    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
+async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "state store (Redis) unavailable, retry shortly"},
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as strings, so that it can be sent as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value

@@ -1,0 +1,224 @@
+"""The aggregator's reads: stream pages, per-stream state, windows, tracks, events, sessions.
+
+A mixin of ``EventStore`` (``emostream.aggregator.state.store``, which documents the keys): it
+reads through the store's ``redis``, ``p`` (key prefix) and ``retention``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from emostream.aggregator.state.sessions import Session, is_ended
+from emostream.labels import EMOTIONS
+
+if TYPE_CHECKING:
+    import redis.asyncio as aioredis
+
+    from emostream.config import RetentionOptions
+
+log = structlog.get_logger(__name__)
+MAX_WINDOW_S = 3600  # per-second buckets kept this long
+STREAM_PAGE_SLACK = 50  # extra ids read per page, for ties with the cursor's score
+# Reads each listed stream's state key too (keys not passed in KEYS: fine on one Redis node,
+# not on Redis Cluster).
+_LIST_STREAMS = """
+local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0,
+                       tonumber(ARGV[2]))
+local out = {}
+for i = 1, #ids, 2 do
+  local st = redis.call('HMGET', ARGV[3] .. ids[i] .. ':state',
+                        'events_total', 'last_event_at', 'last_frame_seq')
+  table.insert(out, ids[i]); table.insert(out, ids[i + 1])
+  table.insert(out, st[1]); table.insert(out, st[2]); table.insert(out, st[3])
+end
+return out
+"""
+
+
+class StoreQueries:
+    """Read queries over the keys ``EventStore`` writes."""
+
+    p: str
+    retention: RetentionOptions
+    redis: aioredis.Redis  # the store's started client (a property there)
+
+    def _k(self, stream_id: str, part: str) -> str:
+        return f"{self.p}:stream:{stream_id}:{part}"
+
+    async def list_streams(self) -> list[dict[str, Any]]:
+        """Every known stream, page by page (benchmarks and tests; the API pages)."""
+        out, cursor = [], None
+        while True:
+            page, cursor = await self.streams_page(1000, cursor)
+            out.extend(page)
+            if cursor is None:
+                return out
+
+    async def streams_page(
+        self,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of streams, most recently active first, and the cursor of the next page
+        (None on the last). One round trip: a script reads the ids and their states."""
+        max_score, after = "+inf", None
+        if cursor:
+            max_score, _, after = cursor.partition(":")
+        rows = await self.redis.eval(
+            _LIST_STREAMS,
+            1,
+            f"{self.p}:streams",
+            max_score,
+            limit + STREAM_PAGE_SLACK,
+            f"{self.p}:stream:",
+        )
+        out: list[dict[str, Any]] = []
+        last: tuple[str, str] | None = None
+        for i in range(0, len(rows), 5):
+            sid, score, total, last_at, last_seq = rows[i : i + 5]
+            if after is not None and score == max_score and sid >= after:
+                continue  # ties with the cursor's score come in descending id order
+            if len(out) == limit:
+                return out, f"{last[1]}:{last[0]}"
+            last = (sid, score)
+            if total is None:
+                continue  # expired state: the id is removed on the next write
+            out.append(
+                {
+                    "stream_id": sid,
+                    "events_total": int(total),
+                    "last_event_at": last_at,
+                    "last_frame_seq": int(last_seq or 0),
+                }
+            )
+        full = len(rows) // 5 == limit + STREAM_PAGE_SLACK
+        return out, (f"{last[1]}:{last[0]}" if full and last else None)
+
+    async def stream_state(self, stream_id: str) -> dict[str, Any] | None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self._k(stream_id, "state"))
+            pipe.hgetall(self._k(stream_id, "emotions"))
+            pipe.hgetall(self._k(stream_id, "faces"))
+            state, emotions, faces = await pipe.execute()
+        if not state:
+            return None
+        last_seq = int(state.get("last_frame_seq", 0))
+        latest = [json.loads(doc) for _, doc in sorted(faces.items(), key=lambda kv: int(kv[0]))]
+        return {
+            "stream_id": stream_id,
+            "events_total": int(state.get("events_total", 0)),
+            "last_event_at": state.get("last_event_at"),
+            "last_processed_at": state.get("last_processed_at"),
+            "last_frame_seq": last_seq,
+            "emotion_counts": {k: int(v) for k, v in emotions.items()},
+            "faces": [f for f in latest if f["frame_seq"] == last_seq],
+            "model": json.loads(state["model"]) if "model" in state else None,
+        }
+
+    async def windows(
+        self, stream_id: str, windows_s: list[int], now_ms: int
+    ) -> list[dict[str, Any]]:
+        """Counts and mean probabilities over the last W seconds of capture time, per W."""
+        longest = max(windows_s)
+        now_s = now_ms // 1000
+        seconds = list(range(now_s - longest + 1, now_s + 1))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for t in seconds:
+                pipe.hgetall(self._k(stream_id, f"sec:{t}"))
+            buckets = await pipe.execute()
+        out = []
+        for w in sorted(windows_s):
+            n, counts, sums = 0, {}, {}
+            for t, b in zip(seconds, buckets):
+                if t <= now_s - w or not b:
+                    continue
+                n += int(b.get("n", 0))
+                for key, value in b.items():
+                    if key.startswith("n:"):
+                        counts[key[2:]] = counts.get(key[2:], 0) + int(value)
+                    elif key.startswith("p:"):
+                        sums[key[2:]] = sums.get(key[2:], 0.0) + float(value)
+            out.append(
+                {
+                    "window_s": w,
+                    "events": n,
+                    "counts": {e: counts.get(e, 0) for e in EMOTIONS},
+                    "mean_probabilities": {
+                        e: round(sums.get(e, 0.0) / n, 6) if n else 0.0 for e in EMOTIONS
+                    },
+                    "dominant": max(EMOTIONS, key=lambda e: sums.get(e, 0.0)) if n else None,
+                }
+            )
+        return out
+
+    async def tracks(
+        self, stream_id: str, active_within_s: float, now_ms: int
+    ) -> list[dict[str, Any]]:
+        """Latest event (current smoothed state) of each track seen within ``active_within_s``."""
+        docs = await self.redis.hgetall(self._k(stream_id, "tracks"))
+        out = []
+        for tid, doc in docs.items():
+            ev = _readable(json.loads, doc, "track")
+            seen_ms = _readable(_captured_ms, ev, "track") if ev is not None else None
+            if seen_ms is not None and now_ms - seen_ms <= active_within_s * 1000:
+                out.append(
+                    {
+                        "track_id": tid,
+                        "last_seen_at": ev["captured_at"],
+                        "box": ev["face"]["box"],
+                        "emotion": ev["emotion"],
+                        "smoothed": ev.get("smoothed"),
+                    }
+                )
+        return sorted(out, key=lambda t: t["track_id"])
+
+    async def recent_events(self, stream_id: str, limit: int) -> list[dict[str, Any]]:
+        docs = await self.redis.lrange(self._k(stream_id, "events"), 0, limit - 1)
+        return [ev for ev in (_readable(json.loads, d, "event") for d in docs) if ev is not None]
+
+    async def sessions(self, stream_id: str, limit: int, now_ms: int) -> list[dict[str, Any]]:
+        """Newest-first sessions: the current one (active or, after the gap, ended) first."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self._k(stream_id, "session"))
+            pipe.lrange(self._k(stream_id, "sessions"), 0, max(limit - 1, 0))
+            current_doc, ended_docs = await pipe.execute()
+        gap = self.retention.session_gap_seconds
+        out = []
+        current = _readable(Session.loads, current_doc, "session")
+        if current is not None:
+            view = _readable(lambda s: s.view(ended=is_ended(s, now_ms, gap)), current, "session")
+            if view is not None:
+                out.append(view)
+        for doc in ended_docs:
+            view = _readable(lambda d: Session.loads(d).view(ended=True), doc, "session")
+            if view is not None:
+                out.append(view)
+        return out[:limit]
+
+    async def session(self, stream_id: str, session_id: str, now_ms: int) -> dict[str, Any] | None:
+        everything = self.retention.max_sessions_per_stream + 1
+        for found in await self.sessions(stream_id, everything, now_ms):
+            if found["session_id"] == session_id:
+                return found
+        return None
+
+
+def _captured_ms(ev: dict[str, Any]) -> int:
+    return int(datetime.fromisoformat(ev["captured_at"]).timestamp() * 1000)
+
+
+def _readable(parse: Callable[[Any], Any], doc: Any, what: str) -> Any:
+    """``parse(doc)``, or None (logged) when a stored value cannot be read: one bad value, e.g.
+    a capture time in year 9999 written before the schema bounded it, must not fail a read."""
+    if doc is None:
+        return None
+    try:
+        return parse(doc)
+    except (ValueError, TypeError, KeyError, OverflowError, AttributeError) as exc:
+        log.warning("unreadable stored value skipped", what=what, error=str(exc)[:200])
+        return None

@@ -1,0 +1,51 @@
+"""One webhook delivery: what is sent (signed headers), and its delivery-log entry."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from emostream.config import AlertOptions
+from emostream.schemas import AlertV1
+from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class Delivery:
+    rule_id: str
+    url: str
+    alert: AlertV1
+
+
+def signed_headers(secret: str, item: Delivery, attempt: int, body: bytes) -> dict[str, str]:
+    """Headers of one attempt, signed afresh: the timestamp is the send time (replay windows)."""
+    ts = str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        TIMESTAMP_HEADER: ts,
+        SIGNATURE_HEADER: sign(secret, ts, body),
+        "X-Emostream-Alert-Id": item.alert.alert_id,
+        "X-Emostream-Attempt": str(attempt),
+    }
+
+
+def new_entry(item: Delivery) -> dict[str, Any]:
+    """The delivery-log entry of a delivery not yet attempted."""
+    return {
+        "alert_id": item.alert.alert_id,
+        "url": item.url,
+        "attempts": 0,
+        "status_code": None,
+        "error": None,
+        "delivered": False,
+        "delivered_at": None,
+    }
+
+
+def error_text(exc: BaseException, options: AlertOptions) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"timed out after {options.webhook_timeout_s} s"
+    return f"{type(exc).__name__}: {exc}"[:300]

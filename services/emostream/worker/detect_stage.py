@@ -1,0 +1,181 @@
+"""The worker's first stage: admit frames, decode, detect, track, crop (official geometry).
+
+``official_faces`` and ``crop_faces`` are the detect -> crop step shared with ``emostream
+predict``, so a photo and a frame with the same pixels give the same crops.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import cv2
+import numpy as np
+
+from emostream.errors import InvalidFrame
+from emostream.frames import FrameMeta, decode_frame, parse_headers
+from emostream.schemas import Face, FaceBox
+from emostream.vision import Detection, FaceDetector, crop, official_crop_box
+from emostream.vision.regions import RegionDetector
+from emostream.worker.batch import BatchResult, Detected, RawFrame, Rejected
+from emostream.worker.streams import StreamState
+
+Box = tuple[int, int, int, int]
+
+
+def official_faces(
+    image: np.ndarray, detections: list[Detection]
+) -> tuple[np.ndarray, list[tuple[Detection, Box]]]:
+    """The grey image and each detection with its official crop box (faces without one dropped)."""
+    gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    h, w = gray.shape
+    return gray, kept_boxes(detections, w, h)
+
+
+def kept_boxes(detections: list[Detection], w: int, h: int) -> list[tuple[Detection, Box]]:
+    """Detections whose official crop box fits a ``w`` x ``h`` frame, with that box."""
+    return [
+        (d, box)
+        for d in detections
+        if (box := official_crop_box(d.x, d.y, d.w, d.h, w, h)) is not None
+    ]
+
+
+def crop_faces(gray: np.ndarray, boxes: list[Box]) -> list[np.ndarray]:
+    """The classifier's input crops, cut from the grey frame."""
+    return [crop(gray, box) for box in boxes]
+
+
+def detect_and_crop(
+    detector: FaceDetector, image: np.ndarray
+) -> tuple[list[tuple[Detection, Box]], list[np.ndarray]]:
+    """Full-frame detection, official boxes and crops: the worker's step, for single images."""
+    gray, kept = official_faces(image, detector.detect(image))
+    return kept, crop_faces(gray, [box for _, box in kept])
+
+
+def track_faces(
+    st: StreamState, kept: list[tuple[Detection, Box]], t_s: float
+) -> list[tuple[Box, Face]]:
+    """Track one frame's faces; the crop box and ``Face`` of each confirmed track.
+
+    Only confirmed tracks become events: one-frame false detections never leave here.
+    """
+    track_ids, ended = st.tracker.update([(d.x, d.y, d.w, d.h) for d, _ in kept], t_s)
+    for t in ended:
+        st.smoother.forget(t.track_id)
+    confirmed = [(k, tid) for k, tid in zip(kept, track_ids) if st.tracker.is_confirmed(tid)]
+    return [
+        (
+            box,
+            Face(
+                index=index,
+                box=FaceBox(x=det.x, y=det.y, w=det.w, h=det.h),
+                detector_score=round(min(max(det.score, 0.0), 1.0), 4),
+                track_id=tid,
+            ),
+        )
+        for index, ((det, box), tid) in enumerate(confirmed)
+    ]
+
+
+def is_stale(meta: FrameMeta, max_frame_age_ms: int | None) -> bool:
+    """Freshness over completeness for live cameras: frames past the age limit are skipped."""
+    if max_frame_age_ms is None or not meta.live:
+        return False
+    return datetime.now(UTC).timestamp() * 1000 - meta.captured_ms > max_frame_age_ms
+
+
+def admit(
+    frames: list[RawFrame], result: BatchResult, max_frame_age_ms: int | None
+) -> list[tuple[FrameMeta, RawFrame]]:
+    """Frames with valid headers that are fresh enough, in stream and capture order."""
+    accepted = []
+    for raw in frames:
+        try:
+            meta = parse_headers(raw.headers)
+        except InvalidFrame as exc:
+            result.reject(raw, exc.reason, str(exc), None)
+            continue
+        if is_stale(meta, max_frame_age_ms):
+            result.count_stale(meta.stream_id)
+            continue
+        accepted.append((meta, raw))
+    # Tracking needs each stream's frames in capture order; streams run in parallel.
+    accepted.sort(key=lambda item: (item[0].stream_id, item[0].seq))
+    return accepted
+
+
+class DetectStage:
+    """Decode, detect, track and crop, per stream in a pool of ``threads`` (see FrameProcessor)."""
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        full_scan_interval_s: float = 0.0,
+        threads: int | None = None,
+        detector_factory: Callable[[], FaceDetector] | None = None,
+        max_frame_age_ms: int | None = None,
+    ) -> None:
+        self.detector = detector
+        self.full_scan_interval_s = full_scan_interval_s
+        self.max_frame_age_ms = max_frame_age_ms
+        self._detector_factory = detector_factory
+        self._local = threading.local()
+        threads = (threads or os.cpu_count() or 1) if detector_factory else 1
+        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="detect")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def run(self, jobs: list[tuple[StreamState, list]]) -> list[Detected]:
+        """Each job is one stream's state and its (meta, raw) frames in order."""
+        return [d for out in self._pool.map(lambda job: self._stream(*job), jobs) for d in out]
+
+    def _thread_detectors(self) -> tuple[FaceDetector, RegionDetector]:
+        pair = getattr(self._local, "detectors", None)
+        if pair is None:
+            detector = self._detector_factory() if self._detector_factory else self.detector
+            pair = self._local.detectors = (detector, RegionDetector(detector))
+        return pair
+
+    def _detect(self, st: StreamState, image: np.ndarray, t_s: float) -> list[Detection]:
+        """Full-frame scan, or only around the stream's tracks when a scan is recent enough."""
+        detector, regions = self._thread_detectors()
+        # A capture clock that went backwards (camera reset) gets a full scan, not a long wait.
+        if (
+            self.full_scan_interval_s > 0
+            and st.tracker.tracks
+            and 0 <= t_s - st.last_full_scan_s < self.full_scan_interval_s
+        ):
+            return regions.detect(image, [t.predicted(t_s) for t in st.tracker.tracks.values()])
+        st.last_full_scan_s = t_s
+        return detector.detect(image)
+
+    def _stream(self, st: StreamState, items: list) -> list[Detected]:
+        return [self._frame(st, meta, raw) for meta, raw in items]
+
+    def _frame(self, st: StreamState, meta: FrameMeta, raw: RawFrame) -> Detected:
+        if is_stale(meta, self.max_frame_age_ms):  # aged while earlier frames were detected
+            return Detected(meta, raw, stale=True)
+        try:
+            image = decode_frame(raw.value)
+        except InvalidFrame as exc:
+            return Detected(meta, raw, rejected=Rejected(raw, exc.reason, str(exc), meta.stream_id))
+        t_s = meta.captured_ms / 1000
+        try:
+            detections = self._detect(st, image, t_s)
+        except Exception as exc:  # noqa: BLE001 - a poison frame must not crash-loop the worker
+            detail = f"detection failed: {exc}"
+            return Detected(
+                meta, raw, rejected=Rejected(raw, "processing_error", detail, meta.stream_id)
+            )
+        gray, kept = official_faces(image, detections)
+        frame = Detected(meta, raw)
+        tracked = track_faces(st, kept, t_s)
+        frame.crops = crop_faces(gray, [box for box, _ in tracked])
+        frame.faces = [face for _, face in tracked]
+        return frame
