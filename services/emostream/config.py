@@ -2,22 +2,28 @@
 
 ``EMOSTREAM_`` prefix, ``__`` nesting: ``EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.
 Built in ``main()`` (never at import time) and passed down.
+
+Naming: a class that reads the environment is a ``*Settings`` (``BaseSettings``: one per
+service, all derived from ``ServiceSettings``); a section of one is a ``*Options`` (a plain
+``BaseModel``: ``KafkaOptions`` from ``emostream.settings``, ``IngestOptions`` here). A
+variable's name comes from the field names, never from a class name. The demo runs every
+service, so ``DemoSettings`` derives from all three instead of restating their sections.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.settings import (
-    DetectorSettings,
-    KafkaSettings,
-    LogSettings,
-    ModelSettings,
-    RedisSettings,
-    SmoothingSettings,
+    DetectorOptions,
+    KafkaOptions,
+    LogOptions,
+    ModelOptions,
+    RedisOptions,
+    SmoothingOptions,
 )
 
 _CONFIG = SettingsConfigDict(
@@ -36,6 +42,12 @@ def _long_enough(key: SecretStr) -> SecretStr:
 
 
 ApiKey = Annotated[SecretStr, AfterValidator(_long_enough)]
+BrowserOrigins = list[str]
+
+
+def _browser_origins(description: str) -> Any:
+    """A list of other web origins allowed in, at most 32 (none by default)."""
+    return Field(default_factory=list, max_length=32, description=description)
 
 
 # emostream.frames.MAX_FRAME_BYTES, the worker's limit (not imported: it would load OpenCV here).
@@ -63,11 +75,9 @@ class IngestHttpOptions(BaseModel):
         10.0, gt=0, le=120, description="A POST waits this long for Kafka's acknowledgement"
     )
     retry_after_s: int = Field(1, ge=1, le=60, description="Retry-After of a 429")
-    browser_origins: list[str] = Field(
-        default_factory=list,
-        max_length=32,
-        description="Other origins whose pages may upload over the WebSocket (your app's), e.g. "
-        '["https://app.example.com"]; /capture, served here, needs none',
+    browser_origins: BrowserOrigins = _browser_origins(
+        "Other origins whose pages may upload over the WebSocket (your app's), e.g. "
+        '["https://app.example.com"]; /capture, served here, needs none'
     )
     aggregator_url: str = Field(
         "http://127.0.0.1:8000",
@@ -76,7 +86,23 @@ class IngestHttpOptions(BaseModel):
     )
 
 
-class IngestOptions(BaseModel):
+class HealthOptions(BaseModel):
+    """The /metrics, /livez, /readyz server of ingest and the worker (the API serves its own)."""
+
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 (default) disables"
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Interface for the health/metrics port: "
+        "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)",
+    )
+    liveness_timeout_s: float = Field(
+        60.0, gt=0, description="/livez fails past this without progress"
+    )
+
+
+class IngestOptions(HealthOptions):
     source: str = Field(
         "sample",
         description="sample | video path | image folder | webcam index | rtsp/http URL | "
@@ -96,18 +122,6 @@ class IngestOptions(BaseModel):
     reconnect_delay_s: float = Field(
         2.0, ge=0.1, description="Wait before reopening a live source that failed"
     )
-    live_queue_frames: int = Field(8, ge=1, description="Live sources drop the oldest beyond this")
-    metrics_port: int = Field(
-        0, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 (default) disables"
-    )
-    metrics_host: str = Field(
-        "127.0.0.1",
-        description="Interface for the health/metrics port: "
-        "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)",
-    )
-    liveness_timeout_s: float = Field(
-        60.0, gt=0, description="/livez fails past this without progress"
-    )
     http: IngestHttpOptions = IngestHttpOptions()
     api_keys: list[ApiKey] = Field(
         default_factory=list,
@@ -115,23 +129,22 @@ class IngestOptions(BaseModel):
     )
 
 
-class WorkerOptions(BaseModel):
+class WorkerOptions(HealthOptions):
     group_id: str = Field(
         "emostream-worker", description="The workers' consumer group (KEDA scales on its lag)"
     )
     max_batch_frames: int = Field(16, ge=1, description="Frames per micro-batch")
     max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a micro-batch")
+    target_latency_ms: int = Field(
+        200,
+        ge=10,
+        description="Latency target (capture to event) the worker steers by: a micro-batch may "
+        "keep it busy for half of this (the batch limit, up to max_batch_frames, follows what "
+        "batches took); a worker that is behind takes full batches and drops stale frames",
+    )
     max_frame_age_ms: int = Field(2000, ge=1, description="Live frames older than this are dropped")
     metrics_port: int = Field(
         9102, ge=0, le=65535, description="/metrics, /livez, /readyz; 0 disables"
-    )
-    metrics_host: str = Field(
-        "127.0.0.1",
-        description="Interface for the health/metrics port: "
-        "loopback by default; containers set 0.0.0.0 (compose, Kubernetes)",
-    )
-    liveness_timeout_s: float = Field(
-        60.0, gt=0, description="/livez fails past this without progress"
     )
     shutdown_grace_s: float = Field(
         10.0, ge=0, description="On SIGTERM, time to finish the batch in hand"
@@ -152,11 +165,9 @@ class ApiOptions(BaseModel):
     read_keys: list[ApiKey] = Field(default_factory=list, description="X-API-Key values for reads")
     admin_keys: list[ApiKey] = Field(default_factory=list, description="Keys with admin scope")
     max_body_bytes: int = Field(64 * 1024, ge=1024, description="Larger request bodies get 413")
-    browser_origins: list[str] = Field(
-        default_factory=list,
-        max_length=32,
-        description="Other origins whose pages may open /v1/live, e.g. the ingest capture page "
-        '["http://127.0.0.1:8001"]',
+    browser_origins: BrowserOrigins = _browser_origins(
+        "Other origins whose pages may open /v1/live, e.g. the ingest capture page "
+        '["http://127.0.0.1:8001"]'
     )
     max_live_clients: int = Field(
         200,
@@ -203,6 +214,10 @@ class RetentionOptions(BaseModel):
     max_deliveries_per_rule: int = Field(
         100, ge=1, description="Webhook deliveries logged per rule"
     )
+    max_changes_per_stream: int = Field(
+        1000, ge=1, description="Stable-emotion changes kept per stream"
+    )
+    max_alerts_per_stream: int = Field(1000, ge=1, description="Alerts kept per stream")
 
 
 # One section, EMOSTREAM_AGGREGATOR__*: the consumer's options plus the retention its stores use
@@ -213,52 +228,57 @@ class AggregatorOptions(RetentionOptions):
     max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch")
 
 
-class IngestSettings(BaseSettings):
+class ServiceSettings(BaseSettings):
+    """What every service reads: the Kafka connection and logging."""
+
     model_config = _CONFIG
-    kafka: KafkaSettings = KafkaSettings()
-    log: LogSettings = LogSettings()
+    kafka: KafkaOptions = KafkaOptions()
+    log: LogOptions = LogOptions()
+
+    def reached_hosts(self) -> list[str]:
+        """Hosts this service binds or connects to (placeholder secrets need all on loopback)."""
+        return self.kafka.hosts()
+
+
+class IngestSettings(ServiceSettings):
     ingest: IngestOptions = IngestOptions()
 
+    def reached_hosts(self) -> list[str]:
+        http = self.ingest.http
+        return [*super().reached_hosts(), *([http.host] if http.port else [])]
 
-class WorkerSettings(BaseSettings):
-    model_config = _CONFIG
-    kafka: KafkaSettings = KafkaSettings()
-    log: LogSettings = LogSettings()
+
+class WorkerSettings(ServiceSettings):
     worker: WorkerOptions = WorkerOptions()
-    detector: DetectorSettings = DetectorSettings()
-    model: ModelSettings = ModelSettings()
-    smoothing: SmoothingSettings = SmoothingSettings()
+    detector: DetectorOptions = DetectorOptions()
+    model: ModelOptions = ModelOptions()
+    smoothing: SmoothingOptions = SmoothingOptions()
 
 
-class AggregatorSettings(BaseSettings):
-    model_config = _CONFIG
-    kafka: KafkaSettings = KafkaSettings()
-    redis: RedisSettings = RedisSettings()
-    log: LogSettings = LogSettings()
+class AggregatorSettings(ServiceSettings):
+    redis: RedisOptions = RedisOptions()
     aggregator: AggregatorOptions = AggregatorOptions()
     api: ApiOptions = ApiOptions()
     alerts: AlertOptions = AlertOptions()
 
+    def reached_hosts(self) -> list[str]:
+        return [*super().reached_hosts(), self.redis.host(), self.api.host]
 
-class DemoSettings(BaseSettings):
-    """Everything the demo runs in one process."""
 
-    model_config = _CONFIG
-    kafka: KafkaSettings = KafkaSettings(topic_partitions=2)
-    redis: RedisSettings = RedisSettings()
-    log: LogSettings = LogSettings()
-    ingest: IngestOptions = IngestOptions()
-    worker: WorkerOptions = WorkerOptions()
-    detector: DetectorSettings = DetectorSettings()
-    model: ModelSettings = ModelSettings()
-    aggregator: AggregatorOptions = AggregatorOptions()
-    api: ApiOptions = ApiOptions(host="127.0.0.1")
-    alerts: AlertOptions = AlertOptions()
+class DemoSettings(IngestSettings, WorkerSettings, AggregatorSettings):
+    """Everything the demo runs in one process: each service's sections, and its own."""
+
+    kafka: KafkaOptions = KafkaOptions(topic_partitions=2)
     redis_mode: Literal["auto", "external", "embedded"] = Field(
         "auto",
         description="Demo only: auto uses REDIS_URL when it answers, else starts a Redis; "
         "external or embedded force one",
     )
+
+    def reached_hosts(self) -> list[str]:
+        # Its own broker; the capture page is always served; Redis is REDIS_URL's or its own
+        # (the runner adds REDIS_URL's host).
+        return [self.api.host, self.ingest.http.host]
 
 
 def masked_dump(settings: BaseSettings) -> dict:

@@ -16,6 +16,18 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+FRAME_STAGE_SECONDS = Histogram(
+    "emostream_worker_frame_stage_seconds",
+    "Worker seconds per frame in each stage, one observation per batch: work (decode, detect, "
+    "classify, events, publish, commit) and waits (queue_wait: capture to fetch, pipeline_wait: "
+    "detected, waiting for the batch before to be committed)",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+BATCH_LIMIT_FRAMES = Gauge(
+    "emostream_worker_batch_limit_frames",
+    "Frames the next worker micro-batch may take, as the latency target steers it",
+)
 E2E_LATENCY = Histogram(
     "emostream_e2e_latency_seconds",
     "Capture to event publish",

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from emostream.labels import EMOTIONS
+from emostream.labels import EMOTIONS, EmotionLabel, StableLabel
 
 SCHEMA_VERSION: Literal[1] = 1
 MAX_FUTURE_SKEW = timedelta(days=1)
@@ -45,7 +45,6 @@ TrackId = Annotated[str, Field(pattern=TRACK_ID_PATTERN)]
 
 # Naive datetimes are refused: mixed with aware ones in a batch they cannot be compared.
 CaptureTime = Annotated[AwareDatetime, AfterValidator(_plausible_capture_time)]
-Emotion = Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 
 
 class FaceBox(BaseModel):
@@ -73,9 +72,9 @@ class Face(BaseModel):
 class EmotionResult(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    label: Emotion
+    label: EmotionLabel
     confidence: float = Field(ge=0.0, le=1.0)
-    probabilities: dict[Emotion, float] = Field(
+    probabilities: dict[EmotionLabel, float] = Field(
         description="All 7 class probabilities in FER2013 order; they sum to 1"
     )
 
@@ -101,9 +100,9 @@ class SmoothedEmotion(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    label: Emotion | Literal["uncertain"]
+    label: StableLabel
     confidence: float = Field(ge=0.0, le=1.0)
-    probabilities: dict[Emotion, float]
+    probabilities: dict[EmotionLabel, float]
     stable_for_s: float = Field(ge=0.0, description="How long the label has been the stable one")
     changed: bool = Field(description="The stable label changed (or was first set) on this frame")
 
@@ -141,6 +140,22 @@ class EmotionEventV1(BaseModel):
     smoothed: SmoothedEmotion | None = Field(None, description="Per-track smoothed emotion")
     model: ModelInfo
 
+    # Derived, not serialised: the wire format is the fields above.
+    @property
+    def captured_ms(self) -> int:
+        """Capture time in Unix ms: the event time of rules, sessions and windows."""
+        return int(self.captured_at.timestamp() * 1000)
+
+    @property
+    def track_key(self) -> str:
+        """The track id; an untracked face is keyed by its index (fine for one-face streams)."""
+        return self.face.track_id or f"face-{self.face.index}"
+
+    @property
+    def capture_order(self) -> tuple[datetime, int, int]:
+        """Sort key: capture time, then frame, then face (the order events are evaluated in)."""
+        return self.captured_at, self.frame_seq, self.face.index
+
     @staticmethod
     def make_id(stream_id: str, frame_seq: int, face_index: int, run: str = "") -> str:
         """Deterministic, so redelivered frames (at-least-once) produce the same event ids.
@@ -170,14 +185,15 @@ class EmotionChangeV1(BaseModel):
     track_id: TrackId
     frame_seq: int = Field(ge=0)
     captured_at: CaptureTime
-    from_label: Emotion | Literal["uncertain"] | None
-    to_label: Emotion | Literal["uncertain"]
+    from_label: StableLabel | None
+    to_label: StableLabel
     confidence: float = Field(ge=0.0, le=1.0)
     previous_held_s: float | None = Field(None, ge=0.0, description="How long from_label was held")
     model: ModelInfo
 
 
-RuleKind = Literal["probability_above", "stable_change"]
+RuleKind = Literal["probability_above", "stable_change"]  # the aggregator's rule kinds
+DistributionSource = Literal["smoothed", "raw"]  # which probabilities a rule read
 
 
 class AlertSummary(BaseModel):
@@ -185,16 +201,18 @@ class AlertSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: Literal["smoothed", "raw"] = Field(description="Which distribution the rule read")
-    label: Emotion | Literal["uncertain"] = Field(description="Most probable (or stable) emotion")
+    source: DistributionSource = Field(description="Which distribution the rule read")
+    label: StableLabel = Field(description="Most probable (or stable) emotion")
     confidence: float = Field(ge=0.0, le=1.0)
-    probabilities: dict[Emotion, float]
-    emotions: list[Emotion] | None = Field(None, description="probability_above: summed emotions")
+    probabilities: dict[EmotionLabel, float]
+    emotions: list[EmotionLabel] | None = Field(
+        None, description="probability_above: summed emotions"
+    )
     score: float | None = Field(None, description="probability_above: their summed probability")
     threshold: float | None = None
     above_for_s: float | None = Field(None, description="How long the score had been above")
-    from_label: Emotion | Literal["uncertain"] | None = Field(None, description="stable_change")
-    to_label: Emotion | Literal["uncertain"] | None = Field(None, description="stable_change")
+    from_label: StableLabel | None = Field(None, description="stable_change")
+    to_label: StableLabel | None = Field(None, description="stable_change")
 
 
 class AlertV1(BaseModel):
@@ -236,6 +254,16 @@ class DeadLetter(BaseModel):
     failed_at: datetime
 
 
+class LiveMessageV1(BaseModel):
+    """A typed message of the aggregator's live push (``/v1/live?kind=...``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["event", "change", "alert"]
+    stream_id: StreamId
+    data: EmotionEventV1 | EmotionChangeV1 | AlertV1 = Field(description="As its type says")
+
+
 def json_schemas() -> dict[str, dict]:
     """JSON Schemas of every published message type."""
     return {
@@ -243,6 +271,7 @@ def json_schemas() -> dict[str, dict]:
         "EmotionChangeV1": EmotionChangeV1.model_json_schema(),
         "AlertV1": AlertV1.model_json_schema(),
         "DeadLetter": DeadLetter.model_json_schema(),
+        "LiveMessageV1": LiveMessageV1.model_json_schema(),
     }
 
 

@@ -1,17 +1,20 @@
 """Typed settings sections shared by every service (environment: ``EMOSTREAM_``, ``__`` nesting).
 
-Sections are plain ``BaseModel``; each service composes them into its own ``BaseSettings``
-(see ``emostream.config``) built in ``main()``, never at import time.
+Sections are plain ``BaseModel`` named ``*Options``; each service composes them into its own
+``*Settings`` (a ``BaseSettings``, see ``emostream.config``) built in ``main()``, never at import
+time. Variable names come from field names (``EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS``), not from
+class names.
 """
 
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationInfo, field_validator
 
 
-class KafkaSettings(BaseModel):
+class KafkaOptions(BaseModel):
     """Broker connection and topic names."""
 
     bootstrap_servers: str = Field(
@@ -140,8 +143,21 @@ class KafkaSettings(BaseModel):
             raise ValueError("a client certificate needs both ssl_cert_file and ssl_key_file")
         return value
 
+    def hosts(self) -> list[str]:
+        """The host part of each bootstrap server (``[::1]:9092`` gives ``::1``)."""
+        found = []
+        for server in self.bootstrap_servers.split(","):
+            server = server.strip()
+            if server.startswith("["):
+                found.append(server[1:].partition("]")[0])
+            elif server.count(":") == 1:
+                found.append(server.partition(":")[0])
+            else:
+                found.append(server)  # a bare name or IPv6 address, no port
+        return found
 
-class RedisSettings(BaseModel):
+
+class RedisOptions(BaseModel):
     """Redis connection (what the aggregator keeps there is bounded by its own options)."""
 
     url: SecretStr = Field(
@@ -149,15 +165,19 @@ class RedisSettings(BaseModel):
     )
     key_prefix: str = Field("emostream", description="Prefix of every Redis key")
 
+    def host(self) -> str:
+        """The URL's host; ``localhost`` for a Unix socket (``unix:///run/redis.sock``)."""
+        return urlsplit(self.url.get_secret_value()).hostname or "localhost"
 
-class LogSettings(BaseModel):
+
+class LogOptions(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of the service"
     )
     json_output: bool | None = Field(None, description="None: JSON unless stdout is a TTY")
 
 
-class DetectorSettings(BaseModel):
+class DetectorOptions(BaseModel):
     """Face detection before classification."""
 
     kind: Literal["haar", "yunet", "yunet_torch"] = Field(
@@ -186,7 +206,7 @@ class DetectorSettings(BaseModel):
     )
 
 
-class SmoothingSettings(BaseModel):
+class SmoothingOptions(BaseModel):
     """Per-track smoothing of emotions (``emostream.tracking.EmotionSmoother``).
 
     Attributes:
@@ -210,7 +230,7 @@ class SmoothingSettings(BaseModel):
     )
 
 
-class ModelSettings(BaseModel):
+class ModelOptions(BaseModel):
     """Emotion classifier: a checkpoint (default: the packaged one) and how to run it."""
 
     checkpoint: str | None = Field(

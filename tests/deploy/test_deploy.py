@@ -21,7 +21,9 @@ import yaml
 
 from emostream.aggregator.auth import check_bind
 from emostream.config import AggregatorSettings, IngestSettings, WorkerSettings
-from emostream.settings import KafkaSettings
+from emostream.errors import ConfigError
+from emostream.runtime.secret_check import refuse_placeholder_secrets
+from emostream.settings import KafkaOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -40,6 +42,14 @@ SETTINGS_BY_COMMAND = {
 # settings.kafka.sasl_mechanism in the words of KEDA's Kafka scaler (its `sasl` parameter).
 KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
 PLACEHOLDER_KEYS = ["change-me-read"]
+# A user's .env, as .env.example says to make it (`openssl rand -hex 32`): compose has no default
+# for these secrets.
+DOT_ENV = {
+    "EMOSTREAM_API__READ_KEYS": '["9c1f4e0b7a3d42e6b5c8a1f0d3e7b2c4"]',
+    "EMOSTREAM_API__ADMIN_KEYS": '["4b8e2d6f1a9c43e7b0d5f2a8c6e1b3d9"]',
+    "EMOSTREAM_ALERTS__WEBHOOK_SECRET": "e3a7c1f9b5d24086a2c4e6f8b0d1a3c5",
+    "EMOSTREAM_INGEST__API_KEYS": '["7d2b9f4e1c6a48b3a5e0c8f2d4b6a1e9"]',
+}
 
 
 # ---- helpers --------------------------------------------------------------------------------
@@ -65,7 +75,8 @@ def interpolate(value: str, env: dict[str, str] | None = None) -> str:
         if m.group(0) == "$$":
             return "$"
         name, op, default = m.group(1), m.group(2), m.group(3)
-        if name in env and (env[name] or op != ":-"):
+        # With a colon, an empty value counts as unset: ${VAR:?message} fails on it too.
+        if name in env and (env[name] or op not in (":-", ":?")):
             return env[name]
         if op in (":-", "-"):
             return default
@@ -78,14 +89,15 @@ def compose_variables() -> set[str]:
     return {m.group(1) for m in _VAR.finditer(COMPOSE.read_text()) if m.group(1)}
 
 
-def compose_env(service: dict) -> dict[str, str]:
+def compose_env(service: dict, dot_env: dict[str, str] | None = None) -> dict[str, str]:
+    """A service's environment as compose builds it from ``dot_env`` (default: ``DOT_ENV``)."""
     env = service.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) for item in env)
     out = {}
     for key, value in env.items():
         text = str(value).lower() if isinstance(value, bool) else str(value)
-        out[key] = interpolate(text)
+        out[key] = interpolate(text, DOT_ENV if dot_env is None else dot_env)
     return out
 
 
@@ -408,7 +420,7 @@ def test_worker_scaling_and_shutdown(build_settings, monkeypatch):
     from emostream.kafka import clients as kafka
 
     monkeypatch.setattr(kafka, "AIOKafkaConsumer", lambda *topics, **kwargs: kwargs)
-    policy = kafka.make_consumer(KafkaSettings(), [], "g", "t")["auto_offset_reset"]
+    policy = kafka.make_consumer(KafkaOptions(), [], "g", "t")["auto_offset_reset"]
     assert trigger["metadata"]["offsetResetPolicy"] == policy == "earliest"
     # KEDA's cooldownPeriod acts only on scaling to zero; scale-in is the HPA's behaviour.
     assert "cooldownPeriod" not in scaled or scaled["minReplicaCount"] == 0
@@ -566,7 +578,8 @@ def test_compose_env_builds_each_services_settings(build_settings):
         if command == "aggregator":
             assert s.redis.url.get_secret_value() == "redis://redis:6379/0"
             assert s.api.host == "0.0.0.0" and s.api.port == 8000
-            assert [k.get_secret_value() for k in s.api.read_keys] == PLACEHOLDER_KEYS
+            keys = [k.get_secret_value() for k in s.api.read_keys]
+            assert keys == json.loads(DOT_ENV["EMOSTREAM_API__READ_KEYS"])
             check_bind(s.api.host, s.api.read_keys, s.api.admin_keys)
             assert s.alerts.webhook_secret is not None
             assert str(s.api.port) in " ".join(service["healthcheck"]["test"])
@@ -580,6 +593,8 @@ def test_compose_env_builds_each_services_settings(build_settings):
             assert s.ingest.source == "sample" and s.ingest.loop is True
             assert f":{s.ingest.metrics_port}/livez" in " ".join(service["healthcheck"]["test"])
             assert s.ingest.metrics_host == "0.0.0.0", name
+        # Real secrets from .env: the services start, though they reach beyond loopback.
+        assert s.reached_hosts() and refuse_placeholder_secrets(s, s.reached_hosts()) == []
 
 
 def test_k8s_env_builds_each_services_settings(build_settings):
@@ -593,6 +608,9 @@ def test_k8s_env_builds_each_services_settings(build_settings):
         command = container["args"][0]
         seen.add(command)
         s = build_settings(command, pod_env(container, docs))
+        # secret.yaml is a template: its `change-me` values stop every service (Kafka is remote).
+        with pytest.raises(ConfigError, match="EMOSTREAM_KAFKA__SASL_PASSWORD"):
+            refuse_placeholder_secrets(s, s.reached_hosts())
         # Every service reaches Kafka as configured: credentials from the Secret, the CA mounted.
         assert s.kafka.security_protocol == configmap["EMOSTREAM_KAFKA__SECURITY_PROTOCOL"], name
         assert (
@@ -631,6 +649,80 @@ def test_k8s_env_builds_each_services_settings(build_settings):
             section = s.worker if command == "worker" else s.ingest
             assert section.metrics_host == "0.0.0.0", name
     assert seen == set(SETTINGS_BY_COMMAND)
+
+
+def test_compose_requires_real_secrets(build_settings):
+    """No `change-me` defaults: compose names a missing secret; services refuse a placeholder."""
+    services = load_compose()["services"]
+    where = {
+        "EMOSTREAM_API__READ_KEYS": "aggregator",
+        "EMOSTREAM_API__ADMIN_KEYS": "aggregator",
+        "EMOSTREAM_ALERTS__WEBHOOK_SECRET": "aggregator",
+        "EMOSTREAM_INGEST__API_KEYS": "ingest",
+    }
+    assert set(where) == set(DOT_ENV)
+    for name, service in where.items():
+        assert re.search(rf"\${{{name}:\?[^}}]*\.env[^}}]*}}", COMPOSE.read_text()), name
+        for value in (None, ""):  # unset, or set empty: compose stops and names it
+            env = {k: v for k, v in DOT_ENV.items() if k != name}
+            if value is not None:
+                env[name] = value
+            with pytest.raises(AssertionError, match=name):
+                compose_env(services[service], env)
+    example = ENV_EXAMPLE.read_text()
+    assert "openssl rand -hex 32" in example
+    set_lines = [line for line in example.splitlines() if not line.lstrip().startswith("#")]
+    assert not [line for line in set_lines if "change-me" in line]
+    # .env.example copied unchanged sets none of them: `docker compose up` names each.
+    assert not [line for line in set_lines if line.split("=")[0].strip() in DOT_ENV]
+    # Placeholders put in .env instead: beyond loopback (0.0.0.0, kafka:9092) the services refuse.
+    placeholders = {
+        k: v.replace(v.strip('["]'), f"change-me-{i:08}")
+        for i, (k, v) in enumerate(DOT_ENV.items())
+    }
+    for command in ("aggregator", "ingest"):
+        s = build_settings(command, compose_env(services[command], placeholders))
+        with pytest.raises(ConfigError, match="change-me") as caught:
+            refuse_placeholder_secrets(s, s.reached_hosts())
+        assert {n for n, svc in where.items() if svc == command} <= set(
+            re.findall(r"EMOSTREAM_\w+", str(caught.value))
+        )
+
+
+def test_ingest_http_port_is_exposed_with_its_own_keys(build_settings):
+    """Frames over HTTP: compose publishes the port, Kubernetes has a Service; write keys apart."""
+    services = load_compose()["services"]
+    ingest = build_settings("ingest", compose_env(services["ingest"]))
+    assert ingest.ingest.http.port == 8001 and ingest.ingest.http.host == "0.0.0.0"
+    published = [interpolate(p) for p in services["ingest"]["ports"]]
+    assert f"127.0.0.1:8001:{ingest.ingest.http.port}" in published
+    keys = json.loads(DOT_ENV["EMOSTREAM_INGEST__API_KEYS"])
+    assert [k.get_secret_value() for k in ingest.ingest.api_keys] == keys
+    aggregator = build_settings("aggregator", compose_env(services["aggregator"]))
+    assert "http://127.0.0.1:8001" in aggregator.api.browser_origins  # the capture page reads
+    assert "EMOSTREAM_INGEST__API_KEYS" not in services["aggregator"]["environment"]
+
+    docs = base_docs()
+    deployment = docs[("Deployment", "emostream-ingest")]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    s = build_settings("ingest", pod_env(container, docs))
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports["http"] == s.ingest.http.port == 8001 and s.ingest.http.host == "0.0.0.0"
+    service = docs[("Service", "emostream-ingest")]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    # The write keys come from their own Secret; the API's Secret stays with the aggregator.
+    ref = next(e for e in container["env"] if e["name"] == "EMOSTREAM_INGEST__API_KEYS")
+    assert ref["valueFrom"]["secretKeyRef"]["name"] == "emostream-ingest"
+    assert set(docs[("Secret", "emostream-ingest")]["stringData"]) == {"EMOSTREAM_INGEST__API_KEYS"}
+    assert (
+        s.ingest.api_keys
+        and "EMOSTREAM_INGEST__API_KEYS" not in (docs[("Secret", "emostream")]["stringData"])
+    )
+    assert not [k for k in pod_env(container, docs) if k.startswith("EMOSTREAM_API__")]
+    with pytest.raises(ConfigError, match="EMOSTREAM_INGEST__API_KEYS"):  # a template value
+        refuse_placeholder_secrets(s, s.reached_hosts())
 
 
 # ---- Dockerfile -----------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from emostream.local.servers import ServiceProcess
-from emostream.settings import KafkaSettings, RedisSettings
+from emostream.settings import KafkaOptions, RedisOptions
 
 
 def aggregator_process(
-    kafka: KafkaSettings, redis: RedisSettings, port: int, log_dir: Path, **extra: str
+    kafka: KafkaOptions, redis: RedisOptions, port: int, log_dir: Path, **extra: str
 ) -> ServiceProcess:
     """Not started; ``extra`` adds environment variables (``EMOSTREAM_...``)."""
     env = {

@@ -14,7 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from emostream.local.servers import RedisServer, TansuBroker
-from emostream.settings import KafkaSettings, RedisSettings
+from emostream.local.topics import run_topics
+from emostream.settings import KafkaOptions, RedisOptions
 
 
 @pytest.fixture(scope="session")
@@ -37,14 +38,10 @@ def redis_url():
 
 
 @pytest.fixture
-def kafka_settings(broker) -> KafkaSettings:
-    tag = uuid.uuid4().hex[:8]
-    return KafkaSettings(
+def kafka_settings(broker) -> KafkaOptions:
+    return KafkaOptions(
         bootstrap_servers=broker.bootstrap,
-        frames_topic=f"frames-{tag}",
-        events_topic=f"events-{tag}",
-        dlq_topic=f"dlq-{tag}",
-        alerts_topic=f"alerts-{tag}",
+        **run_topics(),
         topic_partitions=2,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
@@ -64,5 +61,5 @@ def group_id(request: pytest.FixtureRequest) -> Callable[[str], str]:
 
 
 @pytest.fixture
-def redis_settings(redis_url) -> RedisSettings:
-    return RedisSettings(url=SecretStr(redis_url), key_prefix=f"t{uuid.uuid4().hex[:8]}")
+def redis_settings(redis_url) -> RedisOptions:
+    return RedisOptions(url=SecretStr(redis_url), key_prefix=f"t{uuid.uuid4().hex[:8]}")

@@ -17,7 +17,7 @@ from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import RedisServer, free_port
 from emostream.models import EMOTIONS
 from emostream.schemas import EmotionEventV1
-from emostream.settings import RedisSettings
+from emostream.settings import RedisOptions
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ async def test_redis_outage_gives_503_then_catches_up(kafka_settings, group_id):
     await ensure_topics(kafka_settings)
     port = free_port()
     server = RedisServer().start(port)
-    settings = RedisSettings(url=SecretStr(server.url), key_prefix="fault")
+    settings = RedisOptions(url=SecretStr(server.url), key_prefix="fault")
     try:
         async with (
             EventStore(settings) as store,

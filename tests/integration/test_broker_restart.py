@@ -16,8 +16,10 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
-from emostream.local.servers import ServiceProcess, TansuBroker, free_port, settings_env
-from emostream.settings import KafkaSettings
+from emostream.local.servers import TansuBroker, free_port
+from emostream.local.stack import log_tails, services_env, worker_and_aggregator
+from emostream.local.topics import run_topics
+from emostream.settings import KafkaOptions
 from tests.waiting import wait_until
 
 TANSU_AUTO_CREATE_PARTITIONS = 4
@@ -69,39 +71,19 @@ def log_events(path: Path, event: str) -> list[dict]:
 async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astronaut_bgr, tmp_path):
     tag = uuid.uuid4().hex[:8]
     broker = TansuBroker().start(free_port())
-    kafka = KafkaSettings(
+    kafka = KafkaOptions(
         bootstrap_servers=broker.bootstrap,
-        frames_topic=f"frames-{tag}",
-        events_topic=f"events-{tag}",
-        dlq_topic=f"dlq-{tag}",
-        changes_topic=f"changes-{tag}",
-        alerts_topic=f"alerts-{tag}",
+        **run_topics(tag),
         topic_partitions=PARTITIONS,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
-    env = (
-        settings_env("kafka", kafka)
-        | settings_env("redis", redis_settings)
-        | {
-            "EMOSTREAM_LOG__LEVEL": "WARNING",
-            "EMOSTREAM_LOG__JSON_OUTPUT": "true",
-            "EMOSTREAM_MODEL__THREADS": "1",
-            "EMOSTREAM_WORKER__GROUP_ID": f"restart-worker-{tag}",
-            "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
-            "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
-            "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-agg-{tag}",
-        }
-    )
-    metrics_port, api_port = free_port(), free_port()
-    worker = ServiceProcess(
-        "worker",
-        env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
-        tmp_path / "worker.log",
-    )
-    aggregator = ServiceProcess(
-        "aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)}, tmp_path / "aggregator.log"
-    )
+    env = services_env(kafka, redis_settings, f"restart-{tag}") | {
+        "EMOSTREAM_MODEL__THREADS": "1",
+        "EMOSTREAM_WORKER__MAX_BATCH_FRAMES": "4",
+        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",  # every frame's face is an event, from seq 0
+    }
+    worker, aggregator, metrics_port, api_port = worker_and_aggregator(env, tmp_path)
     payload = encode_frame(astronaut_bgr)
     api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
 
@@ -154,10 +136,7 @@ async def test_broker_restart_recovers_and_logs_the_loss(redis_settings, astrona
             )
         assert worker.running and aggregator.running, "no service may exit"
     except BaseException:
-        for proc in (worker, aggregator):  # the services' own account, shown with the failure
-            if proc.log_path.exists():
-                print(f"--- {proc.name} (exit {proc.returncode}) ---")
-                print("\n".join(proc.log_path.read_text(errors="replace").splitlines()[-40:]))
+        print(log_tails((worker, aggregator)))  # the services' own account, with the failure
         raise
     finally:
         await api.aclose()

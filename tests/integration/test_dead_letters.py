@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
-from emostream.config import WorkerOptions
 from emostream.frames import FrameMeta, encode_frame, frame_headers
-from emostream.inference import EmotionEngine
 from emostream.kafka.clients import ensure_topics
 from emostream.kafka.dead_letters import H_REASON
-from emostream.models import untrained_model
-from emostream.vision.detector import HaarDetector
-from emostream.worker import FrameProcessor, Worker
-
-
-async def collect(bootstrap: str, topic: str, n: int, timeout_s: float = 40.0) -> list:
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None
-    )
-    await consumer.start()
-    out = []
-    try:
-        async with asyncio.timeout(timeout_s):
-            while len(out) < n:
-                batch = await consumer.getmany(timeout_ms=500)
-                for recs in batch.values():
-                    out.extend(recs)
-    finally:
-        await consumer.stop()
-    return out
+from tests.integration.worker_run import collect, running_worker
 
 
 async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr, group_id):
@@ -60,16 +38,9 @@ async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr, group
     finally:
         await producer.stop()
 
-    processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    async with Worker(
-        kafka_settings, WorkerOptions(group_id=group_id("worker")), processor
-    ) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(kafka_settings, group_id("worker")) as worker:
         dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
         events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 1)
-        assert not task.done(), "the worker must keep running after poison frames"
-        worker.request_stop()
-        await asyncio.wait_for(task, timeout=20)
 
     reasons = sorted(dict(r.headers)[H_REASON].decode() for r in dead)
     assert reasons == ["corrupt_image", "empty_payload", "missing_headers"]

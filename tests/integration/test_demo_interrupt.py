@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import httpx
 import pytest
 
 from emostream.local.servers import free_port
+from tests.integration.demo_process import start_demo
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.slow
@@ -46,15 +45,7 @@ def _alive(pid: int) -> bool:
 def test_ctrl_c_stops_every_process_the_demo_started(interrupts):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}  # the embedded Redis too
-    # Its own process group, as a shell gives a foreground job: Ctrl-C signals the whole group.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emostream.cli.main", "demo", "--api-port", str(port), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    proc = start_demo(port, env)  # its own process group: Ctrl-C signals the whole group
     children: set[int] = set()
     try:
 

@@ -12,7 +12,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from emostream.local.servers import ServiceProcess, TansuBroker, free_port, settings_env
-from emostream.settings import KafkaSettings
+from emostream.local.topics import run_topics
+from emostream.settings import KafkaOptions
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -43,13 +44,9 @@ async def frames_on_broker(bootstrap: str, topic: str, enough: int) -> int:
 async def test_ingest_survives_a_broker_restart(tmp_path):
     tag = uuid.uuid4().hex[:8]
     broker = TansuBroker().start(free_port())
-    kafka = KafkaSettings(
+    kafka = KafkaOptions(
         bootstrap_servers=broker.bootstrap,
-        frames_topic=f"frames-{tag}",
-        events_topic=f"events-{tag}",
-        dlq_topic=f"dlq-{tag}",
-        changes_topic=f"changes-{tag}",
-        alerts_topic=f"alerts-{tag}",
+        **run_topics(tag),
         topic_partitions=2,
         request_timeout_ms=5000,
     )

@@ -12,7 +12,7 @@ import cv2
 import httpx
 import pytest
 
-from emostream.local.servers import ServiceProcess, free_port, settings_env
+from emostream.local.stack import services_env, worker_and_aggregator
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -52,28 +52,12 @@ async def test_restarted_ingest_events_are_stored(
         cv2.imwrite(str(folder / f"{i:02d}.jpg"), astronaut_bgr)
     tag = uuid.uuid4().hex[:8]
     kafka = kafka_settings.model_copy(update={"changes_topic": f"changes-{tag}"})
-    env = (
-        settings_env("kafka", kafka)
-        | settings_env("redis", redis_settings)
-        | {
-            "EMOSTREAM_LOG__LEVEL": "WARNING",
-            "EMOSTREAM_LOG__JSON_OUTPUT": "true",
-            "EMOSTREAM_MODEL__THREADS": "1",
-            "EMOSTREAM_WORKER__GROUP_ID": f"restart-ingest-worker-{tag}",
-            "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",
-            "EMOSTREAM_AGGREGATOR__GROUP_ID": f"restart-ingest-agg-{tag}",
-        }
-    )
-    metrics_port, api_port = free_port(), free_port()
-    worker = ServiceProcess(
-        "worker",
-        env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
-        tmp_path / "worker.log",
-    )
-    aggregator = ServiceProcess(
-        "aggregator", env | {"EMOSTREAM_API__PORT": str(api_port)}, tmp_path / "aggregator.log"
-    )
-    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=5)
+    env = services_env(kafka, redis_settings, f"restart-ingest-{tag}") | {
+        "EMOSTREAM_MODEL__THREADS": "1",
+        "EMOSTREAM_WORKER__TRACK_MIN_HITS": "1",
+    }
+    services = worker_and_aggregator(env, tmp_path)
+    api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{services.api_port}", timeout=5)
 
     async def events_total() -> int:
         r = await api.get("/v1/streams")
@@ -86,22 +70,13 @@ async def test_restarted_ingest_events_are_stored(
         twice = [s for s in range(FRAMES) if seqs.count(s) >= 2]
         return twice if len(twice) >= FRAMES // 2 else None
 
-    try:
-        worker.start(metrics_port)
-        aggregator.start(api_port)
-        run_ingest(env, folder)
-        await wait_until(events_total, 40, "events of the first ingest run")
-        run_ingest(env, folder)  # seq 0, 1, ... again: a restart
-        await wait_until(
-            seqs_stored_twice, 60, "events of the restarted ingest stored next to the first run's"
-        )
-    except BaseException:
-        for proc in (worker, aggregator):
-            if proc.log_path.exists():
-                print(f"--- {proc.name} (exit {proc.returncode}) ---")
-                print("\n".join(proc.log_path.read_text(errors="replace").splitlines()[-30:]))
-        raise
-    finally:
-        await api.aclose()
-        for proc in (worker, aggregator):
-            proc.stop()
+    async with api:
+        with services.running(log_lines=30):
+            run_ingest(env, folder)
+            await wait_until(events_total, 40, "events of the first ingest run")
+            run_ingest(env, folder)  # seq 0, 1, ... again: a restart
+            await wait_until(
+                seqs_stored_twice,
+                60,
+                "events of the restarted ingest stored next to the first run's",
+            )

@@ -24,7 +24,8 @@ from emostream.local.servers import (
     settings_env,
     tansu_binary,
 )
-from emostream.settings import KafkaSettings
+from emostream.local.topics import run_topics
+from emostream.settings import KafkaOptions
 from tests.integration.aggregator_process import aggregator_process
 from tests.tls_certs import make_pki
 from tests.waiting import wait_until
@@ -138,23 +139,19 @@ def tls_broker(pki):
         proxy.stop()
 
 
-def tls_settings(proxy: TlsProxy, ca, tag: str) -> KafkaSettings:
-    return KafkaSettings(
+def tls_settings(proxy: TlsProxy, ca, tag: str) -> KafkaOptions:
+    return KafkaOptions(
         bootstrap_servers=f"127.0.0.1:{proxy.port}",
         security_protocol="SSL",
         ssl_ca_file=str(ca),
-        frames_topic=f"frames-{tag}",
-        events_topic=f"events-{tag}",
-        dlq_topic=f"dlq-{tag}",
-        changes_topic=f"changes-{tag}",
-        alerts_topic=f"alerts-{tag}",
+        **run_topics(tag),
         topic_partitions=2,
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
 
 
-def worker_env(kafka: KafkaSettings, tag: str, metrics_port: int) -> dict[str, str]:
+def worker_env(kafka: KafkaOptions, tag: str, metrics_port: int) -> dict[str, str]:
     return settings_env("kafka", kafka) | {
         "EMOSTREAM_WORKER__GROUP_ID": f"tls-worker-{tag}",
         "EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port),
@@ -250,25 +247,7 @@ async def test_wrong_ca_stops_each_service_with_one_line(tls_broker, pki, redis_
 class AuthenticatingTansu(TansuBroker):
     """Tansu requiring SASL authentication (it knows no users, so every login is refused)."""
 
-    def start(self, port: int | None = None) -> AuthenticatingTansu:
-        port = port or free_port()
-        url = f"tcp://127.0.0.1:{port}"
-        self._spawn(
-            [
-                str(tansu_binary()),
-                "broker",
-                "--listener-url",
-                url,
-                "--advertised-listener-url",
-                url,
-                "--storage-engine",
-                "memory://tansu/",
-                "--authentication",
-            ],
-            port,
-            timeout_s=15,
-        )
-        return self
+    extra_args = ("--authentication",)
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
@@ -279,7 +258,7 @@ async def test_refused_sasl_login_is_one_config_error(mechanism):
     from emostream.kafka.security import check_connection
 
     with AuthenticatingTansu() as broker:
-        kafka = KafkaSettings(
+        kafka = KafkaOptions(
             bootstrap_servers=broker.bootstrap,
             security_protocol="SASL_PLAINTEXT",
             sasl_mechanism=mechanism,

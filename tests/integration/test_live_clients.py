@@ -179,11 +179,11 @@ async def test_the_live_subscription_survives_a_redis_restart():
 
     from emostream.aggregator.live.hub import LiveHub
     from emostream.local.servers import RedisServer
-    from emostream.settings import RedisSettings
+    from emostream.settings import RedisOptions
 
     port = free_port()
     server = RedisServer().start(port)
-    settings = RedisSettings(url=SecretStr(server.url), key_prefix="hub")
+    settings = RedisOptions(url=SecretStr(server.url), key_prefix="hub")
     try:
         hub = LiveHub(settings, max_clients=2)
         client = await hub.join(None)

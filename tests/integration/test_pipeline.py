@@ -125,7 +125,7 @@ async def test_video_to_api(kafka_settings, redis_settings, video, group_id):
         assert w["events"] == len(events) == sum(w["counts"].values())
         assert sum(w["mean_probabilities"].values()) == pytest.approx(1.0, abs=1e-3)
     assert bad_window.status_code == 422
-    assert dashboard.status_code == 200 and "/v1/live" in dashboard.text
+    assert dashboard.status_code == 200 and "/dashboard/static/js/main.js" in dashboard.text
     assert tracks_body["count"] >= 1
     main_track = max(
         set(t for t in [e["face"]["track_id"] for e in events]),

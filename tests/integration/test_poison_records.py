@@ -7,7 +7,6 @@ against the producer's 1 MiB ``max_request_size``). Both stopped the service for
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import aiokafka.producer.message_accumulator as accumulator
@@ -18,18 +17,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.record.default_records import _DefaultRecordBatchBuilderPy
 
 from emostream.aggregator.state.store import EventStore
-from emostream.config import WorkerOptions
 from emostream.frames import MAX_FRAME_BYTES, FrameMeta, encode_frame, frame_headers
-from emostream.inference import EmotionEngine
 from emostream.kafka.clients import ensure_topics
 from emostream.kafka.dead_letters import H_REASON, H_TRUNCATED
 from emostream.local.servers import free_port
-from emostream.models import untrained_model
-from emostream.vision.detector import HaarDetector
-from emostream.worker import FrameProcessor, Worker
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.test_aggregator_faults import event
-from tests.integration.test_dead_letters import collect
+from tests.integration.worker_run import collect, running_worker
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
@@ -125,17 +119,10 @@ async def test_worker_dead_letters_unreadable_and_oversized_frames(
             (good, frame_headers(FrameMeta("p", 5, 1))),
         ],
     )
-    processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    async with Worker(
-        kafka_settings, WorkerOptions(group_id=group_id("worker")), processor
-    ) as worker:
-        task = asyncio.create_task(worker.run())
+    async with running_worker(kafka_settings, group_id("worker")) as worker:
         dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
         events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 2)
         await wait_until(lambda: worker.frames >= 5, 30.0, "every readable frame handled")
-        assert not task.done(), "the worker must keep running"
-        worker.request_stop()
-        await asyncio.wait_for(task, timeout=20)
     assert sorted(json.loads(e.value)["frame_seq"] for e in events) == [0, 5]
     reasons = {dict(r.headers)[H_REASON]: r for r in dead}
     assert set(reasons) == {b"unreadable_record", b"corrupt_image", b"too_large"}

@@ -9,7 +9,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import httpx
 import pytest
 
 from emostream.local.servers import free_port
+from tests.integration.demo_process import start_demo
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.slow
@@ -53,14 +53,7 @@ def test_readme_curl_examples_work_against_the_demo():
     env = {
         k: v for k, v in os.environ.items() if k != "REDIS_URL" and not k.startswith("EMOSTREAM_")
     }  # the demo as a user gets it
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "emostream.cli.main", "demo", "--api-port", str(port), "--quiet"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,
-    )
+    proc = start_demo(port, env)
     try:
 
         def events_stored() -> bool:

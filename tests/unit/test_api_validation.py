@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from emostream.aggregator import create_app
 from emostream.aggregator.state.store import EventStore
 from emostream.config import AlertOptions
-from emostream.settings import RedisSettings
+from emostream.settings import RedisOptions
 
 READ, ADMIN = "r-key", "a-key"
 RULE_ID = "0123456789abcdef0123456789abcdef"
@@ -28,7 +28,7 @@ GOOD_RULE = {
 @pytest.fixture
 async def client():
     app = create_app(
-        EventStore(RedisSettings()),
+        EventStore(RedisOptions()),
         read_keys=[SecretStr(READ)],
         admin_keys=[SecretStr(ADMIN)],
         alerts=AlertOptions(webhook_secret=SecretStr("s")),
@@ -137,7 +137,7 @@ async def test_oversized_body_is_413_even_without_a_key(client):
 
 
 async def test_webhook_rules_need_a_secret():
-    app = create_app(EventStore(RedisSettings()), admin_keys=[SecretStr(ADMIN)])
+    app = create_app(EventStore(RedisOptions()), admin_keys=[SecretStr(ADMIN)])
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         r = await c.post(
             "/v1/rules", json={**GOOD_RULE, "webhook_url": "http://bot/hook"}, headers=key(ADMIN)

@@ -12,7 +12,7 @@ from emostream.kafka import batch_consumer
 from emostream.kafka.batch_consumer import BatchConsumer
 from emostream.kafka.commit_policy import commit_after_ack
 from emostream.kafka.record_fetch import Fetched, Unreadable
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 TP0 = TopicPartition("t", 0)
 
@@ -53,7 +53,7 @@ async def test_a_refused_commit_is_not_told_to_the_watch():
 
 class Recorder(BatchConsumer):
     def __init__(self, steps: list) -> None:
-        super().__init__(KafkaSettings(bootstrap_servers="127.0.0.1:9"), "t", "g", "test", 10, 5)
+        super().__init__(KafkaOptions(bootstrap_servers="127.0.0.1:9"), "t", "g", "test", 10, 5)
         self.steps = steps
 
     async def handle(self, records):

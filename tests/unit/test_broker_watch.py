@@ -14,7 +14,7 @@ from structlog.testing import capture_logs
 from emostream import metrics
 from emostream.kafka import broker_watch
 from emostream.kafka.broker_watch import BrokerWatch
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 TP0, TP1 = TopicPartition("frames", 0), TopicPartition("frames", 1)
 
@@ -56,7 +56,7 @@ def loss_count(group: str) -> float:
 
 def test_normal_progress_is_not_a_loss(logs):
     consumer = FakeConsumer()
-    watch = BrokerWatch(KafkaSettings(), consumer, "frames", "g-ok")
+    watch = BrokerWatch(KafkaOptions(), consumer, "frames", "g-ok")
     watch.committed({TP0: 10})
     consumer.high[TP0] = 10
     assert watch.check_offsets([rec(TP0, 10), rec(TP0, 11)]) == 0
@@ -67,7 +67,7 @@ def test_normal_progress_is_not_a_loss(logs):
 
 def test_highwater_below_commit_is_logged_once_and_counted(logs):
     consumer = FakeConsumer()
-    watch = BrokerWatch(KafkaSettings(), consumer, "frames", "g-high")
+    watch = BrokerWatch(KafkaOptions(), consumer, "frames", "g-high")
     watch.committed({TP0: 6, TP1: 3})
     watch.committed({TP0: 4})  # an older commit never lowers what we know
     consumer.high[TP0] = 0  # the broker came back empty
@@ -87,7 +87,7 @@ def test_highwater_below_commit_is_logged_once_and_counted(logs):
 
 def test_rewound_fetch_is_a_loss_even_when_new_data_hides_it(logs):
     consumer = FakeConsumer()
-    watch = BrokerWatch(KafkaSettings(), consumer, "frames", "g-rewind")
+    watch = BrokerWatch(KafkaOptions(), consumer, "frames", "g-rewind")
     watch.committed({TP1: 6})
     consumer.high[TP1] = 8  # eight new records after the restart: highwater alone looks fine
     assert watch.check_offsets([rec(TP1, 0), rec(TP1, 1)]) == 1
@@ -97,7 +97,7 @@ def test_rewound_fetch_is_a_loss_even_when_new_data_hides_it(logs):
 
 def test_unassigned_partitions_are_not_asked_for_highwater(logs):
     consumer = FakeConsumer()
-    watch = BrokerWatch(KafkaSettings(), consumer, "frames", "g-revoked")
+    watch = BrokerWatch(KafkaOptions(), consumer, "frames", "g-revoked")
     watch.committed({TP0: 5})
     consumer.assigned = set()  # mid-rebalance
     assert watch.check_offsets() == 0
@@ -116,7 +116,7 @@ async def test_missing_topic_recreated_and_checks_back_off(logs, monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(broker_watch.time, "monotonic", lambda: clock[0])
     consumer = FakeConsumer()
-    kafka = KafkaSettings()
+    kafka = KafkaOptions()
     watch = BrokerWatch(kafka, consumer, "frames", "g", check_interval_s=5, max_backoff_s=12)
     assert not await watch.ensure_topic()  # rate limited: not due yet
     clock[0] += 5
@@ -149,7 +149,7 @@ async def test_missing_topic_without_create_topics_is_only_reported(logs, monkey
     consumer = FakeConsumer()
     consumer.topic_names = set()
     watch = BrokerWatch(
-        KafkaSettings(create_topics=False), consumer, "frames", "g", check_interval_s=0
+        KafkaOptions(create_topics=False), consumer, "frames", "g", check_interval_s=0
     )
     assert not await watch.ensure_topic()
     assert watch.topics_recreated == 0

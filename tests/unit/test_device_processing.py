@@ -6,7 +6,7 @@ import torch
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import engine_from_settings
-from emostream.settings import ModelSettings
+from emostream.settings import ModelOptions
 from emostream.vision.device_ops import area_resize, bgr_to_gray, crop_resize
 from emostream.worker.device_processing import DeviceFrameProcessor
 from emostream.worker.processing import RawFrame
@@ -38,7 +38,7 @@ def _record(payload, seq, stream="cam-1"):
 
 
 def test_bad_frames_are_rejected_alone(astronaut_bgr):
-    engine = engine_from_settings(ModelSettings(device="cpu", dtype="fp32"))
+    engine = engine_from_settings(ModelOptions(device="cpu", dtype="fp32"))
     processor = DeviceFrameProcessor(engine, device="cpu")
     good = encode_frame(_frame(astronaut_bgr))
     frames = [

@@ -6,7 +6,7 @@ import torch
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import engine_from_settings
-from emostream.settings import ModelSettings
+from emostream.settings import ModelOptions
 from emostream.worker.device_processing import DeviceFrameProcessor
 from emostream.worker.processing import RawFrame
 
@@ -22,7 +22,7 @@ def test_cuda_path_matches_cpu_path(astronaut_bgr):
     ] + [RawFrame("f", 0, 4, payload[:300], frame_headers(FrameMeta("cam", 4, 1300)))]
     results = []
     for device in ("cpu", "cuda"):
-        engine = engine_from_settings(ModelSettings(device=device, dtype="fp32"))
+        engine = engine_from_settings(ModelOptions(device=device, dtype="fp32"))
         processor = DeviceFrameProcessor(engine, device=device)
         results.append(processor.process(frames))
         processor.close()

@@ -5,7 +5,7 @@ import torch
 from emostream.errors import ConfigError
 from emostream.inference import EmotionEngine, load_model
 from emostream.models import untrained_model
-from emostream.settings import ModelSettings
+from emostream.settings import ModelOptions
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_missing_checkpoint_is_an_error_and_untrained_is_flagged(tmp_path):
     from emostream.models import CheckpointError
 
     with pytest.raises(CheckpointError):
-        load_model(ModelSettings(checkpoint=str(tmp_path / "nope.pt")))
+        load_model(ModelOptions(checkpoint=str(tmp_path / "nope.pt")))
     model = untrained_model()
     assert model.trained is False and model.version == "untrained"
 

@@ -24,7 +24,7 @@ from emostream.ingest.http_app import create_ingest_app
 from emostream.ingest.http_publish import FramePublisher
 from emostream.runtime.api_keys import check_bind, key_allowed, key_matches
 from emostream.runtime.lifecycle import ApiServer
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 KEY = "ingest-key-0123456789"
 
@@ -67,7 +67,7 @@ def make(stalled: bool = False, **http):
     producer = FakeProducer(stalled)
     opts = options(**http)
     publisher = FramePublisher(
-        KafkaSettings(), opts.http.max_in_flight_frames, opts.http.retry_after_s, producer
+        KafkaOptions(), opts.http.max_in_flight_frames, opts.http.retry_after_s, producer
     )
     return producer, publisher, create_ingest_app(publisher, opts)
 

@@ -16,7 +16,7 @@ from emostream.config import WorkerSettings
 from emostream.errors import ConfigError, DependencyUnavailable
 from emostream.kafka.clients import client_kwargs, make_consumer, make_producer
 from emostream.kafka.security import check_connection, client_security, explain, ssl_context
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 from tests.tls_certs import make_pki
 
 
@@ -25,8 +25,8 @@ def pki(tmp_path_factory):
     return make_pki(tmp_path_factory.mktemp("pki"))
 
 
-def sasl(mechanism: str, protocol: str = "SASL_PLAINTEXT", **extra) -> KafkaSettings:
-    return KafkaSettings(
+def sasl(mechanism: str, protocol: str = "SASL_PLAINTEXT", **extra) -> KafkaOptions:
+    return KafkaOptions(
         security_protocol=protocol,
         sasl_mechanism=mechanism,
         sasl_username=SecretStr("svc-emostream"),
@@ -39,7 +39,7 @@ def sasl(mechanism: str, protocol: str = "SASL_PLAINTEXT", **extra) -> KafkaSett
 
 
 def test_plaintext_by_default_without_tls_or_sasl():
-    s = KafkaSettings()
+    s = KafkaOptions()
     assert s.security_protocol == "PLAINTEXT" and s.ssl_check_hostname is True
     assert client_security(s) == {"security_protocol": "PLAINTEXT"}
     assert ssl_context(s) is None
@@ -131,7 +131,7 @@ async def test_sasl_reaches_every_client(mechanism, protocol, pki):
 
 
 def test_one_context_verifies_the_broker_and_checks_its_name(pki):
-    s = KafkaSettings(security_protocol="SSL", ssl_ca_file=str(pki.ca))
+    s = KafkaOptions(security_protocol="SSL", ssl_ca_file=str(pki.ca))
     context = ssl_context(s)
     assert context is ssl_context(s.model_copy())  # one per configuration, not per client
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname is True
@@ -143,7 +143,7 @@ def test_one_context_verifies_the_broker_and_checks_its_name(pki):
 
 
 def test_client_certificate_for_mutual_tls(pki):
-    s = KafkaSettings(
+    s = KafkaOptions(
         security_protocol="SSL",
         ssl_ca_file=str(pki.ca),
         ssl_cert_file=str(pki.client_cert),
@@ -156,14 +156,14 @@ def test_client_certificate_for_mutual_tls(pki):
 
 
 def test_unreadable_files_name_their_variable(pki, tmp_path):
-    missing = KafkaSettings(security_protocol="SSL", ssl_ca_file=str(tmp_path / "nope.crt"))
+    missing = KafkaOptions(security_protocol="SSL", ssl_ca_file=str(tmp_path / "nope.crt"))
     with pytest.raises(ConfigError, match=r"^EMOSTREAM_KAFKA__SSL_CA_FILE=.*no such file"):
         ssl_context(missing)
     garbage = tmp_path / "garbage.crt"
     garbage.write_text("change-me")
     with pytest.raises(ConfigError, match=r"^EMOSTREAM_KAFKA__SSL_CA_FILE=.*not a readable PEM"):
-        ssl_context(KafkaSettings(security_protocol="SSL", ssl_ca_file=str(garbage)))
-    no_key = KafkaSettings(
+        ssl_context(KafkaOptions(security_protocol="SSL", ssl_ca_file=str(garbage)))
+    no_key = KafkaOptions(
         security_protocol="SSL",
         ssl_cert_file=str(pki.client_cert),
         ssl_key_file=str(tmp_path / "nope.key"),
@@ -212,7 +212,7 @@ async def test_refused_handshake_is_one_config_error(case, match, pki, tmp_path)
         server.close()
         server = await _tls_server(name_pki)
         port, ca, host = server.sockets[0].getsockname()[1], name_pki.ca, "localhost"
-    s = KafkaSettings(
+    s = KafkaOptions(
         bootstrap_servers=f"{host}:{port}", security_protocol="SSL", ssl_ca_file=str(ca)
     )
     try:
@@ -233,7 +233,7 @@ async def test_tls_to_a_plaintext_listener_names_the_protocol(pki):
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    s = KafkaSettings(
+    s = KafkaOptions(
         bootstrap_servers=f"127.0.0.1:{port}", security_protocol="SSL", ssl_ca_file=str(pki.ca)
     )
     try:
@@ -246,7 +246,7 @@ async def test_tls_to_a_plaintext_listener_names_the_protocol(pki):
 async def test_no_broker_is_unavailable_not_a_config_error():
     from emostream.local.servers import free_port
 
-    s = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    s = KafkaOptions(bootstrap_servers=f"127.0.0.1:{free_port()}")
     with pytest.raises(DependencyUnavailable, match="EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS"):
         await check_connection(s, timeout_s=2)
 

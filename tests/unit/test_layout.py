@@ -133,12 +133,6 @@ def _shared_violations() -> dict[str, list[str]]:
     return {n: sorted(parts[n]) for n in sorted(set(SHARED_MODULES) - ok)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="in this change: emostream.runtime.api_keys is imported by ingest only so far; the "
-    "aggregator's auth (aggregator/auth.py) still has its own copy of key matching and the bind "
-    "rule. Remove this mark once the aggregator uses it (or api_keys moves to ingest).",
-)
 def test_shared_holds_only_what_two_services_or_library_users_import():
     assert _shared_violations() == {}, "used by one service part (or none): move it there"
 

@@ -31,7 +31,7 @@ from emostream.training.calibration import (
 from emostream.training.ema import WeightEMA
 from emostream.training.fer2013 import blur_warning, write_csv
 from emostream.training.near_duplicates import near_duplicate_mask
-from tests.unit.test_training import synthetic
+from tests.faces import blocky_faces, synthetic
 
 
 def _model(seed: int, temperature: float = 1.0) -> EmotionClassifier:
@@ -231,17 +231,7 @@ def test_near_duplicates_find_shifted_and_mirrored_copies_only():
 
 
 def test_blur_warning_names_the_measured_figures():
-    rng = np.random.default_rng(0)
-    sharp = np.stack(
-        [
-            cv2.resize(
-                rng.integers(0, 255, (24, 24), dtype=np.uint8),
-                (48, 48),
-                interpolation=cv2.INTER_NEAREST,
-            )
-            for _ in range(40)
-        ]
-    )
+    sharp = blocky_faces(40)
     blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 3.0) for im in sharp])
     msg = blur_warning(blurred, sharp)
     assert msg and "Laplacian variance" in msg and "sigma" in msg

@@ -120,20 +120,26 @@ def test_downscaled_detection_maps_boxes_back(astronaut_bgr):
     assert build_detector("haar", max_width_px=480, min_face_px=400).detect(big) == []
 
 
+class ScriptedDetector:
+    """A fake detector whose ``faces(image, call)`` sees which call (1, 2, ...) this is."""
+
+    name = "scripted"
+
+    def __init__(self, faces):
+        self.faces, self.calls = faces, 0
+
+    def detect(self, image):
+        self.calls += 1
+        return self.faces(image, self.calls)
+
+
 def test_detector_failure_dead_letters_the_frame_only(astronaut_bgr):
-    class Flaky:
-        name = "flaky"
+    def flaky(image, call):
+        if call == 1:
+            raise RuntimeError("boom")
+        return HaarDetector().detect(image)
 
-        def __init__(self):
-            self.calls = 0
-
-        def detect(self, image):
-            self.calls += 1
-            if self.calls == 1:
-                raise RuntimeError("boom")
-            return HaarDetector().detect(image)
-
-    proc = FrameProcessor(Flaky(), EmotionEngine(untrained_model(), device="cpu"))
+    proc = FrameProcessor(ScriptedDetector(flaky), EmotionEngine(untrained_model(), device="cpu"))
     payload = encode_frame(astronaut_bgr)
     result = proc.process(
         [
@@ -169,21 +175,16 @@ def test_one_frame_false_detection_never_becomes_an_event(astronaut_bgr):
     once its track is confirmed (min_hits consecutive frames)."""
     from emostream.vision.detector import Detection
 
-    class PhantomOnce:
-        name = "phantom"
-
-        def __init__(self):
-            self.calls = 0
-
-        def detect(self, image):
-            self.calls += 1
-            faces = [Detection(180, 60, 100, 100, 0.99)]
-            if self.calls == 2:
-                faces.append(Detection(380, 300, 80, 80, 0.82))
-            return faces
+    def phantom_once(image, call):
+        faces = [Detection(180, 60, 100, 100, 0.99)]
+        if call == 2:
+            faces.append(Detection(380, 300, 80, 80, 0.82))
+        return faces
 
     proc = FrameProcessor(
-        PhantomOnce(), EmotionEngine(untrained_model(), device="cpu"), track_min_hits=3
+        ScriptedDetector(phantom_once),
+        EmotionEngine(untrained_model(), device="cpu"),
+        track_min_hits=3,
     )
     payload = encode_frame(astronaut_bgr)
     result = proc.process(

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -6,21 +7,39 @@ import pytest
 
 from emostream.cli.main import main
 from emostream.models import EMOTIONS, load_checkpoint
-from emostream.training import DatasetError, FaceDataset, TrainConfig, load_fer2013, train
+from emostream.training import DatasetError, TrainConfig, load_fer2013, train
 from emostream.training.fer2013 import write_csv
+from tests.faces import blocky_faces, synthetic
 
 
-def synthetic(n_per_class: int = 8, seed: int = 0) -> FaceDataset:
-    """Learnable faces: each class is a distinct brightness band plus noise."""
-    rng = np.random.default_rng(seed)
-    images, labels, usage = [], [], []
-    for label in range(len(EMOTIONS)):
-        for i in range(n_per_class):
-            img = np.clip(rng.normal(30 + label * 30, 10, (48, 48)), 0, 255).astype(np.uint8)
-            images.append(img)
-            labels.append(label)
-            usage.append(["Training", "PublicTest", "PrivateTest"][i % 3])
-    return FaceDataset(np.stack(images), np.array(labels), np.array(usage))
+def short_run(tmp_path, name: str, epochs: int, **over) -> tuple[TrainConfig, Path, Path]:
+    """A few fast epochs on synthetic faces: the config, the CSV and the run folder."""
+    csv = tmp_path / "fer.csv"
+    write_csv(csv, synthetic(24))
+    out = tmp_path / name
+    cfg = TrainConfig(
+        data=str(csv),
+        out_dir=str(out),
+        recipe="fast",
+        epochs=epochs,
+        batch_size=32,
+        lr=3e-3,
+        label_smoothing=0.0,
+        threads=2,
+        **over,
+    )
+    return cfg, csv, out
+
+
+def eval_report(capsys, csv: Path, checkpoint: str, *more: str) -> dict:
+    """``emostream eval --json`` on the PrivateTest rows: its report."""
+    argv = ["--data", str(csv), "--usage", "PrivateTest", "--checkpoint", checkpoint, *more]
+    assert main(["eval", *argv, "--json"]) == 0
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def run_history(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("name", ["fer.csv", "fer.csv.gz"])
@@ -62,22 +81,9 @@ def test_bad_data_is_a_clear_error(tmp_path):
 
 
 def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
-    data = synthetic(24)
-    csv = tmp_path / "fer.csv"
-    write_csv(csv, data)
-    out = tmp_path / "run"
-    cfg = TrainConfig(
-        data=str(csv),
-        out_dir=str(out),
-        recipe="fast",
-        epochs=4,
-        batch_size=32,
-        lr=3e-3,
-        label_smoothing=0.0,
-        threads=2,
-    )
+    cfg, csv, out = short_run(tmp_path, "run", epochs=4)
     best = train(cfg)
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    history = run_history(out)
     assert len(history) == 4
     assert history[-1]["train_loss"] < history[0]["train_loss"]
     for png in ("curves.png", "confusion_matrix.png"):
@@ -90,64 +96,22 @@ def test_short_training_lowers_loss_and_eval_reads_it(tmp_path, capsys):
     train(cfg)
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
 
-    rc = main(
-        [
-            "eval",
-            "--data",
-            str(csv),
-            "--usage",
-            "PrivateTest",
-            "--checkpoint",
-            str(out / "best.pt"),
-            "--checkpoint",
-            str(out / "best.pt"),
-            "--tta",
-            "2",
-            "--flip",
-            "--json",
-        ]
-    )
-    assert rc == 0
-    out_text = capsys.readouterr().out
-    report = json.loads(out_text.strip().splitlines()[-1])
-    assert report["n"] == (data.usage == "PrivateTest").sum()
+    best_pt = str(out / "best.pt")
+    report = eval_report(capsys, csv, best_pt, "--checkpoint", best_pt, "--tta", "2", "--flip")
+    assert report["n"] == (load_fer2013(csv).usage == "PrivateTest").sum()
     assert 0 <= report["accuracy"] <= 1 and len(report["models"]) == 2
     assert set(report["per_class"]) == set(EMOTIONS)
     assert sum(map(sum, report["confusion_matrix"])) == report["n"]
 
-    rc = main(
-        [
-            "eval",
-            "--data",
-            str(csv),
-            "--usage",
-            "PrivateTest",
-            "--checkpoint",
-            str(out / "best.pt"),
-            "--dtype",
-            "bf16",
-            "--json",
-        ]
-    )
-    bf16 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rc == 0 and bf16["dtype"] == "bf16" and bf16["n"] == report["n"]
+    bf16 = eval_report(capsys, csv, best_pt, "--dtype", "bf16")
+    assert bf16["dtype"] == "bf16" and bf16["n"] == report["n"]
     assert 0.5 <= bf16["top1_agreement_vs_fp32"] <= 1 and 0 <= bf16["max_prob_diff_vs_fp32"] < 0.5
 
 
 def test_blur_estimate_recovers_training_blur():
     from emostream.training.fer2013 import estimate_blur_sigma
 
-    rng = np.random.default_rng(0)
-    sharp = np.stack(
-        [
-            cv2.resize(
-                rng.integers(0, 255, (24, 24), dtype=np.uint8),
-                (48, 48),
-                interpolation=cv2.INTER_NEAREST,
-            )
-            for _ in range(60)
-        ]
-    )
+    sharp = blocky_faces(60)
     blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 2.5) for im in sharp])
     assert abs(estimate_blur_sigma(blurred, sharp) - 2.5) <= 0.5
     assert estimate_blur_sigma(sharp, sharp) == 0.0
@@ -181,23 +145,9 @@ def test_model_blur_matches_opencv_and_is_recorded(tmp_path):
 
 
 def test_bf16_autocast_training_runs_and_learns(tmp_path):
-    data = synthetic(24)
-    csv = tmp_path / "fer.csv"
-    write_csv(csv, data)
-    out = tmp_path / "amp"
-    cfg = TrainConfig(
-        data=str(csv),
-        out_dir=str(out),
-        recipe="fast",
-        epochs=3,
-        batch_size=32,
-        lr=3e-3,
-        label_smoothing=0.0,
-        threads=2,
-        amp="bf16",
-    )
+    cfg, csv, out = short_run(tmp_path, "amp", epochs=3, amp="bf16")
     train(cfg)
-    history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    history = run_history(out)
     assert len(history) == 3 and history[-1]["train_loss"] < history[0]["train_loss"]
     assert load_checkpoint(out / "best.pt").trained
     with pytest.raises(ValueError, match="amp"):

@@ -135,13 +135,20 @@ async def test_retries_server_errors_then_delivers_signed():
     assert last.headers["X-Emostream-Attempt"] == "2"
 
 
-async def test_client_errors_are_not_retried():
-    calls = []
+async def send_one(opts: AlertOptions, status: int) -> tuple[list, Log, WebhookDispatcher]:
+    """One alert to a bot that answers ``status``: its requests, the delivery log, the
+    (stopped) dispatcher, once the delivery is recorded."""
+    calls: list = []
     log = Log()
-    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(401))
-    async with WebhookDispatcher(options(), log, transport=transport) as d:
+    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(status))
+    async with WebhookDispatcher(opts, log, transport=transport) as d:
         d.submit("r" * 32, "http://bot/hook", make_alert())
         await asyncio.wait_for(log.done.wait(), 5)
+    return calls, log, d
+
+
+async def test_client_errors_are_not_retried():
+    calls, log, d = await send_one(options(), 401)
     entry = log.entries[0][1]
     assert len(calls) == 1 and not entry["delivered"] and entry["status_code"] == 401
     assert entry["error"] == "HTTP 401" and d.failed == 1
@@ -188,12 +195,7 @@ async def test_full_queue_drops_without_blocking():
 
 
 async def test_without_a_secret_nothing_is_sent():
-    calls = []
-    log = Log()
-    transport = httpx.MockTransport(lambda r: calls.append(r) or httpx.Response(200))
-    async with WebhookDispatcher(AlertOptions(), log, transport=transport) as d:
-        d.submit("r" * 32, "http://bot/hook", make_alert())
-        await asyncio.wait_for(log.done.wait(), 5)
+    calls, log, _ = await send_one(AlertOptions(), 200)
     assert calls == [] and "WEBHOOK_SECRET" in log.entries[0][1]["error"]
 
 
@@ -293,7 +295,7 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
 
     from emostream.aggregator import create_app
     from emostream.config import RetentionOptions
-    from emostream.settings import RedisSettings
+    from emostream.settings import RedisOptions
 
     class Boom(Exception):
         pass
@@ -319,7 +321,7 @@ async def test_a_dead_sender_shows_in_health_and_metrics():
             webhooks = d
 
         class Store:
-            settings = RedisSettings()
+            settings = RedisOptions()
             retention = RetentionOptions()
 
             async def ping(self):

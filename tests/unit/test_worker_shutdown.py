@@ -6,7 +6,7 @@ import time
 from emostream.config import WorkerOptions
 from emostream.inference import EmotionEngine
 from emostream.models import untrained_model
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 from emostream.vision.detector import HaarDetector
 from emostream.worker.processing import FrameProcessor
 from emostream.worker.runner import Worker
@@ -25,7 +25,7 @@ class StuckWorker(Worker):
 
 def worker(batch_s: float) -> StuckWorker:
     processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    w = StuckWorker(KafkaSettings(bootstrap_servers="127.0.0.1:9"), WorkerOptions(), processor)
+    w = StuckWorker(KafkaOptions(bootstrap_servers="127.0.0.1:9"), WorkerOptions(), processor)
     w.batch_s = batch_s
     return w
 

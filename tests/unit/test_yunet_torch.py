@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from emostream.settings import DetectorSettings
+from emostream.settings import DetectorOptions
 from emostream.vision.yunet_decode import batched_nms
 from emostream.vision.yunet_torch import TorchYuNetDetector
 from tests.conftest import REFERENCE_DATA
@@ -103,7 +103,7 @@ def test_nms_keeps_what_opencv_keeps():
 def test_works_from_settings_with_no_model_file(astronaut_bgr):
     from emostream.worker.main import detector_from_settings
 
-    det = detector_from_settings(DetectorSettings(kind="yunet_torch", yunet_model=None))
+    det = detector_from_settings(DetectorOptions(kind="yunet_torch", yunet_model=None))
     (face,) = det.detect(astronaut_bgr)
     assert 150 < face.x < 220 and 40 < face.y < 110 and face.w > 60 and face.score > 0.7
 

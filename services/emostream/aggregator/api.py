@@ -19,6 +19,7 @@ from emostream.aggregator.limits import BodySizeLimit
 from emostream.aggregator.live.hub import LiveHub
 from emostream.aggregator.origin_check import BrowserChecks
 from emostream.aggregator.routes import dashboard, health, live
+from emostream.aggregator.routes.feeds import feeds_router
 from emostream.aggregator.routes.rules import rules_router
 from emostream.aggregator.routes.sessions import sessions_router
 from emostream.aggregator.routes.streams import streams_router
@@ -73,6 +74,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(streams_router(max_events_limit))
     app.include_router(sessions_router(retention.max_sessions_per_stream))
+    app.include_router(
+        feeds_router(max(retention.max_changes_per_stream, retention.max_alerts_per_stream))
+    )
     app.include_router(live.router)
     return app
 

@@ -1,20 +1,15 @@
-"""API keys: ``X-API-Key`` with read or admin scope; health and metrics stay open."""
+"""API keys: ``X-API-Key`` with read or admin scope; health and metrics stay open.
 
-import hmac
+Matching (constant time) and the keyless bind rule come from ``emostream.runtime.api_keys``,
+shared with ingest's write keys; this module adds the two scopes (admin keys may read too).
+"""
+
 from collections.abc import Callable
 
 from fastapi import Header, HTTPException
 from pydantic import SecretStr
 
-from emostream.errors import ConfigError
-
-LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
-def _matches(key: str, keys: list[SecretStr]) -> bool:
-    if not key:
-        return False  # an empty header never matches, not even an empty configured key
-    return any(hmac.compare_digest(key.encode(), k.get_secret_value().encode()) for k in keys)
+from emostream.runtime import api_keys
 
 
 def key_allowed(
@@ -22,9 +17,9 @@ def key_allowed(
 ) -> bool:
     if not read_keys and not admin_keys:
         return True
-    if key is None:
-        return False
-    return _matches(key, admin_keys) or (scope == "read" and _matches(key, read_keys))
+    return api_keys.key_matches(key, admin_keys) or (
+        scope == "read" and api_keys.key_matches(key, read_keys)
+    )
 
 
 def is_admin(key: str | None, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> bool:
@@ -42,9 +37,9 @@ def check_scope(
         raise HTTPException(
             401, detail="missing X-API-Key header", headers={"WWW-Authenticate": "ApiKey"}
         )
-    if _matches(x_api_key, admin_keys):
+    if api_keys.key_matches(x_api_key, admin_keys):
         return
-    if _matches(x_api_key, read_keys):
+    if api_keys.key_matches(x_api_key, read_keys):
         if scope == "read":
             return
         raise HTTPException(403, detail=f"this key lacks the {scope!r} scope")
@@ -65,8 +60,5 @@ def require_scope(scope: str, read_keys: list[SecretStr], admin_keys: list[Secre
 
 def check_bind(host: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> None:
     """Refuse to expose an unauthenticated API beyond this machine."""
-    if host not in LOOPBACK and not read_keys and not admin_keys:
-        raise ConfigError(
-            f"refusing to serve the API on {host} without API keys: set "
-            "EMOSTREAM_API__READ_KEYS='[\"<key>\"]' (and/or ADMIN_KEYS), or bind to 127.0.0.1"
-        )
+    keys_setting = "EMOSTREAM_API__READ_KEYS or EMOSTREAM_API__ADMIN_KEYS"
+    api_keys.check_bind(host, [*read_keys, *admin_keys], "the API", keys_setting)

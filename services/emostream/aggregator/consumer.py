@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from emostream import metrics
+from emostream.aggregator.feeds import FeedStore
 from emostream.aggregator.rules.alerts import AlertEngine
 from emostream.aggregator.rules.store import RuleStore
 from emostream.aggregator.state.store import EventStore
@@ -18,7 +19,7 @@ from emostream.kafka.batch_consumer import BatchConsumer
 from emostream.kafka.clients import next_offsets
 from emostream.kafka.dead_letters import send_dead_letter
 from emostream.schemas import EmotionEventV1
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 
@@ -32,19 +33,13 @@ class EventConsumer(BatchConsumer):
 
     def __init__(
         self,
-        kafka: KafkaSettings,
+        kafka: KafkaOptions,
         options: AggregatorOptions,
         store: EventStore,
         alerts: AlertOptions | None = None,
     ) -> None:
-        super().__init__(
-            kafka,
-            kafka.events_topic,
-            options.group_id,
-            "aggregator",
-            max_wait_ms=options.max_wait_ms,
-            max_records=options.max_batch_events,
-        )
+        batching = {"max_wait_ms": options.max_wait_ms, "max_records": options.max_batch_events}
+        super().__init__(kafka, kafka.events_topic, options.group_id, "aggregator", **batching)
         self.options = options
         self.store = store
         rules = RuleStore(store.redis, store.p, store.retention)
@@ -52,6 +47,7 @@ class EventConsumer(BatchConsumer):
             alerts or AlertOptions(), rules.record_delivery, rule_exists=rules.exists
         )
         self.alerts = AlertEngine(rules, self._producer, kafka.alerts_topic, self.webhooks)
+        self.feeds = FeedStore(store.redis, store.p, store.retention)
         self.consumed = 0
         self.stored = 0
         self.redis_ok = True
@@ -94,6 +90,15 @@ class EventConsumer(BatchConsumer):
                 await self.wait_stop(delay)
                 delay = min(delay * 2, self.max_backoff_s)
 
+    async def _feed(self, fresh: list[EmotionEventV1]) -> None:
+        """Rules, then the per-stream change and alert feeds (best effort, like the alerts)."""
+        alerts = await self.alerts.process(fresh)
+        try:
+            await self.feeds.add_changes(fresh)
+            await self.feeds.add_alerts(alerts)
+        except (RedisError, OSError) as exc:
+            log.error("change/alert feed write skipped", error=str(exc), events=len(fresh))
+
     async def handle(self, records: list) -> None:
         """Parse, store in Redis, dead-letter the invalid ones, run the rules, then commit."""
         events = []
@@ -121,6 +126,6 @@ class EventConsumer(BatchConsumer):
         metrics.EVENTS_STORED.inc(len(fresh))
         metrics.EVENTS_DUPLICATE.inc(len(events) - len(fresh))
         self.stored += len(fresh)
-        await self.alerts.process(fresh)
+        await self._feed(fresh)
         self.consumed += len(records)
         await self.commit(next_offsets(records))

@@ -14,12 +14,14 @@ from emostream.config import AggregatorSettings, masked_dump
 from emostream.kafka.clients import ensure_topics
 from emostream.kafka.security import check_connection
 from emostream.runtime.lifecycle import ApiServer, install_stop_handlers
+from emostream.runtime.secret_check import refuse_placeholder_secrets
 
 log = structlog.get_logger(__name__)
 
 
 async def run_aggregator(settings: AggregatorSettings) -> int:
     log.info("config", **masked_dump(settings))
+    refuse_placeholder_secrets(settings, settings.reached_hosts())
     api = settings.api
     check_bind(api.host, api.read_keys, api.admin_keys)
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error

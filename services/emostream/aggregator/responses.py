@@ -10,6 +10,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from emostream.aggregator.rules.model import Rule
+from emostream.schemas import AlertV1, EmotionChangeV1
+
 
 class Health(BaseModel):
     status: Literal["ok", "degraded"] = Field(description="degraded (HTTP 503): Redis or senders")
@@ -104,7 +107,7 @@ class Sessions(BaseModel):
 
 
 class RuleList(BaseModel):
-    rules: list[dict[str, Any]] = Field(description="Oldest first (the Rule shape)")
+    rules: list[Rule] = Field(description="Oldest first")
     count: int
 
 
@@ -112,3 +115,30 @@ class Deliveries(BaseModel):
     rule_id: str
     deliveries: list[dict[str, Any]] = Field(description="Newest first")
     count: int
+
+
+class AlertDelivery(BaseModel):
+    state: Literal["none", "pending", "delivered", "failed"] = Field(
+        description="none: the rule has no webhook; pending: not attempted or still retrying"
+    )
+    attempts: int
+    status_code: int | None
+    delivered_at: str | None
+
+
+class StreamAlert(AlertV1):
+    delivery: AlertDelivery = Field(description="Its webhook delivery, from the rule's log")
+
+
+class ChangesPage(BaseModel):
+    stream_id: str
+    changes: list[EmotionChangeV1] = Field(description="Newest first")
+    count: int
+    next_cursor: str | None = Field(description="``before`` of the next page; null on the last")
+
+
+class AlertsPage(BaseModel):
+    stream_id: str
+    alerts: list[StreamAlert] = Field(description="Newest first")
+    count: int
+    next_cursor: str | None = Field(description="``before`` of the next page; null on the last")

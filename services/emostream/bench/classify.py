@@ -10,16 +10,17 @@ import cv2
 import numpy as np
 import torch
 
+from emostream.bench import add_bench
 from emostream.inference import EmotionEngine
 from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
 from emostream.models.registry import get_spec
 
+HELP = "faces/s by batch size and dtype vs the per-face baseline"
+
 
 def register(subparsers) -> None:
     """Add `bench classify`."""
-    b = subparsers.add_parser(
-        "classify", help="faces/s by batch size and dtype vs the per-face baseline"
-    )
+    b = add_bench(subparsers, "classify", run_bench, HELP)
     b.add_argument(
         "--model",
         default="default",
@@ -30,8 +31,6 @@ def register(subparsers) -> None:
     b.add_argument("--batch-sizes", default="1,8,32")
     b.add_argument("--dtypes", default="fp32,bf16")
     b.add_argument("--seconds", type=float, default=5.0)
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=run_bench)
 
 
 def _model(name: str) -> EmotionClassifier:

@@ -14,33 +14,31 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emostream.bench import add_bench
+from emostream.images import image_paths
 from emostream.labels import EMOTIONS
+
+HELP = "faces found per image and ms/image per detector"
 
 
 def register(subparsers) -> None:
     """Add `bench detect`."""
-    b = subparsers.add_parser("detect", help="faces found per image and ms/image per detector")
+    b = add_bench(subparsers, "detect", run_bench_detect, HELP, seed=True)
     b.add_argument(
         "folder", nargs="?", help="images with exactly one face each (sub-folders allowed)"
     )
     b.add_argument("--fer2013", help="instead of a folder: FER2013 faces pasted into frames")
-    b.add_argument("--seed", type=int, default=0)
     b.add_argument("--no-classify", action="store_true", help="skip emotion accuracy")
     b.add_argument("--detectors", default="haar,yunet")
     b.add_argument("--yunet-model", help="YuNet .onnx (default: the models cache)")
     b.add_argument("--limit", type=int, default=0, help="at most this many images (0: all)")
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=run_bench_detect)
-
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 
 
 def find_images(folder: Path, limit: int = 0) -> list[tuple[Path, str | None]]:
     """Image files under ``folder`` with the emotion named by their parent folder, if any."""
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder} is not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_paths(folder.rglob("*"))
     out = [(p, p.parent.name.lower() if p.parent.name.lower() in EMOTIONS else None) for p in files]
     return out[:limit] if limit else out
 
@@ -75,7 +73,7 @@ def _generated(fer_path: str, n: int, seed: int) -> list[tuple[np.ndarray, str]]
 
 
 def run_bench_detect(args) -> int:
-    from emostream.settings import DetectorSettings
+    from emostream.settings import DetectorOptions
     from emostream.vision import build_detector, crop, official_crop_box
 
     if args.fer2013:
@@ -95,16 +93,16 @@ def run_bench_detect(args) -> int:
     engine = None
     if any(label for _, label in samples) and not args.no_classify:
         from emostream.inference import engine_from_settings
-        from emostream.settings import ModelSettings
+        from emostream.settings import ModelOptions
 
-        engine = engine_from_settings(ModelSettings())
+        engine = engine_from_settings(ModelOptions())
     report = {"benchmark": "detect", "source": source, "detectors": {}}
     for kind in [k.strip() for k in args.detectors.split(",") if k.strip()]:
         try:
             detector = build_detector(
                 kind,
                 args.yunet_model,  # as the worker runs it
-                max_width_px=DetectorSettings().max_width_px,
+                max_width_px=DetectorOptions().max_width_px,
             )
         except Exception as exc:  # noqa: BLE001 - report a detector that cannot load, run the rest
             report["detectors"][kind] = {"error": str(exc)}

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from emostream.bench import add_bench
 from emostream.bench.fuzz_inputs import MUTATIONS, Rng, fuzz_headers, seed_payloads
 from emostream.errors import InvalidFrame
 from emostream.frames import MAX_SIDE_PX, FrameMeta, decode_frame, parse_headers
@@ -25,17 +26,16 @@ from emostream.frames import MAX_SIDE_PX, FrameMeta, decode_frame, parse_headers
 __all__ = ["MUTATIONS", "Rng", "fuzz_frames", "fuzz_headers", "seed_payloads"]
 
 
+HELP = (
+    "mutated/random payloads and headers through the frame decoder; counts outcomes "
+    "(crashes must be 0)"
+)
+
+
 def register(subparsers) -> None:
     """Add `bench fuzz-frames`."""
-    b = subparsers.add_parser(
-        "fuzz-frames",
-        help="mutated/random payloads and headers through the "
-        "frame decoder; counts outcomes (crashes must be 0)",
-    )
+    b = add_bench(subparsers, "fuzz-frames", run_bench_fuzz, HELP, seed=True)
     b.add_argument("--cases", type=int, default=10_000)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=run_bench_fuzz)
 
 
 MAX_CRASH_EXAMPLES = 10

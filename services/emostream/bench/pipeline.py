@@ -5,25 +5,34 @@ Modes: ``naive`` (one frame at a time, fp32, a full-frame face scan on every fra
 thread, no freshness policy); ``batched`` (the worker's defaults: micro-batches, detection threads,
 track-guided detection between full scans, the machine's best dtype, stale live frames dropped);
 ``fullscan`` (``batched`` but a full-frame scan on every frame, to show what tracking-guided
-detection contributes)."""
+detection contributes).
+
+The cameras run in a process of their own (``pipeline_ingest``; ``--ingest-in-process`` for the
+old setup) so their rendering and encoding do not share the worker's GIL; each result says how
+many cores the worker, the ingest process, the broker and the machine used (``cpu_cores``) and
+where a frame's time went in the worker (``stage_ms_per_frame``: work per stage, and a frame's
+latency split into its waits and its batch's stages)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import platform
 import time
 import uuid
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from emostream.bench.pipeline_http import http_ingests
+from emostream.bench.pipeline_ingest import CpuMeter, IngestProcess, InProcessIngests, cpu_model
 from emostream.config import IngestOptions, WorkerOptions, WorkerSettings
 from emostream.ingest.runner import Ingest
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import TansuBroker
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 from emostream.worker.main import build_processor
 from emostream.worker.processing import FrameProcessor
 from emostream.worker.runner import Worker
@@ -50,6 +59,17 @@ def register(subparsers) -> None:
         help="how frames arrive: the Kafka-producer ingest, POSTs to ingest's HTTP server, or "
         "each mode with both (same run)",
     )
+    b.add_argument(
+        "--target-latency-ms",
+        type=int,
+        default=WorkerOptions().target_latency_ms,
+        help="the worker's latency target (EMOSTREAM_WORKER__TARGET_LATENCY_MS)",
+    )
+    b.add_argument(
+        "--ingest-in-process",
+        action="store_true",
+        help="run the cameras in the benchmark's (the worker's) process, sharing its GIL",
+    )
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=run_bench_pipeline)
 
@@ -68,7 +88,15 @@ class RecordingProcessor:
         return self.inner.model_info
 
     def process(self, frames):
-        result = self.inner.process(frames)
+        return self.finish(self.prepare(frames))
+
+    process.staged = True  # type: ignore[attr-defined]  # the worker may overlap the stages
+
+    def prepare(self, frames):
+        return self.inner.prepare(frames)
+
+    def finish(self, prepared):
+        result = self.inner.finish(prepared)
         if self.recording:
             self.latencies_ms += [e.latency_ms for e in result.events if e.latency_ms is not None]
             self.frames_done += result.frames_ok
@@ -78,9 +106,9 @@ class RecordingProcessor:
         self.inner.close()
 
 
-def _kafka(broker: TansuBroker, tag: str, streams: int) -> KafkaSettings:
+def _kafka(broker: TansuBroker, tag: str, streams: int) -> KafkaOptions:
     """Topics of this run's own."""
-    return KafkaSettings(
+    return KafkaOptions(
         bootstrap_servers=broker.bootstrap,
         frames_topic=f"bench-frames-{tag}",
         events_topic=f"bench-events-{tag}",
@@ -99,12 +127,16 @@ def _processor(settings: WorkerSettings, mode: str, max_age_ms: int) -> FramePro
         settings.detector.threads = 1
     if mode in ("naive", "fullscan"):
         settings.detector.full_scan_interval_s = 0.0
-    inner = build_processor(settings)
+    # naive: the libraries' own thread defaults, as the worker ran before it split the CPU
+    inner = build_processor(settings, split_threads=not naive)
     inner.max_frame_age_ms = None if naive else max_age_ms
     return inner
 
 
-def _ingests(kafka: KafkaSettings, streams: int, fps: float, kind: str = "kafka") -> list[Ingest]:
+def make_ingests(
+    kafka: KafkaOptions, streams: int, fps: float, kind: str = "kafka"
+) -> list[Ingest]:
+    """The run's cameras: ``streams`` live streams of the sample clip at ``fps`` each."""
     if kind == "http":
         return http_ingests(kafka, streams, fps)  # POSTs to ingest's HTTP server
     ingests = [
@@ -116,97 +148,113 @@ def _ingests(kafka: KafkaSettings, streams: int, fps: float, kind: str = "kafka"
     return ingests
 
 
-async def _shutdown(worker: Worker, ingests: list[Ingest], tasks: list[asyncio.Task]) -> None:
-    """Stop fetching and reading, let the tasks end (30 s at most), close everything."""
-    for ing in ingests:
-        ing.request_stop()
-    worker.request_stop()
-    await asyncio.wait(tasks, timeout=30)
-    for ing in ingests:
-        await ing.stop()
-    await worker.stop()  # closes the processor too
+@dataclass
+class RunOptions:
+    """One configuration's run (the command line's arguments)."""
+
+    streams: int = 4
+    fps: float = 15.0
+    duration_s: float = 20.0
+    max_batch: int = 16
+    max_age_ms: int = 1000
+    target_latency_ms: int = 200
+    ingest_in_process: bool = False
 
 
-async def _run_mode(
-    broker: TansuBroker,
-    mode: str,
-    streams: int,
-    fps: float,
-    duration_s: float,
-    max_batch: int,
-    max_age_ms: int,
-    ingest: str = "kafka",
-) -> dict:
+async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str = "kafka") -> dict:
     tag = uuid.uuid4().hex[:6]
-    kafka = _kafka(broker, tag, streams)
+    kafka = _kafka(broker, tag, o.streams)
     await ensure_topics(kafka)
     naive = mode == "naive"
-    inner = _processor(WorkerSettings(kafka=kafka), mode, max_age_ms)
+    inner = _processor(WorkerSettings(kafka=kafka), mode, o.max_age_ms)
     processor = RecordingProcessor(inner)
     opts = WorkerOptions(
-        group_id=f"bench-{tag}", max_batch_frames=1 if naive else max_batch, max_wait_ms=50
+        group_id=f"bench-{tag}",
+        max_batch_frames=1 if naive else o.max_batch,
+        max_wait_ms=50,
+        target_latency_ms=o.target_latency_ms,
     )
-    ingests = _ingests(kafka, streams, fps, ingest)
     worker = Worker(kafka, opts, processor)
+    worker.overlap = not naive  # naive: each frame's stages one after another, as before
     await worker.start()
-    for ing in ingests:
-        await ing.start()
-    # Warm up: the group joins and the model runs once before the clock starts.
+    cams: IngestProcess | InProcessIngests
+    if o.ingest_in_process:
+        cams = InProcessIngests(make_ingests(kafka, o.streams, o.fps, ingest))
+    else:
+        cams = IngestProcess(kafka, o.streams, o.fps, ingest)
+    await cams.start()
     wtask = asyncio.create_task(worker.run())
-    itasks = [asyncio.create_task(ing.run()) for ing in ingests]
+    try:
+        measured = await _measure(broker, worker, processor, cams, o.duration_s)
+    finally:
+        await cams.stop()
+        worker.request_stop()
+        await asyncio.wait([wtask], timeout=30)
+        await worker.stop()  # closes the processor too
+    return {
+        "mode": mode,
+        "max_batch_frames": opts.max_batch_frames,
+        "target_latency_ms": opts.target_latency_ms,
+        "dtype": str(inner.engine.dtype).removeprefix("torch."),
+        "full_scan_interval_s": inner.full_scan_interval_s,
+        **measured,
+        "ingest_process": not o.ingest_in_process,
+    }
+
+
+async def _measure(broker, worker: Worker, processor: RecordingProcessor, cams, duration_s) -> dict:
+    """Warm up (the group joins and the model runs once), then measure ``duration_s``."""
     while worker.frames == 0:
         await asyncio.sleep(0.1)
     processor.latencies_ms.clear()
     processor.frames_done = 0
-    sent0, stale0 = sum(i.sent for i in ingests), worker.stale_dropped
-    behind0 = sum(i.dropped for i in ingests)
+    worker.stage_totals.reset()
+    sent0, stale0, behind0 = cams.sent, worker.stale_dropped, cams.dropped
+    meter = CpuMeter(
+        {
+            "worker_process": os.getpid(),
+            "ingest_process": cams.proc.pid if cams.proc is not None else None,
+            "broker": broker._proc.pid if broker._proc is not None else None,
+        }
+    )
     t0 = time.monotonic()
     await asyncio.sleep(duration_s)
     elapsed = time.monotonic() - t0
     processor.recording = False
-    sent = sum(i.sent for i in ingests) - sent0
-    stale = worker.stale_dropped - stale0
-    behind = sum(i.dropped for i in ingests) - behind0
-    done, lat = processor.frames_done, np.array(processor.latencies_ms or [0])
-    await _shutdown(worker, ingests, [wtask, *itasks])
+    cores = meter.cores()
+    sent, stale = cams.sent - sent0, worker.stale_dropped - stale0
+    lat = np.array(processor.latencies_ms or [0])
     return {
-        "mode": mode,
-        "max_batch_frames": opts.max_batch_frames,
-        "dtype": str(inner.engine.dtype).removeprefix("torch."),
-        "full_scan_interval_s": inner.full_scan_interval_s,
         "offered_fps": round(sent / elapsed, 2),
-        "processed_fps": round(done / elapsed, 2),
+        "processed_fps": round(processor.frames_done / elapsed, 2),
         "faces_per_s": round(len(processor.latencies_ms) / elapsed, 2),
         "stale_dropped": stale,
-        "ingest_dropped_behind": behind,
+        "stale_dropped_pct": round(100 * stale / max(sent, 1), 2),
+        "ingest_dropped_behind": cams.dropped - behind0,
         "latency_ms": {f"p{q}": int(np.percentile(lat, q)) for q in (50, 95, 99)},
+        "mean_batch_frames": worker.stage_totals.mean_batch_frames(),
+        "cpu_cores": cores,
+        "stage_ms_per_frame": worker.stage_totals.per_frame_ms(),
     }
 
 
 async def bench_pipeline(
-    streams: int,
-    fps: float,
-    duration_s: float,
-    max_batch: int,
-    max_age_ms: int,
-    modes: list[str],
-    ingests: tuple[str, ...] = ("kafka",),
+    options: RunOptions, modes: list[str], ingests: tuple[str, ...] = ("kafka",)
 ) -> dict:
     with TansuBroker() as broker:
         results = [
-            {
-                **await _run_mode(broker, m, streams, fps, duration_s, max_batch, max_age_ms, kind),
-                "ingest": kind,
-            }
+            {**await _run_mode(broker, m, options, kind), "ingest": kind}
             for m in modes
             for kind in ingests
         ]
     out = {
         "benchmark": "pipeline",
-        "streams": streams,
-        "fps_per_stream": fps,
-        "duration_s": duration_s,
+        "streams": options.streams,
+        "fps_per_stream": options.fps,
+        "duration_s": options.duration_s,
         "cpu_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu_model(),
         "machine": platform.machine(),
         "results": results,
     }
@@ -222,16 +270,16 @@ def run_bench_pipeline(args) -> int:
     modes = {"both": ["naive", "batched"], "all": ["naive", "fullscan", "batched"]}.get(
         args.mode, [args.mode]
     )
-    result = asyncio.run(
-        bench_pipeline(
-            args.streams,
-            args.fps,
-            args.duration,
-            args.max_batch,
-            args.max_frame_age_ms,
-            modes,
-            ("kafka", "http") if args.ingest == "both" else (args.ingest,),
-        )
+    options = RunOptions(
+        args.streams,
+        args.fps,
+        args.duration,
+        args.max_batch,
+        args.max_frame_age_ms,
+        args.target_latency_ms,
+        args.ingest_in_process,
     )
+    ingests = ("kafka", "http") if args.ingest == "both" else (args.ingest,)
+    result = asyncio.run(bench_pipeline(options, modes, ingests))
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
     return 0

@@ -22,7 +22,7 @@ from emostream.ingest.http_publish import FramePublisher
 from emostream.ingest.sources import sample_frames
 from emostream.local.servers import free_port
 from emostream.runtime.lifecycle import ApiServer
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 JPEG_QUALITY = 85  # IngestOptions' default, as the Kafka-producer ingest publishes
 
@@ -30,7 +30,7 @@ JPEG_QUALITY = 85  # IngestOptions' default, as the Kafka-producer ingest publis
 class HttpIngestServer:
     """One ingest HTTP server for all the senders of a run; up while any sender is started."""
 
-    def __init__(self, kafka: KafkaSettings, max_in_flight: int = 256) -> None:
+    def __init__(self, kafka: KafkaOptions, max_in_flight: int = 256) -> None:
         self.port = free_port()
         http = IngestHttpOptions(port=self.port, max_in_flight_frames=max_in_flight)
         self.publisher = FramePublisher(kafka, max_in_flight)
@@ -116,7 +116,7 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def http_ingests(kafka: KafkaSettings, streams: int, fps: float) -> list[HttpStreamSender]:
+def http_ingests(kafka: KafkaOptions, streams: int, fps: float) -> list[HttpStreamSender]:
     """``streams`` HTTP cameras sharing one ingest HTTP server."""
     server = HttpIngestServer(kafka)
     return [HttpStreamSender(server, f"cam-{i}", fps) for i in range(streams)]

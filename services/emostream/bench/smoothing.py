@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from emostream.bench import add_bench
 from emostream.labels import EMOTIONS
+
+HELP = "label changes/min raw vs smoothed on generated clips"
 
 
 def register(subparsers) -> None:
     """Add `bench smoothing`."""
-    b = subparsers.add_parser(
-        "smoothing", help="label changes/min raw vs smoothed on generated clips"
-    )
+    b = add_bench(subparsers, "smoothing", run_bench_smoothing, HELP, seed=True)
     b.add_argument(
         "--data", required=True, help="FER2013 CSV(.gz) or image folder (faces to paste)"
     )
@@ -36,9 +37,6 @@ def register(subparsers) -> None:
     b.add_argument("--half-life", type=float, default=0.25)
     b.add_argument("--hold", type=float, default=0.3)
     b.add_argument("--min-confidence", type=float, default=0.35)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=run_bench_smoothing)
 
 
 FRAME_W, FRAME_H = 640, 480
@@ -220,22 +218,22 @@ def _play(
 
 def run_bench_smoothing(args) -> int:
     from emostream.inference import engine_from_settings
-    from emostream.settings import DetectorSettings, ModelSettings, SmoothingSettings
+    from emostream.settings import DetectorOptions, ModelOptions, SmoothingOptions
     from emostream.training.fer2013 import load_fer2013
     from emostream.worker.main import detector_from_settings
     from emostream.worker.processing import FrameProcessor
 
     rng = np.random.default_rng(args.seed)
     data = load_fer2013(args.data, args.usage)
-    engine = engine_from_settings(ModelSettings(checkpoint=args.checkpoint))
-    det_settings = DetectorSettings(kind=args.detector)  # as the worker runs it
+    engine = engine_from_settings(ModelOptions(checkpoint=args.checkpoint))
+    det_settings = DetectorOptions(kind=args.detector)  # as the worker runs it
     detector = detector_from_settings(det_settings)
     faces = _pick_faces(data, engine, detector, per_label=20, rng=rng)
     segments = schedule(faces, args.segments, args.segment_seconds, rng)
     processor = FrameProcessor(
         detector,
         engine,
-        smoothing=SmoothingSettings(
+        smoothing=SmoothingOptions(
             half_life_s=args.half_life, hold_s=args.hold, min_confidence=args.min_confidence
         ),
         full_scan_interval_s=det_settings.full_scan_interval_s,

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import SecretStr
 
 from emostream.aggregator.state.store import EventStore
+from emostream.bench import add_bench
 from emostream.bench.soak_measure import (
     JUDGED,
     MB,
@@ -39,21 +40,21 @@ from emostream.ingest.runner import Ingest
 from emostream.kafka.clients import client_kwargs, ensure_topics
 from emostream.local.servers import (
     RedisServer,
-    ServiceProcess,
     TansuBroker,
-    free_port,
-    settings_env,
 )
-from emostream.settings import KafkaSettings, RedisSettings
+from emostream.local.stack import services_env, worker_and_aggregator
+from emostream.local.topics import run_topics
+from emostream.settings import KafkaOptions, RedisOptions
+
+HELP = (
+    "the stack at moderate load for minutes: RSS growth per process, errors, a steady verdict "
+    "(not for CI)"
+)
 
 
 def register(subparsers) -> None:
     """Add `bench soak`."""
-    b = subparsers.add_parser(
-        "soak",
-        help="the stack at moderate load for minutes: RSS growth per "
-        "process, errors, a steady verdict (not for CI)",
-    )
+    b = add_bench(subparsers, "soak", run_bench_soak, HELP)
     b.add_argument("--minutes", type=float, default=10.0)
     b.add_argument("--streams", type=int, default=2)
     b.add_argument("--fps", type=float, default=5.0, help="per stream")
@@ -64,11 +65,9 @@ def register(subparsers) -> None:
         default=1.0,
         help="steady when each service grows less than this over the second half",
     )
-    b.add_argument("--json", action="store_true")
-    b.set_defaults(func=run_bench_soak)
 
 
-async def _count_topic(kafka: KafkaSettings, topic: str) -> int:
+async def _count_topic(kafka: KafkaOptions, topic: str) -> int:
     """Messages in ``topic`` (from highwaters: Tansu's end offsets are not reliable)."""
     consumer = AIOKafkaConsumer(**client_kwargs(kafka, "soak-count"), enable_auto_commit=False)
     await consumer.start()
@@ -86,8 +85,8 @@ async def _count_topic(kafka: KafkaSettings, topic: str) -> int:
 class _Stack:
     """The processes under test and how to reach them."""
 
-    kafka: KafkaSettings
-    redis: RedisSettings
+    kafka: KafkaOptions
+    redis: RedisOptions
     watched: dict  # name -> process (``pid``, ``returncode``)
     metrics_port: int
     api_port: int
@@ -98,35 +97,16 @@ async def _start_stack(procs: ExitStack, streams: int, log_dir: Path) -> _Stack:
     tag = uuid.uuid4().hex[:6]
     broker = procs.enter_context(TansuBroker())
     redis = procs.enter_context(RedisServer())
-    kafka = KafkaSettings(
+    kafka = KafkaOptions(
         bootstrap_servers=broker.bootstrap,
-        frames_topic=f"soak-frames-{tag}",
-        events_topic=f"soak-events-{tag}",
-        dlq_topic=f"soak-dlq-{tag}",
-        changes_topic=f"soak-changes-{tag}",
-        alerts_topic=f"soak-alerts-{tag}",
+        **run_topics(tag, "soak-"),
         topic_partitions=max(streams, 2),
     )
-    redis_settings = RedisSettings(url=SecretStr(redis.url), key_prefix=f"soak{tag}")
+    redis_settings = RedisOptions(url=SecretStr(redis.url), key_prefix=f"soak{tag}")
     await ensure_topics(kafka)
-    env = (
-        settings_env("kafka", kafka)
-        | settings_env("redis", redis_settings)
-        | {"EMOSTREAM_LOG__LEVEL": "WARNING", "EMOSTREAM_LOG__JSON_OUTPUT": "true"}
-    )
-    metrics_port, api_port = free_port(), free_port()
-    services = {
-        "worker": ServiceProcess(
-            "worker",
-            env | {"EMOSTREAM_WORKER__METRICS_PORT": str(metrics_port)},
-            log_dir / "worker.log",
-        ),
-        "aggregator": ServiceProcess(
-            "aggregator",
-            env | {"EMOSTREAM_API__PORT": str(api_port)},
-            log_dir / "aggregator.log",
-        ),
-    }
+    env = services_env(kafka, redis_settings)
+    worker, aggregator, metrics_port, api_port = worker_and_aggregator(env, log_dir)
+    services = {"worker": worker, "aggregator": aggregator}
     for proc in services.values():
         procs.callback(proc.stop)
     services["worker"].start(metrics_port)

@@ -136,7 +136,7 @@ def _cpu_path(settings, records, batch_frames, warmup):
     """``FrameProcessor`` as ``emostream worker`` builds it; it, figures and events."""
     from emostream.worker.main import build_processor
 
-    cpu = build_processor(settings)
+    cpu = build_processor(settings, split_threads=False)  # batches one at a time, no overlap
     try:
         figures, events = run_path(cpu, records, batch_frames, torch.device("cpu"), warmup)
     finally:

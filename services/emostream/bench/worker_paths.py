@@ -98,7 +98,7 @@ def reference_events(settings, records: list[RawFrame], batch_frames: int) -> li
     ref.detector = ref.detector.model_copy(
         update={"kind": "yunet_torch", "full_scan_interval_s": 0.0, "threads": 1}
     )
-    processor = build_processor(ref)
+    processor = build_processor(ref, split_threads=False)
     try:
         return run_path(processor, records, batch_frames, torch.device("cpu"), [])[1]
     finally:

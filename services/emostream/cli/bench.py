@@ -6,7 +6,16 @@ import importlib
 
 # Help order. Importing a benchmark pulls in torch and the services, so the modules are only
 # imported when the command line asks for a benchmark (see ``register``).
-BENCH_MODULES = ("classify", "pipeline", "smoothing", "fuzz", "soak", "detect", "worker")
+BENCH_MODULES = (
+    "classify",
+    "pipeline",
+    "smoothing",
+    "fuzz",
+    "soak",
+    "detect",
+    "worker",
+    "dashboard",
+)
 
 
 def register(subparsers, with_benches: bool = True) -> None:

@@ -8,8 +8,9 @@ from pathlib import Path
 import cv2
 
 from emostream.errors import ConfigError
+from emostream.images import is_image_path
 from emostream.inference import engine_from_settings
-from emostream.settings import ModelSettings
+from emostream.settings import ModelOptions
 from emostream.vision import build_detector
 from emostream.worker.classify_stage import ClassifyStage
 from emostream.worker.detect_stage import detect_and_crop
@@ -22,7 +23,7 @@ def predict_images(
     checkpoint: str | None = None,
 ) -> tuple[list[dict], dict]:
     detector = build_detector(detector_kind, yunet_model)
-    engine = engine_from_settings(ModelSettings(checkpoint=checkpoint))
+    engine = engine_from_settings(ModelOptions(checkpoint=checkpoint))
     # The worker's own detect -> crop -> classify step, so the two cannot disagree.
     stage = ClassifyStage(engine)
     labels = stage.labels
@@ -51,7 +52,6 @@ def predict_images(
     return results, {"meta": meta, "images": images}
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 LABEL_COLOUR = (0, 200, 0)
 
 
@@ -80,8 +80,9 @@ def annotate(image, faces: list[dict]):
 def annotation_targets(out: Path, images: list[str]) -> dict[str, Path]:
     """Where each image's annotation goes: ``out`` itself for one image named like an image file,
     else ``out/<stem>_annotated.jpg`` (the folder is created). Parents are created too."""
-    as_file = len(images) == 1 and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
-    if not as_file and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+    names_image = is_image_path(out) and not out.is_dir()
+    as_file = len(images) == 1 and names_image
+    if names_image and not as_file:
         raise ConfigError(
             f"--annotate {out} names an image file but {len(images)} images were "
             "given: pass a folder"

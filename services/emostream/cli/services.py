@@ -70,12 +70,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add the `ingest`, `worker`, `aggregator` and `demo` sub-commands."""
     s = subparsers.add_parser("ingest", help="read a camera source and publish frames to Kafka")
-    s.add_argument(
-        "--source",
-        help="sample | video file | image folder | webcam index | rtsp/http URL | http (no "
+    _source_options(
+        s,
+        "sample | video file | image folder | webcam index | rtsp/http URL | http (no "
         "source: only frames sent to EMOSTREAM_INGEST__HTTP__PORT)",
     )
-    s.add_argument("--fps", type=float)
     s.add_argument("--stream-id")
     s.add_argument("--max-frames", type=int)
     s.add_argument("--loop", action="store_true", help="restart files and folders at the end")
@@ -93,12 +92,18 @@ def register(subparsers) -> None:
     _register_demo(subparsers)
 
 
+def _source_options(s, source_help: str) -> None:
+    """``--source`` and ``--fps``: what ingest reads (a standalone ingest or the demo's)."""
+    s.add_argument("--source", help=source_help)
+    s.add_argument("--fps", type=float, help="frames per second read from the source")
+
+
 def _register_demo(subparsers) -> None:
     s = subparsers.add_parser("demo", help="run everything locally, with its own broker and Redis")
-    s.add_argument(
-        "--source",
-        help="default: the built-in sample clip; video files and image "
-        "folders loop until stopped (see --once)",
+    _source_options(
+        s,
+        "default: the built-in sample clip; video files and image folders loop until stopped "
+        "(see --once)",
     )
     s.add_argument(
         "--once",
@@ -107,7 +112,6 @@ def _register_demo(subparsers) -> None:
     )
     s.add_argument("--duration", type=float, default=None, help="seconds (default: until Ctrl-C)")
     s.add_argument("--api-port", type=int, default=8000)
-    s.add_argument("--fps", type=float)
     s.add_argument("--checkpoint")
     s.add_argument("--quiet", action="store_true", help="only warnings and the summary line")
     s.add_argument(

@@ -60,13 +60,13 @@ def _register_eval(subparsers) -> None:
     )
     s.add_argument("--checkpoint", action="append", help="repeat for an ensemble")
     s.add_argument("--tta", type=int, default=0, help="random flip/rotation views per model")
-    s.add_argument("--flip", action="store_true", help="add the deterministic mirrored view")
     s.add_argument(
         "--dtype",
         choices=["fp32", "bf16"],
         default="fp32",
         help="bf16 also reports its top-1 agreement with fp32 on the same data",
     )
+    s.add_argument("--flip", action="store_true", help="add the deterministic mirrored view")
     s.add_argument(
         "--near-duplicates",
         action="store_true",

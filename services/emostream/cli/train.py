@@ -33,19 +33,22 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ``emostream.training.trainer.RECIPES`` with a word on each (importing it would pull in torch).
+RECIPES_HELP = {
+    "sgd": "Nesterov SGD, warm-up + cosine (default)",
+    "fast": "AdamW one-cycle",
+    "official": "the RMN paper's",
+}
+_RECIPE_HELP = "; ".join(f"{name}: {what}" for name, what in RECIPES_HELP.items())
+
+
 def register(subparsers) -> None:
     """Add the `train` sub-command."""
     s = subparsers.add_parser("train", help="train an emotion model on FER2013")
     s.add_argument("--data", required=True, help="FER2013 CSV(.gz) or image-folder root")
     s.add_argument("--out", required=True, help="run directory (resumes from last.pt)")
     s.add_argument("--arch", default="rmn_compact")
-    s.add_argument(
-        "--recipe",
-        choices=["sgd", "fast", "official"],
-        default="sgd",
-        help="sgd: Nesterov SGD, warm-up + cosine (default); fast: AdamW one-cycle; "
-        "official: the RMN paper's",
-    )
+    s.add_argument("--recipe", choices=list(RECIPES_HELP), default="sgd", help=_RECIPE_HELP)
     s.add_argument("--epochs", type=int, default=60)
     s.add_argument("--batch-size", type=int)
     s.add_argument("--lr", type=float)

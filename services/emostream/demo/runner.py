@@ -18,14 +18,15 @@ from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import check_bind
 from emostream.aggregator.consumer import EventConsumer
 from emostream.aggregator.state.store import EventStore
-from emostream.config import AlertOptions, DemoSettings, IngestOptions, WorkerSettings
+from emostream.config import AlertOptions, DemoSettings, IngestOptions
 from emostream.demo.capture import capture_options, capture_server, trust_capture_page
 from emostream.ingest.runner import Ingest
 from emostream.ingest.sources import probe_source
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import RedisServer, TansuBroker
 from emostream.runtime.lifecycle import ApiServer, check_port_free, install_stop_handlers
-from emostream.settings import RedisSettings
+from emostream.runtime.secret_check import refuse_placeholder_secrets
+from emostream.settings import RedisOptions
 from emostream.worker.main import build_processor
 from emostream.worker.runner import Worker
 
@@ -51,6 +52,10 @@ async def _delete_prefix(url: str, prefix: str) -> None:
         await client.aclose()
 
 
+def _host(url: str) -> str:
+    return RedisOptions(url=SecretStr(url)).host()
+
+
 PORT_FIX = "pass --api-port N (make demo PORT=N) or stop what listens there"
 
 
@@ -70,7 +75,7 @@ def _say(text: str) -> None:
 
 async def _redis(
     settings: DemoSettings, external: str | None, procs: ExitStack
-) -> tuple[RedisSettings, bool]:
+) -> tuple[RedisOptions, bool]:
     """REDIS_URL when it answers (our keys under a fresh prefix: True), else our redis-server."""
     if settings.redis_mode != "embedded" and external and await _reachable(external):
         # Someone else's Redis: keep our keys under a unique prefix and remove them at the end.
@@ -166,11 +171,13 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
     install_stop_handlers(stop.set)
     # Checked before anything starts: a bad source or a taken port is one line, not a traceback.
     check_port_free(settings.api.host, settings.api.port, "demo API", PORT_FIX)
+    external = os.environ.get("REDIS_URL")
+    redis_hosts = [] if settings.redis_mode == "embedded" or not external else [_host(external)]
+    refuse_placeholder_secrets(settings, [*settings.reached_hosts(), *redis_hosts])
     await asyncio.to_thread(probe_source, settings.ingest.source)
     with ExitStack() as procs:
         broker = procs.enter_context(TansuBroker())
         kafka = settings.kafka.model_copy(update={"bootstrap_servers": broker.bootstrap})
-        external = os.environ.get("REDIS_URL")
         redis_settings, own_prefix = await _redis(settings, external, procs)
         redis_shown = (
             f"REDIS_URL (keys under {redis_settings.key_prefix})"
@@ -179,14 +186,7 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
         )
         _say(f"Kafka broker on {broker.bootstrap}, Redis on {redis_shown}")
         await ensure_topics(kafka)
-        processor = build_processor(
-            WorkerSettings(
-                kafka=kafka,
-                worker=settings.worker,
-                detector=settings.detector,
-                model=settings.model,
-            )
-        )
+        processor = build_processor(settings)  # DemoSettings is a WorkerSettings
         # Files and folders loop (a demo keeps streaming) unless --once.
         ingest_opts = settings.ingest.model_copy(update={"loop": not once})
         ingest_opts = capture_options(ingest_opts, settings.api)  # frames over HTTP, /capture

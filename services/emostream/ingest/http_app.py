@@ -23,8 +23,9 @@ from emostream.frames import STREAM_ID_RE
 from emostream.ingest.capture_page import capture_routes
 from emostream.ingest.http_frames import FrameRefused, check_frame, frame_meta, read_body
 from emostream.ingest.http_publish import FramePublisher, IngestBusy
-from emostream.ingest.http_ws import IngestSession, first_message_key
+from emostream.ingest.http_ws import IngestSession
 from emostream.runtime.api_keys import key_allowed
+from emostream.runtime.websocket import first_message_key
 
 StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]
 STATIC = FilePath(__file__).parent / "static"

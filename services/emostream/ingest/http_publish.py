@@ -18,7 +18,7 @@ from emostream import metrics
 from emostream.frames import H_CONTENT, FrameMeta, frame_headers
 from emostream.kafka.clients import make_producer
 from emostream.runtime.component import Component
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 SEND_TIMEOUT_S = 1.0  # aiokafka's send() waits while its buffer is full: that is "busy" too
@@ -38,7 +38,7 @@ class FramePublisher(Component):
 
     def __init__(
         self,
-        kafka: KafkaSettings,
+        kafka: KafkaOptions,
         max_in_flight: int,
         retry_after_s: int = 1,
         producer: Any = None,

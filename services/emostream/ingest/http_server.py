@@ -12,7 +12,7 @@ from emostream.ingest.http_app import create_ingest_app
 from emostream.ingest.http_publish import FramePublisher
 from emostream.runtime.api_keys import check_bind
 from emostream.runtime.lifecycle import ApiServer
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 HTTP_ONLY_SOURCE = "http"  # --source http: no pull source, only frames sent over HTTP
@@ -36,7 +36,7 @@ def server_url(options: IngestOptions) -> str:
 
 @asynccontextmanager
 async def ingest_http_server(
-    kafka: KafkaSettings, options: IngestOptions, what: str = "ingest HTTP"
+    kafka: KafkaOptions, options: IngestOptions, what: str = "ingest HTTP"
 ) -> AsyncIterator[FramePublisher | None]:
     """Serve frames over HTTP for the block (yields the publisher); port 0: yields None."""
     http = options.http

@@ -15,7 +15,7 @@ import json
 import time
 from collections import deque
 
-from fastapi import WebSocket, WebSocketDisconnect
+from fastapi import WebSocket
 
 from emostream import metrics
 from emostream.frames import MAX_CAPTURED_MS, MAX_SEQ, FrameMeta
@@ -23,17 +23,6 @@ from emostream.ingest.http_frames import FrameRefused, check_frame, int_param
 from emostream.ingest.http_publish import FramePublisher, IngestBusy
 
 REPORT_EVERY_S = 0.5  # drop reports are batched: one message per half second at most
-AUTH_TIMEOUT_S = 5.0
-
-
-async def first_message_key(ws: WebSocket, timeout_s: float = AUTH_TIMEOUT_S) -> str | None:
-    """The ``api_key`` of a first ``{"api_key": "..."}`` text message (browsers send no headers)."""
-    try:
-        doc = json.loads(await asyncio.wait_for(ws.receive_text(), timeout_s))
-    except (TimeoutError, ValueError, KeyError, WebSocketDisconnect, RuntimeError):
-        return None
-    key = doc.get("api_key") if isinstance(doc, dict) else None
-    return key if isinstance(key, str) and key else None
 
 
 def _meta_message(text: str) -> tuple[int | None, int | None]:

@@ -13,12 +13,14 @@ from emostream.kafka.clients import ensure_topics
 from emostream.kafka.security import check_connection
 from emostream.runtime.health import health_server
 from emostream.runtime.lifecycle import install_stop_handlers
+from emostream.runtime.secret_check import refuse_placeholder_secrets
 
 log = structlog.get_logger(__name__)
 
 
 async def run_ingest(settings: IngestSettings) -> int:
     log.info("config", **masked_dump(settings))
+    refuse_placeholder_secrets(settings, settings.reached_hosts())
     opts = settings.ingest
     if opts.source == HTTP_ONLY_SOURCE:
         return await run_http_only(settings)

@@ -19,7 +19,7 @@ from emostream.kafka.broker_watch import TopicWatch
 from emostream.kafka.clients import make_producer
 from emostream.runtime.component import Component
 from emostream.runtime.health import progress_check
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 _END = object()
@@ -28,7 +28,7 @@ _END = object()
 class Ingest(Component):
     """Publishes frames until the source ends (forever with ``loop``/live sources) or ``stop()``."""
 
-    def __init__(self, kafka: KafkaSettings, options: IngestOptions) -> None:
+    def __init__(self, kafka: KafkaOptions, options: IngestOptions) -> None:
         self.kafka = kafka
         self.options = options
         self.stream_id = validate_stream_id(options.stream_id or default_stream_id(options.source))
@@ -99,13 +99,8 @@ class Ingest(Component):
         frames = self._frames()
         pending: set[asyncio.Future] = set()
         next_at = time.monotonic()
-        log.info(
-            "ingest started",
-            stream_id=self.stream_id,
-            source=opts.source,
-            fps=opts.fps,
-            run_id=self.run_id,
-        )
+        run_log = log.bind(stream_id=self.stream_id, run_id=self.run_id)
+        run_log.info("ingest started", source=opts.source, fps=opts.fps)
         watch = asyncio.create_task(self._watch_topics())
         try:
             while not self._stop_requested.is_set():
@@ -130,13 +125,8 @@ class Ingest(Component):
                 await asyncio.wait(pending, timeout=30)
         finally:
             watch.cancel()
-            log.info(
-                "ingest finished",
-                stream_id=self.stream_id,
-                sent=self.sent,
-                failed=self.failed,
-                dropped=self.dropped,
-            )
+            counts = {"sent": self.sent, "failed": self.failed, "dropped": self.dropped}
+            run_log.info("ingest finished", **counts)
 
     async def _publish(self, frame: np.ndarray, pending: set[asyncio.Future]) -> None:
         """Send ``frame``; wait while ``max_in_flight`` sends are unacknowledged."""

@@ -11,8 +11,8 @@ import cv2
 import numpy as np
 
 from emostream.errors import ConfigError
+from emostream.images import IMAGE_SUFFIXES, image_paths
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 URL_RE = re.compile(r"^(rtsp|rtsps|rtmp|http|https)://", re.I)
 
 
@@ -87,7 +87,7 @@ def _capture_frames(cap: cv2.VideoCapture, what: str) -> Iterator[np.ndarray]:
 
 
 def _folder_frames(folder: Path) -> Iterator[np.ndarray]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = image_paths(folder.iterdir())
     if not files:
         raise ConfigError(f"{folder} has no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
     for path in files:

@@ -129,6 +129,7 @@ class TansuBroker(_Process):
     """An in-memory Kafka-protocol broker on 127.0.0.1 (loses everything on stop)."""
 
     name = "tansu"
+    extra_args: tuple[str, ...] = ()  # more broker flags (a subclass's, e.g. authentication)
 
     def start(self, port: int | None = None) -> TansuBroker:
         port = port or free_port()
@@ -143,6 +144,7 @@ class TansuBroker(_Process):
                 url,
                 "--storage-engine",
                 "memory://tansu/",
+                *self.extra_args,
             ],
             port,
             timeout_s=15,

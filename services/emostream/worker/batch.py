@@ -37,6 +37,11 @@ class BatchResult:
     frames_ok: int = 0
     faces: int = 0
     stale_dropped: dict[str, int] = field(default_factory=dict)  # per stream
+    # Seconds each stage took for this batch (decode and detect summed over frames and threads)
+    stage_s: dict[str, float] = field(default_factory=dict)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + seconds
 
     def count_stale(self, stream_id: str) -> None:
         self.stale_dropped[stream_id] = self.stale_dropped.get(stream_id, 0) + 1
@@ -62,3 +67,16 @@ class Detected:
     faces: list[Face] = field(default_factory=list)
     rejected: Rejected | None = None
     stale: bool = False  # aged past the limit while earlier frames were detected
+    # Tracks that ended at this frame: their smoothers are forgotten once this frame is
+    # classified (after the smoothing of the frames before it, which may still be in flight).
+    ended_tracks: list[str] = field(default_factory=list)
+    decode_s: float = 0.0
+    detect_s: float = 0.0  # detection, tracking and crops
+
+
+@dataclass
+class DetectedBatch:
+    """A micro-batch after the first stage (``FrameProcessor.prepare``): what ``finish`` needs."""
+
+    result: BatchResult
+    kept: list[Detected] = field(default_factory=list)

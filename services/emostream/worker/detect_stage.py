@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -24,6 +25,10 @@ from emostream.worker.batch import BatchResult, Detected, RawFrame, Rejected
 from emostream.worker.streams import StreamState
 
 Box = tuple[int, int, int, int]
+# Between full scans, faces are searched scaled to this width: on the sample clip 48 px finds
+# 119 of the 136 faces that 64 px (the RegionDetector default) finds 120 of, with the same box
+# IoU, for two thirds of the CPU (Haar's cost grows with the pixels searched).
+REGION_FACE_PX = 48
 
 
 def official_faces(
@@ -58,15 +63,19 @@ def detect_and_crop(
 
 
 def track_faces(
-    st: StreamState, kept: list[tuple[Detection, Box]], t_s: float
+    st: StreamState,
+    kept: list[tuple[Detection, Box]],
+    t_s: float,
+    forget: Callable[[str], None] | None = None,
 ) -> list[tuple[Box, Face]]:
     """Track one frame's faces; the crop box and ``Face`` of each confirmed track.
 
-    Only confirmed tracks become events: one-frame false detections never leave here.
+    Only confirmed tracks become events: one-frame false detections never leave here. Ended
+    tracks go to ``forget`` (default: their smoother forgets them now).
     """
     track_ids, ended = st.tracker.update([(d.x, d.y, d.w, d.h) for d, _ in kept], t_s)
     for t in ended:
-        st.smoother.forget(t.track_id)
+        (forget or st.smoother.forget)(t.track_id)
     confirmed = [(k, tid) for k, tid in zip(kept, track_ids) if st.tracker.is_confirmed(tid)]
     return [
         (
@@ -139,7 +148,8 @@ class DetectStage:
         pair = getattr(self._local, "detectors", None)
         if pair is None:
             detector = self._detector_factory() if self._detector_factory else self.detector
-            pair = self._local.detectors = (detector, RegionDetector(detector))
+            regions = RegionDetector(detector, face_px=REGION_FACE_PX)
+            pair = self._local.detectors = (detector, regions)
         return pair
 
     def _detect(self, st: StreamState, image: np.ndarray, t_s: float) -> list[Detection]:
@@ -152,7 +162,10 @@ class DetectStage:
             and 0 <= t_s - st.last_full_scan_s < self.full_scan_interval_s
         ):
             return regions.detect(image, [t.predicted(t_s) for t in st.tracker.tracks.values()])
-        st.last_full_scan_s = t_s
+        first = st.last_full_scan_s == float("-inf")
+        # A new stream's second scan comes early by its phase: scans stay at most the interval
+        # apart, and streams that started together stop scanning in the same batch.
+        st.last_full_scan_s = t_s - (st.scan_phase * self.full_scan_interval_s if first else 0.0)
         return detector.detect(image)
 
     def _stream(self, st: StreamState, items: list) -> list[Detected]:
@@ -161,10 +174,19 @@ class DetectStage:
     def _frame(self, st: StreamState, meta: FrameMeta, raw: RawFrame) -> Detected:
         if is_stale(meta, self.max_frame_age_ms):  # aged while earlier frames were detected
             return Detected(meta, raw, stale=True)
+        t0 = time.perf_counter()
         try:
             image = decode_frame(raw.value)
         except InvalidFrame as exc:
             return Detected(meta, raw, rejected=Rejected(raw, exc.reason, str(exc), meta.stream_id))
+        t1 = time.perf_counter()
+        frame = self._detect_frame(st, meta, raw, image)
+        frame.decode_s, frame.detect_s = t1 - t0, time.perf_counter() - t1
+        return frame
+
+    def _detect_frame(
+        self, st: StreamState, meta: FrameMeta, raw: RawFrame, image: np.ndarray
+    ) -> Detected:
         t_s = meta.captured_ms / 1000
         try:
             detections = self._detect(st, image, t_s)
@@ -175,7 +197,7 @@ class DetectStage:
             )
         gray, kept = official_faces(image, detections)
         frame = Detected(meta, raw)
-        tracked = track_faces(st, kept, t_s)
+        tracked = track_faces(st, kept, t_s, frame.ended_tracks.append)
         frame.crops = crop_faces(gray, [box for box, _ in tracked])
         frame.faces = [face for _, face in tracked]
         return frame

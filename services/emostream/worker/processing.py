@@ -4,15 +4,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import numpy as np
 
 from emostream.inference import EmotionEngine
 from emostream.schemas import ModelInfo
-from emostream.settings import SmoothingSettings
+from emostream.settings import SmoothingOptions
 from emostream.vision import FaceDetector
-from emostream.worker.batch import BatchResult, Detected, RawFrame, Rejected
+from emostream.worker.batch import BatchResult, Detected, DetectedBatch, RawFrame, Rejected
 from emostream.worker.classify_stage import ClassifyStage
 from emostream.worker.detect_stage import DetectStage, admit
 from emostream.worker.streams import StreamStates
@@ -38,7 +39,7 @@ class FrameProcessor:
         detector: FaceDetector,
         engine: EmotionEngine,
         max_streams: int = 1000,
-        smoothing: SmoothingSettings | None = None,
+        smoothing: SmoothingOptions | None = None,
         max_frame_age_ms: int | None = None,
         full_scan_interval_s: float = 0.0,
         detect_threads: int | None = None,
@@ -52,7 +53,7 @@ class FrameProcessor:
         self.classify_stage = ClassifyStage(engine)
         self.streams = StreamStates(
             self.classify_stage.labels,
-            smoothing or SmoothingSettings(),
+            smoothing or SmoothingOptions(),
             track_min_hits,
             max_streams,
         )
@@ -79,23 +80,48 @@ class FrameProcessor:
         self.detect_stage.max_frame_age_ms = value
 
     def process(self, frames: list[RawFrame]) -> BatchResult:
-        result = BatchResult()
+        """Both stages, one after the other (the worker may overlap them across batches)."""
+        return self.finish(self.prepare(frames))
+
+    process.staged = True  # type: ignore[attr-defined]  # process == finish(prepare()), see runner
+
+    def prepare(self, frames: list[RawFrame]) -> DetectedBatch:
+        """Admit, decode, detect, track, crop. Batch k+1 may be prepared while batch k is in
+        ``finish``: this stage owns the trackers, ``finish`` the smoothers."""
+        batch = DetectedBatch(BatchResult())
+        result = batch.result
         by_stream: dict[str, list] = {}
         for meta, raw in admit(frames, result, self.max_frame_age_ms):
             by_stream.setdefault(meta.stream_id, []).append((meta, raw))
         jobs = [(self.streams.get(sid), items) for sid, items in by_stream.items()]
-        kept: list[Detected] = []
         for d in self.detect_stage.run(jobs):
+            result.add_time("decode", d.decode_s)
+            result.add_time("detect", d.detect_s)
             if d.rejected is not None:
                 result.rejected.append(d.rejected)
             elif d.stale:
                 result.count_stale(d.meta.stream_id)
             else:
                 result.frames_ok += 1
-                kept.append(d)
+                batch.kept.append(d)
+        return batch
+
+    def finish(self, batch: DetectedBatch) -> BatchResult:
+        """Classify, smooth, build the events (batches in the order they were prepared)."""
+        result, kept = batch.result, batch.kept
         crops = [c for d in kept for c in d.crops]
         if crops:
-            self.emit(result, kept, self.classify_stage.classify(crops))
+            t0 = time.perf_counter()
+            probs = self.classify_stage.classify(crops)
+            t1 = time.perf_counter()
+            self.emit(result, kept, probs)
+            result.add_time("classify", t1 - t0)
+            result.add_time("events", time.perf_counter() - t1)
+        for d in kept:
+            if d.ended_tracks:
+                smoother = self.streams.get(d.meta.stream_id).smoother
+                for track_id in d.ended_tracks:
+                    smoother.forget(track_id)
         result.sort_rejected()
         return result
 

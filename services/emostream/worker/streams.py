@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from emostream.settings import SmoothingSettings
+from emostream.settings import SmoothingOptions
 from emostream.tracking import EmotionSmoother, IoUTracker
 
 
@@ -14,6 +15,9 @@ class StreamState:
     tracker: IoUTracker
     smoother: EmotionSmoother
     last_full_scan_s: float = float("-inf")  # capture time of the last full-frame detection
+    # Where in the full-scan interval this stream's scans fall (0..1): streams that started
+    # together would otherwise all scan in the same batch, a latency spike every interval.
+    scan_phase: float = 0.0
 
 
 class StreamStates:
@@ -26,7 +30,7 @@ class StreamStates:
     def __init__(
         self,
         labels: tuple[str, ...],
-        smoothing: SmoothingSettings,
+        smoothing: SmoothingOptions,
         track_min_hits: int = 1,
         max_streams: int = 1000,
     ) -> None:
@@ -35,8 +39,16 @@ class StreamStates:
         self.track_min_hits = track_min_hits
         self.max_streams = max_streams
         self._streams: OrderedDict[str, StreamState] = OrderedDict()
+        # The detect stage of one batch and the classify stage of the one before may both look
+        # streams up (the worker overlaps them).
+        self._lock = threading.Lock()
+        self._created = 0
 
     def get(self, stream_id: str) -> StreamState:
+        with self._lock:
+            return self._get(stream_id)
+
+    def _get(self, stream_id: str) -> StreamState:
         st = self._streams.get(stream_id)
         if st is None:
             sm = self.smoothing
@@ -50,6 +62,9 @@ class StreamStates:
                     sm.uncertain_hold_factor,
                 ),
             )
+            # Golden-ratio steps spread any number of streams evenly; the first stream gets 0.
+            st.scan_phase = (self._created * 0.6180339887) % 1.0
+            self._created += 1
             self._streams[stream_id] = st
             if len(self._streams) > self.max_streams:
                 self._streams.popitem(last=False)

@@ -17,6 +17,11 @@ A ``BatchConsumer`` owns a consumer and a producer and runs, until stopped:
 Before partitions move to another member (``on_partitions_revoked``), the batch in hand gets
 ``grace_s`` to finish and commit. ``run_with_grace`` gives the batch in hand the same grace once a
 stop is requested.
+
+With ``overlap``, a batch is handled in two halves: ``prepare`` (work that needs no
+acknowledgement, e.g. decode and detection) and ``handle`` (the rest, publish, commit). The
+next batch is fetched and prepared while the one before it is handled, so at most two batches
+are in hand; batches are still handled, and committed, one at a time in fetch order.
 """
 
 from __future__ import annotations
@@ -34,9 +39,18 @@ from emostream.kafka.dead_letters import dead_letter_unreadable
 from emostream.kafka.record_fetch import Unreadable, fetch_batch, past
 from emostream.runtime.component import Component
 from emostream.runtime.health import progress_check
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
+
+
+async def _wait_set(event: asyncio.Event, timeout_s: float) -> bool:
+    """Wait at most ``timeout_s`` for ``event``; whether it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout_s)
+        return True
+    except TimeoutError:
+        return False
 
 
 class _FinishBatchOnRevoke(ConsumerRebalanceListener):
@@ -77,19 +91,24 @@ class BatchConsumer(Component):
         max_wait_ms: longest ``getmany`` wait.
         max_records: most records per batch.
         grace_s: how long the batch in hand may take once a stop or a revocation is pending.
+        overlap: fetch and ``prepare`` the next batch while this one is handled.
     """
 
     def __init__(
         self,
-        kafka: KafkaSettings,
+        kafka: KafkaOptions,
         topic: str,
         group_id: str,
         client_name: str,
         max_wait_ms: int,
         max_records: int,
         grace_s: float = 10.0,
+        overlap: bool = False,
     ) -> None:
         self.kafka = kafka
+        self.overlap = overlap
+        self._handling: asyncio.Task | None = None  # with overlap: the batch being handled
+        self._in_hand = 0
         self.topic = topic
         self.group_id = group_id
         self.max_wait_ms = max_wait_ms
@@ -115,7 +134,12 @@ class BatchConsumer(Component):
         await self._consumer.stop()
         await self._producer.stop()
 
-    async def handle(self, records: list) -> object:
+    async def prepare(self, records: list) -> object:
+        """First half of a batch, with ``overlap`` run while the previous batch is handled; its
+        return value goes to ``handle``. Default: the records themselves."""
+        return records
+
+    async def handle(self, records) -> object:
         """Process, publish, wait for acknowledgements, then ``commit``. Subclasses implement."""
         raise NotImplementedError
 
@@ -129,11 +153,7 @@ class BatchConsumer(Component):
 
     async def wait_stop(self, timeout_s: float) -> bool:
         """Sleep ``timeout_s`` or until a stop is requested; whether one was."""
-        try:
-            await asyncio.wait_for(self._stop_requested.wait(), timeout_s)
-            return True
-        except TimeoutError:
-            return False
+        return await _wait_set(self._stop_requested, timeout_s)
 
     def liveness(self, timeout_s: float):
         """``/livez`` check: the consume loop came round within ``timeout_s``."""
@@ -150,11 +170,7 @@ class BatchConsumer(Component):
 
     async def wait_idle(self, timeout_s: float) -> bool:
         """Wait (at most ``timeout_s``) until the batch in hand is published and committed."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-            return True
-        except TimeoutError:
-            return False
+        return await _wait_set(self._idle, timeout_s)
 
     async def run_with_grace(self, grace_s: float) -> None:
         """``run`` until stopped; once a stop is requested, give the batch in hand ``grace_s``.
@@ -180,22 +196,59 @@ class BatchConsumer(Component):
 
     async def run(self) -> None:
         """The loop of the module docstring, until ``request_stop``."""
-        while not self._stop_requested.is_set():
-            fetched = await fetch_batch(self._consumer, self.max_wait_ms, self.max_records)
-            self.last_progress = time.monotonic()
-            records = fetched.records
-            self.broker_watch.check_offsets(records)
-            if records:
-                self._idle.clear()
-                try:
-                    await self.handle(records)
-                finally:
-                    self._idle.set()
+        try:
+            while not self._stop_requested.is_set():
+                fetched = await fetch_batch(self._consumer, self.max_wait_ms, self.max_records)
                 self.last_progress = time.monotonic()
-            if fetched.unreadable:  # after the records before them are handled and committed
-                await self.skip_unreadable(fetched.unreadable)
-            elif not records:
-                await self.broker_watch.ensure_topic()
+                records = fetched.records
+                self.broker_watch.check_offsets(records)
+                if self._handling is not None and self._handling.done():
+                    await self.settle()  # a failed batch fails the loop now, not at the next one
+                if records:
+                    await self._take(records)
+                if fetched.unreadable:  # after the records before them are handled and committed
+                    await self.settle()
+                    await self.skip_unreadable(fetched.unreadable)
+                elif not records:
+                    await self.broker_watch.ensure_topic()
+            await self.settle()
+        finally:
+            if self._handling is not None and not self._handling.done():
+                self._handling.cancel()  # cancelled past the grace: replayed by the next owner
+
+    async def _take(self, records: list) -> None:
+        """Prepare ``records`` (overlapping the batch being handled), then handle them: inline,
+        or with ``overlap`` as a task once the previous batch is committed."""
+        self._idle.clear()
+        self._in_hand += 1
+        try:
+            prepared = await self.prepare(records)
+            await self.settle()
+        except BaseException:
+            self._done_one()
+            raise
+        if self.overlap:
+            self._handling = asyncio.create_task(self._handle_one(prepared))
+        else:
+            await self._handle_one(prepared)
+
+    async def _handle_one(self, prepared) -> None:
+        try:
+            await self.handle(prepared)
+        finally:
+            self._done_one()
+        self.last_progress = time.monotonic()
+
+    def _done_one(self) -> None:
+        self._in_hand -= 1
+        if self._in_hand == 0:
+            self._idle.set()
+
+    async def settle(self) -> None:
+        """Wait until the batch being handled (with ``overlap``) is committed; raise its error."""
+        task, self._handling = self._handling, None
+        if task is not None:
+            await task
 
     async def skip_unreadable(self, unreadable: list[Unreadable]) -> None:
         """Dead-letter records the client cannot parse, then commit past them."""

@@ -20,7 +20,7 @@ from aiokafka.errors import KafkaError
 from emostream import metrics
 from emostream.errors import DependencyUnavailable
 from emostream.kafka.clients import ensure_topics
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +40,7 @@ class TopicWatch:
 
     def __init__(
         self,
-        kafka: KafkaSettings,
+        kafka: KafkaOptions,
         topic: str,
         list_topics: Callable[[], Awaitable[Iterable[str]]],
         owner: str,
@@ -120,7 +120,7 @@ class BrokerWatch(TopicWatch):
 
     def __init__(
         self,
-        kafka: KafkaSettings,
+        kafka: KafkaOptions,
         consumer: AIOKafkaConsumer,
         topic: str,
         group: str,

@@ -1,4 +1,4 @@
-"""Kafka client construction and topic creation from ``KafkaSettings``."""
+"""Kafka client construction and topic creation from ``KafkaOptions``."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from emostream.errors import DependencyUnavailable
 from emostream.kafka.security import client_security
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 
 
-def _common(settings: KafkaSettings, suffix: str) -> dict:
+def _common(settings: KafkaOptions, suffix: str) -> dict:
     """What every client shares: brokers, id, timeout, and TLS/SASL (one SSL context)."""
     return {
         "bootstrap_servers": settings.bootstrap_servers,
@@ -23,12 +23,12 @@ def _common(settings: KafkaSettings, suffix: str) -> dict:
     } | client_security(settings)
 
 
-def client_kwargs(settings: KafkaSettings, suffix: str) -> dict:
+def client_kwargs(settings: KafkaOptions, suffix: str) -> dict:
     """Connection arguments for a client built elsewhere (benchmarks, tools): the same security."""
     return _common(settings, suffix)
 
 
-def make_producer(settings: KafkaSettings, suffix: str, **overrides) -> AIOKafkaProducer:
+def make_producer(settings: KafkaOptions, suffix: str, **overrides) -> AIOKafkaProducer:
     """acks=all producer. Not idempotent: some Kafka-protocol brokers lack InitProducerId;
     duplicates are harmless because event ids are deterministic."""
     kwargs = _common(settings, suffix) | {
@@ -42,7 +42,7 @@ def make_producer(settings: KafkaSettings, suffix: str, **overrides) -> AIOKafka
 
 
 def make_consumer(
-    settings: KafkaSettings, topics: list[str], group_id: str, suffix: str, **overrides
+    settings: KafkaOptions, topics: list[str], group_id: str, suffix: str, **overrides
 ) -> AIOKafkaConsumer:
     """Manual-commit consumer: offsets are committed only after the work is acknowledged.
 
@@ -75,7 +75,7 @@ def make_consumer(
     return AIOKafkaConsumer(*topics, **kwargs)
 
 
-async def ensure_topics(settings: KafkaSettings) -> None:
+async def ensure_topics(settings: KafkaOptions) -> None:
     """Create the pipeline's topics (frames, events, dead letters, changes, alerts) if missing."""
     if not settings.create_topics:
         return

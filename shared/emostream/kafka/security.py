@@ -19,7 +19,7 @@ from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaError
 
 from emostream.errors import ConfigError, DependencyUnavailable
-from emostream.settings import KafkaSettings
+from emostream.settings import KafkaOptions
 
 log = structlog.get_logger(__name__)
 
@@ -28,11 +28,11 @@ VAR = "EMOSTREAM_KAFKA__"
 CHECK_TIMEOUT_S = 15.0
 
 
-def uses_tls(settings: KafkaSettings) -> bool:
+def uses_tls(settings: KafkaOptions) -> bool:
     return settings.security_protocol in ("SSL", "SASL_SSL")
 
 
-def ssl_context(settings: KafkaSettings) -> ssl.SSLContext | None:
+def ssl_context(settings: KafkaOptions) -> ssl.SSLContext | None:
     """The process's one SSL context for these settings (None without TLS).
 
     Raises:
@@ -86,7 +86,7 @@ def _build_context(
     return context
 
 
-def client_security(settings: KafkaSettings) -> dict:
+def client_security(settings: KafkaOptions) -> dict:
     """Keyword arguments for AIOKafkaProducer, AIOKafkaConsumer and AIOKafkaAdminClient."""
     kwargs: dict = {"security_protocol": settings.security_protocol}
     context = ssl_context(settings)
@@ -96,7 +96,7 @@ def client_security(settings: KafkaSettings) -> dict:
         # aiokafka takes SCRAM credentials through the sasl_plain_* arguments too.
         kwargs["sasl_mechanism"] = settings.sasl_mechanism
         username, password = settings.sasl_username, settings.sasl_password
-        # KafkaSettings' validator requires both with a SASL_* protocol.
+        # KafkaOptions' validator requires both with a SASL_* protocol.
         assert username is not None and password is not None
         kwargs["sasl_plain_username"] = username.get_secret_value()
         kwargs["sasl_plain_password"] = password.get_secret_value()
@@ -122,7 +122,7 @@ def _hosts(bootstrap: str) -> list[tuple[str, int]]:
     return out
 
 
-def explain(settings: KafkaSettings, where: str, exc: BaseException) -> ConfigError | None:
+def explain(settings: KafkaOptions, where: str, exc: BaseException) -> ConfigError | None:
     """A ConfigError naming the setting behind a failed handshake or login; None for failures
     that are not configuration (a broker down, a timeout)."""
     reason = _reason(exc)
@@ -172,7 +172,7 @@ def explain(settings: KafkaSettings, where: str, exc: BaseException) -> ConfigEr
     return None
 
 
-async def check_connection(settings: KafkaSettings, timeout_s: float = CHECK_TIMEOUT_S) -> None:
+async def check_connection(settings: KafkaOptions, timeout_s: float = CHECK_TIMEOUT_S) -> None:
     """Connect to the bootstrap servers once (TLS handshake, SASL login) before clients start.
 
     Returns at the first broker that accepts. Raises ConfigError (one line naming the setting)
@@ -223,7 +223,7 @@ async def check_connection(settings: KafkaSettings, timeout_s: float = CHECK_TIM
 
 
 async def _connect(
-    settings: KafkaSettings,
+    settings: KafkaOptions,
     host: str,
     port: int,
     protocol: str,

@@ -7,13 +7,27 @@ this machine could otherwise read or write without a key.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Sequence
 
 from pydantic import SecretStr
 
 from emostream.errors import ConfigError
 
-LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only: ``localhost`` or a loopback address.
+
+    Decided from the string alone (no name lookup): any other name counts as beyond loopback,
+    and so does ``0.0.0.0`` or an empty host (every interface).
+    """
+    host = host.strip().strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def key_matches(key: str | None, keys: Sequence[SecretStr]) -> bool:
@@ -52,10 +66,10 @@ def check_bind(host: str, keys: Sequence[SecretStr], what: str, keys_setting: st
         keys_setting: The environment variable that sets keys, for the message.
 
     Raises:
-        ConfigError: ``host`` is not a loopback name and ``keys`` is empty.
+        ConfigError: ``host`` is beyond loopback (``is_loopback``) and ``keys`` is empty.
     """
-    if host not in LOOPBACK_HOSTS and not keys:
+    if not is_loopback(host) and not keys:
         raise ConfigError(
-            f"refusing to serve {what} on {host} without API keys: set "
-            f"{keys_setting}='[\"<key>\"]', or bind to 127.0.0.1"
+            f"refusing to serve {what} on {host} without API keys: set {keys_setting} "
+            "(a JSON list, e.g. '[\"<key>\"]'), or bind to 127.0.0.1"
         )

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-UNCERTAIN = "uncertain"
+from emostream.labels import UNCERTAIN
 
 
 @dataclass
@@ -36,7 +36,7 @@ class EmotionSmoother:
 
     The stable label switches only after another label has led the smoothed probabilities for
     ``hold_s``; below ``min_confidence`` for ``uncertain_hold_factor`` times that (twice by
-    default), the track abstains (``uncertain``). ``SmoothingSettings`` configures all four.
+    default), the track abstains (``uncertain``). ``SmoothingOptions`` configures all four.
     """
 
     def __init__(

@@ -11,7 +11,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emostream.models.registry import EMOTIONS
+from emostream.images import is_image_path
+from emostream.labels import EMOTIONS
 
 USAGES = ("Training", "PublicTest", "PrivateTest")
 _FOLDER_PREFIX = {
@@ -19,7 +20,6 @@ _FOLDER_PREFIX = {
     "PublicTest_": "PublicTest",
     "PrivateTest_": "PrivateTest",
 }
-_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp"}
 
 
 class DatasetError(ValueError):
@@ -113,7 +113,7 @@ def _load_folder(root: Path) -> FaceDataset:
             if label_name not in EMOTIONS:
                 raise DatasetError(f"{class_dir}: unknown class folder; expected one of {EMOTIONS}")
             for file in sorted(class_dir.iterdir()):
-                if file.suffix.lower() not in _IMAGE_SUFFIXES:
+                if not is_image_path(file):
                     continue
                 img = cv2.imdecode(np.frombuffer(file.read_bytes(), np.uint8), cv2.IMREAD_GRAYSCALE)
                 if img is None:

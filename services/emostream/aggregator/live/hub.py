@@ -17,33 +17,59 @@ import structlog
 from redis.exceptions import RedisError
 
 from emostream.runtime.component import Component
-from emostream.settings import RedisSettings
+from emostream.settings import RedisOptions
 
 log = structlog.get_logger(__name__)
 
 
-class LiveClient:
-    """One viewer's bounded queue of event JSON documents (drop-oldest)."""
+KINDS = ("event", "change", "alert")  # the live message types
 
-    def __init__(self, streams: set[str] | None, max_queue: int) -> None:
+
+class LiveClient:
+    """One viewer's bounded queue of live messages (drop-oldest).
+
+    ``kinds``: the message types it asked for. A client that asked for none gets events only,
+    each as the bare event document (the original format); one that named kinds gets every
+    message as ``{"type", "stream_id", "data"}``.
+    """
+
+    def __init__(
+        self, streams: set[str] | None, max_queue: int, kinds: set[str] | None = None
+    ) -> None:
         self.streams = streams
-        self._queue: asyncio.Queue[str] = asyncio.Queue(maxsize=max_queue)
+        self.kinds = kinds or {"event"}
+        self.typed = kinds is not None
+        self._queue: asyncio.Queue[tuple[str, str, str]] = asyncio.Queue(maxsize=max_queue)
         self.dropped = 0
 
-    def offer(self, doc: str, stream_id: str | None) -> None:
+    def offer(self, doc: str, stream_id: str | None, kind: str = "event") -> None:
+        """Queue ``doc`` (the event, change or alert JSON) if this client wants it."""
         if self.streams is not None and stream_id not in self.streams:
+            return
+        if kind not in self.kinds:
             return
         if self._queue.full():
             self._queue.get_nowait()
             self.dropped += 1
-        self._queue.put_nowait(doc)
+        self._queue.put_nowait((kind, stream_id or "", doc))
 
-    async def next(self, timeout_s: float) -> str | None:
-        """The next event, or None after ``timeout_s`` without one (for heartbeats)."""
+    async def next_item(self, timeout_s: float) -> tuple[str, str] | None:
+        """The next ``(kind, document)``, or None after ``timeout_s`` without one."""
         try:
-            return await asyncio.wait_for(self._queue.get(), timeout_s)
+            kind, _, doc = await asyncio.wait_for(self._queue.get(), timeout_s)
         except TimeoutError:
             return None
+        return kind, doc
+
+    async def next(self, timeout_s: float) -> str | None:
+        """The next WebSocket text (see the class), or None after ``timeout_s`` without one."""
+        try:
+            kind, stream_id, doc = await asyncio.wait_for(self._queue.get(), timeout_s)
+        except TimeoutError:
+            return None
+        if not self.typed:
+            return doc
+        return f'{{"type":{json.dumps(kind)},"stream_id":{json.dumps(stream_id)},"data":{doc}}}'
 
 
 class LiveHub(Component):
@@ -53,7 +79,7 @@ class LiveHub(Component):
     """
 
     def __init__(
-        self, settings: RedisSettings, max_clients: int = 200, max_queue: int = 1000
+        self, settings: RedisOptions, max_clients: int = 200, max_queue: int = 1000
     ) -> None:
         self.settings = settings
         self.channel = f"{settings.key_prefix}:live"
@@ -70,7 +96,9 @@ class LiveHub(Component):
     def clients(self) -> int:
         return len(self._clients)
 
-    async def join(self, streams: set[str] | None) -> LiveClient | None:
+    async def join(
+        self, streams: set[str] | None, kinds: set[str] | None = None
+    ) -> LiveClient | None:
         """A new client subscribed (and the channel with it), or None when the hub is full."""
         async with self._lock:
             if len(self._clients) >= self.max_clients:
@@ -81,7 +109,7 @@ class LiveHub(Component):
             if self._pump_task is None:
                 await self._subscribe()
                 self._pump_task = asyncio.create_task(self._pump(), name="live-hub")
-            client = LiveClient(streams, self.max_queue)
+            client = LiveClient(streams, self.max_queue, kinds)
             self._clients.add(client)
             return client
 
@@ -139,9 +167,14 @@ class LiveHub(Component):
                 self._fan_out(msg["data"])
 
     def _fan_out(self, doc: str) -> None:
+        """Events arrive bare; changes and alerts as ``{"type", "stream_id", "data"}``."""
         try:
-            stream_id = json.loads(doc).get("stream_id")
+            parsed = json.loads(doc)
+            stream_id = parsed.get("stream_id")
+            kind = parsed.get("type", "event") if "data" in parsed else "event"
         except (ValueError, AttributeError):
             return
+        if kind != "event":
+            doc = json.dumps(parsed["data"], separators=(",", ":"))
         for client in list(self._clients):
-            client.offer(doc, stream_id)
+            client.offer(doc, stream_id, kind)

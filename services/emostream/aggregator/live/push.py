@@ -6,7 +6,6 @@ nothing in Redis.
 """
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -14,25 +13,25 @@ from fastapi import WebSocket, WebSocketDisconnect
 
 from emostream.aggregator.live.hub import LiveClient, LiveHub
 
+SSE_NAMES = {"event": "emotion", "change": "change", "alert": "alert"}  # SSE ``event:`` names
 HEARTBEAT_S = 15.0
-AUTH_TIMEOUT_S = 5.0  # for the first-message key
 POLL_S = 1.0  # how often an idle SSE stream checks for a disconnected client
 
 
 async def sse_stream(
     hub: LiveHub, client: LiveClient, is_disconnected: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:
-    """``data: <event JSON>`` records, with a comment heartbeat when idle."""
+    """``event: emotion|change|alert`` + ``data: <JSON>`` records, a comment heartbeat when idle."""
     try:
         last_sent = time.monotonic()
         yield ": connected\n\n"
         while True:
-            doc = await client.next(POLL_S)
+            item = await client.next_item(POLL_S)
             if await is_disconnected():
                 return
-            if doc is not None:
+            if item is not None:
                 last_sent = time.monotonic()
-                yield f"event: emotion\ndata: {doc}\n\n"
+                yield f"event: {SSE_NAMES[item[0]]}\ndata: {item[1]}\n\n"
             elif time.monotonic() - last_sent > HEARTBEAT_S:
                 last_sent = time.monotonic()
                 yield ": ping\n\n"
@@ -40,19 +39,11 @@ async def sse_stream(
         await hub.leave(client)
 
 
-async def first_message_key(ws: WebSocket, timeout_s: float = AUTH_TIMEOUT_S) -> str | None:
-    """The ``api_key`` of a first ``{"api_key": "..."}`` message; None if none comes in time."""
-    try:
-        doc = json.loads(await asyncio.wait_for(ws.receive_text(), timeout_s))
-    except (TimeoutError, ValueError, KeyError, WebSocketDisconnect, RuntimeError):
-        return None
-    key = doc.get("api_key") if isinstance(doc, dict) else None
-    return key if isinstance(key, str) and key else None
-
-
-async def websocket_stream(ws: WebSocket, hub: LiveHub, streams: set[str] | None) -> None:
-    """Forward events to one (accepted) client; refused with 1013 when the hub is full."""
-    client = await hub.join(streams)
+async def websocket_stream(
+    ws: WebSocket, hub: LiveHub, streams: set[str] | None, kinds: set[str] | None = None
+) -> None:
+    """Forward live messages to one (accepted) client; refused with 1013 when the hub is full."""
+    client = await hub.join(streams, kinds)
     if client is None:
         await ws.close(code=1013, reason=f"too many live clients (at most {hub.max_clients})")
         return

@@ -1,6 +1,6 @@
 """Live push of newly stored events: Server-Sent Events and a WebSocket, through the one hub."""
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
@@ -8,17 +8,29 @@ from starlette.background import BackgroundTask
 
 from emostream.aggregator.auth import key_allowed
 from emostream.aggregator.deps import Context, ReadScope
-from emostream.aggregator.live.push import first_message_key, sse_stream, websocket_stream
+from emostream.aggregator.live.push import sse_stream, websocket_stream
+from emostream.runtime.websocket import first_message_key
 
 StreamFilter = Annotated[list[str] | None, Query()]
+KindFilter = Annotated[
+    list[Literal["event", "change", "alert"]] | None,
+    Query(
+        description="Message types, repeatable. Without it: events only, each the bare "
+        'event document; with it: every message is {"type", "stream_id", "data"} (SSE: the '
+        "record's event name is emotion, change or alert)"
+    ),
+]
 router = APIRouter(prefix="/v1/live")
 
 
 @router.get("/sse", dependencies=[ReadScope])
-async def live_sse(request: Request, ctx: Context, stream_id: StreamFilter = None):
-    """Server-Sent Events: each newly stored event (filter with repeated ``stream_id``)."""
+async def live_sse(
+    request: Request, ctx: Context, stream_id: StreamFilter = None, kind: KindFilter = None
+):
+    """Server-Sent Events: each newly stored event (filter with repeated ``stream_id``), and
+    the stable-emotion changes and alerts when ``kind`` asks for them."""
     hub = ctx.hub
-    client = await hub.join(set(stream_id) if stream_id else None)
+    client = await hub.join(set(stream_id) if stream_id else None, set(kind) if kind else None)
     if client is None:
         raise HTTPException(
             503,
@@ -35,9 +47,14 @@ async def live_sse(request: Request, ctx: Context, stream_id: StreamFilter = Non
 
 @router.websocket("")
 async def live_ws(
-    ws: WebSocket, ctx: Context, stream_id: StreamFilter = None, api_key: str | None = None
+    ws: WebSocket,
+    ctx: Context,
+    stream_id: StreamFilter = None,
+    api_key: str | None = None,
+    kind: KindFilter = None,
 ) -> None:
-    """WebSocket: each newly stored event as a JSON text message.
+    """WebSocket: each newly stored event as a JSON text message; with ``kind``, typed
+    ``{"type": "event"|"change"|"alert", "stream_id", "data"}`` messages of those kinds.
 
     Key: ``X-API-Key``, ``?api_key=`` or, from browsers (no URL that logs keep), a first
     message ``{"api_key": "..."}`` within 5 s.
@@ -49,4 +66,6 @@ async def live_ws(
     if not key_allowed(key, "read", ctx.read_keys, ctx.admin_keys):
         await ws.close(code=4401, reason="missing or invalid API key")
         return
-    await websocket_stream(ws, ctx.hub, set(stream_id) if stream_id else None)
+    await websocket_stream(
+        ws, ctx.hub, set(stream_id) if stream_id else None, set(kind) if kind else None
+    )

@@ -62,14 +62,14 @@ def _shown(ctx: ApiContext, doc: dict, key: str | None) -> dict:
     return doc
 
 
-async def _get(ctx: ApiContext, rule_id: str):
+async def _get(ctx: ApiContext, rule_id: str) -> Rule:
     found = await ctx.rules().get(rule_id)
     if found is None:
         raise HTTPException(404, detail=f"unknown rule {rule_id!r}")
     return found
 
 
-async def create_rule(spec: RuleSpec, ctx: Context):
+async def create_rule(spec: RuleSpec, ctx: Context) -> Rule:
     """Create a rule (admin). Alerts go to the alerts topic and, if set, to ``webhook_url``."""
     if spec.webhook_url and not ctx.webhooks_enabled:
         raise HTTPException(
@@ -86,14 +86,17 @@ async def create_rule(spec: RuleSpec, ctx: Context):
 
 
 async def list_rules(ctx: Context, x_api_key: ApiKey = None) -> RuleList:
-    items = await ctx.rules().list()
-    shown = [_shown(ctx, r.model_dump(mode="json"), x_api_key) for r in items]
+    shown = [_masked(ctx, r, x_api_key) for r in await ctx.rules().list()]
     return RuleList(rules=shown, count=len(shown))
 
 
-async def get_rule(rule_id: RuleId, ctx: Context, x_api_key: ApiKey = None):
-    rule = await _get(ctx, rule_id)
-    if rule.webhook_url and not ctx.is_admin(x_api_key):
+async def get_rule(rule_id: RuleId, ctx: Context, x_api_key: ApiKey = None) -> Rule:
+    return _masked(ctx, await _get(ctx, rule_id), x_api_key)
+
+
+def _masked(ctx: ApiContext, rule: Rule, key: str | None) -> Rule:
+    """Callers without admin scope see the rule's webhook URL without credentials."""
+    if rule.webhook_url and not ctx.is_admin(key):
         return rule.model_copy(update={"webhook_url": masked_url(rule.webhook_url)})
     return rule
 

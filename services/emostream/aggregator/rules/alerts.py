@@ -18,13 +18,14 @@ from aiokafka.errors import KafkaError
 from redis.exceptions import RedisError
 
 from emostream import metrics
-from emostream.aggregator.rules.model import RuleIndex, evaluate_events, state_key
+from emostream.aggregator.rules.model import Rule, RuleIndex, evaluate_events, state_key
 from emostream.aggregator.rules.store import RuleStore, StateKey
 from emostream.aggregator.webhooks.delivery import WebhookDispatcher
 from emostream.schemas import AlertV1, EmotionEventV1
 
 log = structlog.get_logger(__name__)
 RULES_CACHE_S = 1.0  # a new or deleted rule takes effect within this (deliveries: at once)
+_LOGGED = {"rule_id", "stream_id", "track_id", "alert_id"}  # an alert's fields in its log line
 
 
 class AlertEngine:
@@ -42,10 +43,10 @@ class AlertEngine:
         self.topic = topic
         self.dispatcher = dispatcher
         self.fired = 0
-        self._cached: tuple[list, RuleIndex] | None = None
+        self._cached: tuple[list[Rule], RuleIndex] | None = None
         self._cached_at = 0.0
 
-    async def _rules(self) -> tuple[list, RuleIndex]:
+    async def _rules(self) -> tuple[list[Rule], RuleIndex]:
         """The stored rules, read and parsed at most every ``RULES_CACHE_S``."""
         now = time.monotonic()
         if self._cached is None or now - self._cached_at > RULES_CACHE_S:
@@ -82,25 +83,10 @@ class AlertEngine:
         futures = []
         for alert in alerts:
             metrics.ALERTS.labels(alert.kind).inc()
-            log.info(
-                "alert",
-                rule_id=alert.rule_id,
-                stream_id=alert.stream_id,
-                track_id=alert.track_id,
-                alert_id=alert.alert_id,
-            )
-            try:
-                futures.append(
-                    await self.producer.send(
-                        self.topic,
-                        alert.model_dump_json().encode(),
-                        key=alert.stream_id.encode(),
-                        headers=[("emostream-schema", b"alert/1")],
-                    )
-                )
-            except KafkaError as exc:
-                metrics.ALERT_ERRORS.labels("publish").inc()
-                log.error("alert not published", alert_id=alert.alert_id, error=str(exc))
+            log.info("alert", **alert.model_dump(include=_LOGGED))
+            sent = await self._send(alert)
+            if sent is not None:
+                futures.append(sent)
             url = rules[alert.rule_id].webhook_url
             if url:
                 self.dispatcher.submit(alert.rule_id, url, alert)
@@ -110,3 +96,17 @@ class AlertEngine:
                 log.error("alert not acknowledged", error=str(result))
         self.fired += len(alerts)
         return alerts
+
+    async def _send(self, alert: AlertV1) -> asyncio.Future | None:
+        """Hand ``alert`` to the producer; its delivery future, None if it was refused."""
+        try:
+            return await self.producer.send(
+                self.topic,
+                alert.model_dump_json().encode(),
+                key=alert.stream_id.encode(),
+                headers=[("emostream-schema", b"alert/1")],
+            )
+        except KafkaError as exc:
+            metrics.ALERT_ERRORS.labels("publish").inc()
+            log.error("alert not published", alert_id=alert.alert_id, error=str(exc))
+            return None

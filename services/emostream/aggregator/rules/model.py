@@ -27,12 +27,11 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
 from emostream.aggregator.webhooks.urls import parse_webhook_url
 from emostream.frames import STREAM_ID_RE
-from emostream.labels import EMOTIONS
-from emostream.schemas import AlertSummary, AlertV1, Emotion, EmotionEventV1
+from emostream.labels import EMOTIONS, EmotionLabel, StableLabel
+from emostream.schemas import AlertSummary, AlertV1, DistributionSource, EmotionEventV1, RuleKind
 
 MAX_EVENT_GAP_S = 5.0  # a track unseen this long (event time) ends its episode
 RULE_ID_PATTERN = r"^[0-9a-f]{32}$"
-StableLabel = Emotion | Literal["uncertain"]
 
 
 class _RuleFields(BaseModel):
@@ -59,7 +58,7 @@ class _RuleFields(BaseModel):
 
 class ProbabilityAboveSpec(_RuleFields):
     kind: Literal["probability_above"]
-    emotions: list[Emotion] = Field(min_length=1, max_length=len(EMOTIONS))
+    emotions: list[EmotionLabel] = Field(min_length=1, max_length=len(EMOTIONS))
     threshold: float = Field(ge=0.0, le=1.0)
     for_seconds: float = Field(gt=0, le=3600)
 
@@ -91,15 +90,18 @@ class StableChangeRule(StableChangeSpec, _Stored):
     pass
 
 
+# The one union of each: the API's request body (RuleSpec), the stored and returned rule (Rule).
+# Annotated keeps them plain unions to type checkers; pydantic picks the member by ``kind``.
 RuleSpec = Annotated[ProbabilityAboveSpec | StableChangeSpec, Field(discriminator="kind")]
 Rule = Annotated[ProbabilityAboveRule | StableChangeRule, Field(discriminator="kind")]
 RULE = TypeAdapter(Rule)
-_STORED = {"probability_above": ProbabilityAboveRule, "stable_change": StableChangeRule}
+_STORED: dict[RuleKind, type[ProbabilityAboveRule] | type[StableChangeRule]] = {
+    "probability_above": ProbabilityAboveRule,
+    "stable_change": StableChangeRule,
+}
 
 
-def new_rule(
-    spec: ProbabilityAboveSpec | StableChangeSpec, now: datetime | None = None
-) -> ProbabilityAboveRule | StableChangeRule:
+def new_rule(spec: RuleSpec, now: datetime | None = None) -> Rule:
     """A stored rule from a validated spec: a fresh random id and the creation time."""
     created = now or datetime.now(UTC)
     return _STORED[spec.kind](**spec.model_dump(), id=uuid.uuid4().hex, created_at=created)
@@ -123,26 +125,17 @@ class TrackState:
         return cls(**json.loads(doc)) if doc else cls()
 
 
-def event_ms(ev: EmotionEventV1) -> int:
-    return int(ev.captured_at.timestamp() * 1000)
-
-
-def track_key(ev: EmotionEventV1) -> str:
-    """The track id; untracked events are grouped by face index (fine for one-face streams)."""
-    return ev.face.track_id or f"face-{ev.face.index}"
-
-
-def applies(rule: ProbabilityAboveRule | StableChangeRule, ev: EmotionEventV1) -> bool:
+def applies(rule: Rule, ev: EmotionEventV1) -> bool:
     return rule.stream_id is None or rule.stream_id == ev.stream_id
 
 
-def distribution(ev: EmotionEventV1) -> tuple[Literal["smoothed", "raw"], dict[str, float]]:
+def distribution(ev: EmotionEventV1) -> tuple[DistributionSource, dict[str, float]]:
     if ev.smoothed is not None:
         return "smoothed", dict(ev.smoothed.probabilities)
     return "raw", dict(ev.emotion.probabilities)
 
 
-def _cooled(rule: ProbabilityAboveRule | StableChangeRule, state: TrackState, t_ms: int) -> bool:
+def _cooled(rule: Rule, state: TrackState, t_ms: int) -> bool:
     return state.last_fired_ms is None or t_ms - state.last_fired_ms >= rule.cooldown_seconds * 1000
 
 
@@ -150,8 +143,8 @@ def _ms_to_dt(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
 
 
-def _alert(rule, ev: EmotionEventV1, start_ms: int, summary: AlertSummary) -> AlertV1:
-    track = track_key(ev)
+def _alert(rule: Rule, ev: EmotionEventV1, start_ms: int, summary: AlertSummary) -> AlertV1:
+    track = ev.track_key
     return AlertV1(
         alert_id=AlertV1.make_id(rule.id, ev.stream_id, track, start_ms),
         rule_id=rule.id,
@@ -225,14 +218,12 @@ def _stable_change(
     )
 
 
-def evaluate(
-    rule: ProbabilityAboveRule | StableChangeRule, state: TrackState, ev: EmotionEventV1
-) -> AlertV1 | None:
+def evaluate(rule: Rule, state: TrackState, ev: EmotionEventV1) -> AlertV1 | None:
     """Advance ``state`` (in place) by one event of its track; the alert if the rule fires.
 
     Events older than the last one seen for the track (reordering) are ignored.
     """
-    t = event_ms(ev)
+    t = ev.captured_ms
     if state.last_seen_ms is not None:
         if t < state.last_seen_ms:
             return None
@@ -245,26 +236,26 @@ def evaluate(
 
 
 def state_key(rule_id: str, ev: EmotionEventV1) -> tuple[str, str, str]:
-    return rule_id, ev.stream_id, track_key(ev)
+    return rule_id, ev.stream_id, ev.track_key
 
 
 class RuleIndex:
     """Rules by the stream they watch: an event meets only its stream's rules and the
     rules for every stream, not every rule there is."""
 
-    def __init__(self, rules: list[ProbabilityAboveRule | StableChangeRule]) -> None:
+    def __init__(self, rules: list[Rule]) -> None:
         self.every_stream = [r for r in rules if r.stream_id is None]
-        self.by_stream: dict[str, list] = {}
+        self.by_stream: dict[str, list[Rule]] = {}
         for r in rules:
             if r.stream_id is not None:
                 self.by_stream.setdefault(r.stream_id, []).append(r)
 
-    def for_event(self, ev: EmotionEventV1) -> list[ProbabilityAboveRule | StableChangeRule]:
+    def for_event(self, ev: EmotionEventV1) -> list[Rule]:
         return self.by_stream.get(ev.stream_id, []) + self.every_stream
 
 
 def evaluate_events(
-    rules: list[ProbabilityAboveRule | StableChangeRule] | RuleIndex,
+    rules: list[Rule] | RuleIndex,
     events: list[EmotionEventV1],
     states: dict[tuple[str, str, str], TrackState],
 ) -> list[AlertV1]:
@@ -272,7 +263,7 @@ def evaluate_events(
     ``state_key``) are created or advanced in place. Returns the alerts in firing order."""
     index = rules if isinstance(rules, RuleIndex) else RuleIndex(rules)
     alerts = []
-    for ev in sorted(events, key=lambda e: (e.captured_at, e.frame_seq, e.face.index)):
+    for ev in sorted(events, key=lambda e: e.capture_order):
         for rule in index.for_event(ev):
             state = states.setdefault(state_key(rule.id, ev), TrackState())
             alert = evaluate(rule, state, ev)

@@ -14,24 +14,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
 from pydantic import ValidationError
 
 from emostream.aggregator.rules.model import (
     MAX_EVENT_GAP_S,
     RULE,
-    ProbabilityAboveRule,
-    StableChangeRule,
+    Rule,
     TrackState,
 )
-from emostream.config import RetentionOptions
+from emostream.aggregator.state.part import StorePart
 
 log = structlog.get_logger(__name__)
 
 MAX_RULES = 1000
 STATE_TTL_MARGIN_S = 300
-AnyRule = ProbabilityAboveRule | StableChangeRule
 StateKey = tuple[str, str, str]  # rule id, stream id, track id
 
 
@@ -44,36 +41,29 @@ return 1
 """
 
 
-class RuleStore:
+class RuleStore(StorePart):
     """Rule CRUD and rule state on a Redis client (e.g. a started ``EventStore``'s ``redis``)."""
-
-    def __init__(
-        self, redis: aioredis.Redis, key_prefix: str, retention: RetentionOptions | None = None
-    ) -> None:
-        self.redis = redis
-        self._p = key_prefix
-        self.retention = retention if retention is not None else RetentionOptions()
 
     def _state_key(self, key: StateKey) -> str:
         rule_id, stream_id, track_id = key
-        return f"{self._p}:rule:{rule_id}:state:{stream_id}:{track_id}"
+        return f"{self.p}:rule:{rule_id}:state:{stream_id}:{track_id}"
 
     def _deliveries_key(self, rule_id: str) -> str:
-        return f"{self._p}:rule:{rule_id}:deliveries"
+        return f"{self.p}:rule:{rule_id}:deliveries"
 
     async def count(self) -> int:
-        return int(await self.redis.hlen(f"{self._p}:rules"))
+        return int(await self.redis.hlen(f"{self.p}:rules"))
 
-    async def create(self, rule: AnyRule) -> None:
-        await self.redis.hset(f"{self._p}:rules", rule.id, rule.model_dump_json())
+    async def create(self, rule: Rule) -> None:
+        await self.redis.hset(f"{self.p}:rules", rule.id, rule.model_dump_json())
 
-    async def get(self, rule_id: str) -> AnyRule | None:
-        doc = await self.redis.hget(f"{self._p}:rules", rule_id)
+    async def get(self, rule_id: str) -> Rule | None:
+        doc = await self.redis.hget(f"{self.p}:rules", rule_id)
         return RULE.validate_json(doc) if doc else None
 
-    async def list(self) -> list[AnyRule]:
+    async def list(self) -> list[Rule]:
         """Every valid rule, oldest first; a stored rule that no longer validates is skipped."""
-        docs = await self.redis.hgetall(f"{self._p}:rules")
+        docs = await self.redis.hgetall(f"{self.p}:rules")
         out = []
         for rule_id, doc in docs.items():
             try:
@@ -85,7 +75,7 @@ class RuleStore:
     async def delete(self, rule_id: str) -> bool:
         """Remove a rule and its delivery log; its per-track state expires on its own."""
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(f"{self._p}:rules", rule_id)
+            pipe.hdel(f"{self.p}:rules", rule_id)
             pipe.delete(self._deliveries_key(rule_id))
             removed, _ = await pipe.execute()
         return bool(removed)
@@ -96,9 +86,7 @@ class RuleStore:
         docs = await self.redis.mget([self._state_key(k) for k in keys])
         return {k: TrackState.loads(d) for k, d in zip(keys, docs)}
 
-    async def save_states(
-        self, states: dict[StateKey, TrackState], rules: dict[str, AnyRule]
-    ) -> None:
+    async def save_states(self, states: dict[StateKey, TrackState], rules: dict[str, Rule]) -> None:
         """Write states back; each lives as long as its cooldown or gap can still matter."""
         if not states:
             return
@@ -110,7 +98,7 @@ class RuleStore:
             await pipe.execute()
 
     async def exists(self, rule_id: str) -> bool:
-        return bool(await self.redis.hexists(f"{self._p}:rules", rule_id))
+        return bool(await self.redis.hexists(f"{self.p}:rules", rule_id))
 
     async def record_delivery(self, rule_id: str, record: dict[str, Any]) -> bool:
         """Log a delivery, atomically only while the rule exists (a deleted rule's log stays
@@ -119,7 +107,7 @@ class RuleStore:
         written = await self.redis.eval(
             _RECORD_IF_RULE_EXISTS,
             2,
-            f"{self._p}:rules",
+            f"{self.p}:rules",
             self._deliveries_key(rule_id),
             rule_id,
             json.dumps(record, separators=(",", ":")),

@@ -13,8 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from emostream.aggregator.state.sessions import Session, is_ended
-from emostream.labels import EMOTIONS
+from emostream.aggregator.state.sessions import Session, emotion_summary, is_ended
 
 if TYPE_CHECKING:
     import redis.asyncio as aioredis
@@ -143,17 +142,7 @@ class StoreQueries:
                         counts[key[2:]] = counts.get(key[2:], 0) + int(value)
                     elif key.startswith("p:"):
                         sums[key[2:]] = sums.get(key[2:], 0.0) + float(value)
-            out.append(
-                {
-                    "window_s": w,
-                    "events": n,
-                    "counts": {e: counts.get(e, 0) for e in EMOTIONS},
-                    "mean_probabilities": {
-                        e: round(sums.get(e, 0.0) / n, 6) if n else 0.0 for e in EMOTIONS
-                    },
-                    "dominant": max(EMOTIONS, key=lambda e: sums.get(e, 0.0)) if n else None,
-                }
-            )
+            out.append({"window_s": w, "events": n, **emotion_summary(n, counts, sums)})
         return out
 
     async def tracks(

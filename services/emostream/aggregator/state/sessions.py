@@ -16,8 +16,16 @@ from emostream.schemas import EmotionEventV1
 MAX_TRACK_IDS = 100  # track ids listed per session; tracks_seen keeps counting past it
 
 
-def _ms(ev: EmotionEventV1) -> int:
-    return int(ev.captured_at.timestamp() * 1000)
+def emotion_summary(n: int, counts: dict[str, int], prob_sums: dict[str, float]) -> dict[str, Any]:
+    """Label counts, mean probabilities and the dominant emotion (highest mean; None when
+    ``n`` is 0) of ``n`` events: the summary of a session and of a window."""
+    return {
+        "counts": {e: counts.get(e, 0) for e in EMOTIONS},
+        "mean_probabilities": {
+            e: round(prob_sums.get(e, 0.0) / n, 6) if n else 0.0 for e in EMOTIONS
+        },
+        "dominant": max(EMOTIONS, key=lambda e: prob_sums.get(e, 0.0)) if n else None,
+    }
 
 
 def _iso(ms: int) -> str:
@@ -45,17 +53,17 @@ class Session:
 
     @classmethod
     def open(cls, ev: EmotionEventV1) -> Session:
-        t = _ms(ev)
+        t = ev.captured_ms
         return cls(cls.make_id(ev.stream_id, ev.event_id), ev.stream_id, t, t)
 
     def add(self, ev: EmotionEventV1) -> None:
-        t = _ms(ev)
+        t = ev.captured_ms
         self.started_ms, self.last_ms = min(self.started_ms, t), max(self.last_ms, t)
         self.events += 1
         self.counts[ev.emotion.label] = self.counts.get(ev.emotion.label, 0) + 1
         for label, p in ev.emotion.probabilities.items():
             self.prob_sums[label] = self.prob_sums.get(label, 0.0) + p
-        track = ev.face.track_id or f"face-{ev.face.index}"
+        track = ev.track_key
         if track not in self.track_ids:
             self.tracks_seen += 1  # past the cap an id may be counted again; an estimate then
             if len(self.track_ids) < MAX_TRACK_IDS:
@@ -72,7 +80,6 @@ class Session:
     def view(self, ended: bool) -> dict[str, Any]:
         """The API shape: ``ended_at`` is None while the session is active."""
         n = self.events
-        means = {e: round(self.prob_sums.get(e, 0.0) / n, 6) if n else 0.0 for e in EMOTIONS}
         return {
             "session_id": self.session_id,
             "stream_id": self.stream_id,
@@ -85,11 +92,7 @@ class Session:
             "tracks_seen": self.tracks_seen,
             "track_ids": self.track_ids,
             "max_faces_per_frame": self.max_faces_per_frame,
-            "summary": {
-                "counts": {e: self.counts.get(e, 0) for e in EMOTIONS},
-                "mean_probabilities": means,
-                "dominant": max(EMOTIONS, key=means.__getitem__) if n else None,
-            },
+            "summary": emotion_summary(n, self.counts, self.prob_sums),
         }
 
 
@@ -103,8 +106,8 @@ def apply_events(
     (before the current session's last event) joins the current session.
     """
     closed: list[Session] = []
-    for ev in sorted(events, key=lambda e: (e.captured_at, e.frame_seq, e.face.index)):
-        if current is not None and _ms(ev) - current.last_ms > gap_s * 1000:
+    for ev in sorted(events, key=lambda e: e.capture_order):
+        if current is not None and ev.captured_ms - current.last_ms > gap_s * 1000:
             closed.append(current)
             current = None
         if current is None:

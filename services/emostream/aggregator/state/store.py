@@ -34,7 +34,7 @@ from emostream.config import RetentionOptions
 from emostream.errors import DependencyUnavailable
 from emostream.runtime.component import Component
 from emostream.schemas import EmotionEventV1
-from emostream.settings import RedisSettings
+from emostream.settings import RedisOptions
 
 log = structlog.get_logger(__name__)
 __all__ = ["MAX_WINDOW_S", "EventStore"]
@@ -50,7 +50,7 @@ class EventStore(Component, StoreQueries):
     ``settings`` is the connection; ``retention`` bounds what is kept (default: the defaults).
     """
 
-    def __init__(self, settings: RedisSettings, retention: RetentionOptions | None = None) -> None:
+    def __init__(self, settings: RedisOptions, retention: RetentionOptions | None = None) -> None:
         self.settings = settings
         self.retention = retention if retention is not None else RetentionOptions()
         self.p = settings.key_prefix
@@ -135,7 +135,7 @@ class EventStore(Component, StoreQueries):
         for ev in fresh:
             sid = ev.stream_id
             doc = ev.model_dump_json()
-            ts_ms = int(ev.captured_at.timestamp() * 1000)
+            ts_ms = ev.captured_ms
             pipe.lpush(self._k(sid, "events"), doc)
             pipe.publish(f"{self.p}:live", doc)
             pipe.hset(self._k(sid, "faces"), str(ev.face.index), doc)

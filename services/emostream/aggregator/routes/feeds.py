@@ -1,0 +1,93 @@
+"""A stream's stable-emotion changes and alerts, a page at a time, newest first."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from emostream.aggregator.deps import Context, KnownStream, ReadScope, StreamId
+from emostream.aggregator.feeds import FeedStore
+from emostream.aggregator.responses import AlertsPage, ChangesPage
+from emostream.aggregator.rules.store import RuleStore
+
+Before = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{1,16}:[0-9a-f]{0,64}$",
+        description="next_cursor of the previous page (``<ms>:<id>``)",
+    ),
+]
+
+
+def feeds_router(max_limit: int) -> APIRouter:
+    """``max_limit``: the largest ``limit`` (the entries kept per stream)."""
+    router = APIRouter(prefix="/v1/streams/{stream_id}", dependencies=[ReadScope])
+    Limit = Annotated[int, Query(ge=1, le=max_limit)]
+
+    @router.get("/changes")
+    async def changes(
+        stream_id: StreamId,
+        ctx: Context,
+        known: KnownStream,
+        limit: Limit = 50,
+        before: Before = None,
+    ) -> ChangesPage:
+        """Stable-emotion changes of the stream's tracks (EmotionChangeV1), newest first."""
+        await known(stream_id)
+        items, cursor = await _feeds(ctx).page(stream_id, "changes", limit, before)
+        return ChangesPage.model_validate(
+            {"stream_id": stream_id, "changes": items, "count": len(items), "next_cursor": cursor}
+        )
+
+    @router.get("/alerts")
+    async def alerts(
+        stream_id: StreamId,
+        ctx: Context,
+        known: KnownStream,
+        limit: Limit = 50,
+        before: Before = None,
+    ) -> AlertsPage:
+        """Alerts fired on the stream (AlertV1), newest first, each with its webhook delivery."""
+        await known(stream_id)
+        items, cursor = await _feeds(ctx).page(stream_id, "alerts", limit, before)
+        await _with_deliveries(ctx.rules(), items)
+        return AlertsPage.model_validate(
+            {"stream_id": stream_id, "alerts": items, "count": len(items), "next_cursor": cursor}
+        )
+
+    return router
+
+
+def _feeds(ctx: Any) -> FeedStore:
+    store = ctx.store
+    return FeedStore(store.redis, store.p, store.retention)
+
+
+async def _with_deliveries(rules: RuleStore, alerts: list[dict[str, Any]]) -> None:
+    """Each alert's ``delivery``: its entry in the rule's delivery log (the log's bounds)."""
+    by_rule: dict[str, dict[str, dict[str, Any]]] = {}
+    webhook: dict[str, bool] = {}
+    for rule_id in {a["rule_id"] for a in alerts}:
+        log = await rules.deliveries(rule_id, rules.retention.max_deliveries_per_rule)
+        by_rule[rule_id] = {}
+        for entry in reversed(log):  # newest last, so it wins
+            by_rule[rule_id][entry.get("alert_id", "")] = entry
+        rule = await rules.get(rule_id)
+        webhook[rule_id] = bool(rule is not None and rule.webhook_url)
+    for alert in alerts:
+        entry = by_rule[alert["rule_id"]].get(alert["alert_id"])
+        if entry is None:
+            state = "pending" if webhook[alert["rule_id"]] else "none"
+            alert["delivery"] = {
+                "state": state,
+                "attempts": 0,
+                "status_code": None,
+                "delivered_at": None,
+            }
+            continue
+        delivered = bool(entry.get("delivered"))
+        alert["delivery"] = {
+            "state": "delivered" if delivered else "failed",
+            "attempts": int(entry.get("attempts") or 0),
+            "status_code": entry.get("status_code"),
+            "delivered_at": entry.get("delivered_at"),
+        }
