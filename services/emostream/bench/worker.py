@@ -70,11 +70,7 @@ def register(subparsers) -> None:
         action="store_true",
         help="cuda: decode with OpenCV threads instead of nvJPEG",
     )
-    b.add_argument(
-        "--overlap",
-        action="store_true",
-        help="prepare (decode, detect) batch k+1 while batch k is classified",
-    )
+    b.add_argument("--overlap", action="store_true", help="prepare batch k+1 while k is classified")
     b.add_argument("--photos", help="face photos to compose frames from (default: generated)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true")

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
 from emostream.aggregator.deps import Context, KnownStream, ReadScope, StreamId
 from emostream.aggregator.feeds import FeedStore
@@ -23,36 +23,26 @@ def feeds_router(max_limit: int) -> APIRouter:
     router = APIRouter(prefix="/v1/streams/{stream_id}", dependencies=[ReadScope])
     Limit = Annotated[int, Query(ge=1, le=max_limit)]
 
+    async def paging(limit: Limit = 50, before: Before = None) -> tuple[int, str | None]:
+        return limit, before
+
+    Paging = Annotated[tuple[int, str | None], Depends(paging)]
+
     @router.get("/changes")
     async def changes(
-        stream_id: StreamId,
-        ctx: Context,
-        known: KnownStream,
-        limit: Limit = 50,
-        before: Before = None,
+        stream_id: StreamId, ctx: Context, known: KnownStream, page: Paging
     ) -> ChangesPage:
         """Stable-emotion changes of the stream's tracks (EmotionChangeV1), newest first."""
-        await known(stream_id)
-        items, cursor = await _feeds(ctx).page(stream_id, "changes", limit, before)
-        return ChangesPage.model_validate(
-            {"stream_id": stream_id, "changes": items, "count": len(items), "next_cursor": cursor}
-        )
+        return ChangesPage.model_validate(await _page(ctx, known, stream_id, "changes", page))
 
     @router.get("/alerts")
     async def alerts(
-        stream_id: StreamId,
-        ctx: Context,
-        known: KnownStream,
-        limit: Limit = 50,
-        before: Before = None,
+        stream_id: StreamId, ctx: Context, known: KnownStream, page: Paging
     ) -> AlertsPage:
         """Alerts fired on the stream (AlertV1), newest first, each with its webhook delivery."""
-        await known(stream_id)
-        items, cursor = await _feeds(ctx).page(stream_id, "alerts", limit, before)
-        await _with_deliveries(ctx.rules(), items)
-        return AlertsPage.model_validate(
-            {"stream_id": stream_id, "alerts": items, "count": len(items), "next_cursor": cursor}
-        )
+        doc = await _page(ctx, known, stream_id, "alerts", page)
+        await _with_deliveries(ctx.rules(), doc["alerts"])
+        return AlertsPage.model_validate(doc)
 
     return router
 
@@ -91,3 +81,12 @@ async def _with_deliveries(rules: RuleStore, alerts: list[dict[str, Any]]) -> No
             "status_code": entry.get("status_code"),
             "delivered_at": entry.get("delivered_at"),
         }
+
+
+async def _page(
+    ctx: Any, known: Any, stream_id: str, kind: str, page: tuple[int, str | None]
+) -> dict[str, Any]:
+    """One page of a stream's ``kind`` feed (404 for an unknown stream), as the response's dict."""
+    await known(stream_id)
+    items, cursor = await _feeds(ctx).page(stream_id, kind, *page)
+    return {"stream_id": stream_id, kind: items, "count": len(items), "next_cursor": cursor}
