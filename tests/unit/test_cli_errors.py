@@ -203,3 +203,14 @@ async def test_health_server_port_in_use_names_the_setting():
         ):
             async with health_server("worker", ok, ok, "127.0.0.1", port):
                 pass
+
+
+def test_version_comes_from_the_package_metadata(capsys):
+    from importlib import metadata
+
+    from emostream.cli.main import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"emostream {metadata.version('emostream')}"

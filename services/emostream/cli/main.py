@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+from importlib import metadata
 
 from emostream.cli import bench, schema, services, tools, train
 from emostream.cli.logconfig import configure_logging
@@ -16,6 +17,10 @@ from emostream.errors import EmostreamError
 def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     """The whole command line; each command module adds its own sub-commands (help order)."""
     p = argparse.ArgumentParser(prog="emostream", description=__doc__)
+    # The namespace has no __init__.py to hold a version: it comes from the installed metadata.
+    p.add_argument(
+        "--version", action="version", version=f"emostream {metadata.version('emostream')}"
+    )
     sub = p.add_subparsers(dest="command", required=True)
     services.register(sub)
     schema.register(sub)
