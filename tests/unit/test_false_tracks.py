@@ -1,5 +1,6 @@
 """The demo's sample clip: Haar finds face-like background patches in single frames (a phantom
-second face). With confirmed tracks (the worker's default min_hits) none becomes an event."""
+second face). With confirmed tracks (the worker's default min_hits) none becomes an event.
+The packaged YuNet finds no phantom on the clip at all."""
 
 from collections import Counter
 
@@ -19,8 +20,9 @@ def clip() -> list[bytes]:
     return [encode_frame(f) for f in sample_frames(FRAMES)]
 
 
-def tracks_with_events(clip: list[bytes], min_hits: int | None) -> Counter:
+def tracks_with_events(clip: list[bytes], min_hits: int | None, detector: str = "haar") -> Counter:
     settings = WorkerSettings()
+    settings.detector = settings.detector.model_copy(update={"kind": detector})
     if min_hits is not None:
         settings.worker = settings.worker.model_copy(update={"track_min_hits": min_hits})
     processor = build_processor(settings)
@@ -44,3 +46,9 @@ def test_sample_clip_has_one_track_with_confirmation_and_phantoms_without(clip):
     assert len(confirmed) == 1, f"false tracks reached the events: {confirmed}"
     ((track, events),) = confirmed.items()
     assert events >= FRAMES - 5, "the real face keeps its events (only its first frames wait)"
+
+
+def test_packaged_yunet_has_one_track_even_without_confirmation(clip):
+    tracks = tracks_with_events(clip, min_hits=1, detector="yunet_torch")
+    assert len(tracks) == 1, f"phantom tracks with YuNet: {tracks}"
+    assert sum(tracks.values()) >= FRAMES - 2

@@ -166,7 +166,8 @@ async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str =
     kafka = _kafka(broker, tag, o.streams)
     await ensure_topics(kafka)
     naive = mode == "naive"
-    inner = _processor(WorkerSettings(kafka=kafka), mode, o.max_age_ms)
+    settings = WorkerSettings(kafka=kafka)
+    inner = _processor(settings, mode, o.max_age_ms)
     processor = RecordingProcessor(inner)
     opts = WorkerOptions(
         group_id=f"bench-{tag}",
@@ -196,6 +197,7 @@ async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str =
         "max_batch_frames": opts.max_batch_frames,
         "target_latency_ms": opts.target_latency_ms,
         "dtype": str(inner.engine.dtype).removeprefix("torch."),
+        "detector": settings.detector.kind,
         "full_scan_interval_s": inner.full_scan_interval_s,
         **measured,
         "ingest_process": not o.ingest_in_process,
