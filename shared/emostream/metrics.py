@@ -38,6 +38,11 @@ CONSUMER_LAG = Gauge(
 )
 EVENTS_STORED = Counter("emostream_events_stored_total", "Events written to Redis (new ones)")
 EVENTS_DUPLICATE = Counter("emostream_events_duplicate_total", "Redelivered events dropped by id")
+STORE_SECONDS = Histogram(
+    "emostream_aggregator_store_seconds",
+    "Aggregator: one batch's Redis write (retries while Redis is down included)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 FRAMES_SENT = Counter("emostream_frames_sent_total", "Frames published by ingest", ["stream_id"])
 FRAMES_SKIPPED = Counter(
     "emostream_frames_dropped_total", "Frames dropped by policy", ["stream_id", "reason"]

@@ -120,7 +120,8 @@ class EventConsumer(BatchConsumer):
                     stream_id=(r.key or b"").decode(errors="replace")[:128] or None,
                     max_bytes=self.kafka.max_message_bytes,
                 )
-        fresh = await self._store_with_retry(events)
+        with metrics.STORE_SECONDS.time():
+            fresh = await self._store_with_retry(events)
         if fresh is None:  # stopping while Redis is down: leave offsets uncommitted
             return
         metrics.EVENTS_STORED.inc(len(fresh))
