@@ -16,8 +16,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-    # The default handler echoes the input, and JSON cannot carry NaN or Infinity (a 500).
-    return JSONResponse({"detail": _finite(jsonable_encoder(exc.errors()))}, status_code=422)
+    # The default handler echoes the input, and JSON cannot carry NaN or Infinity, nor UTF-8 a
+    # lone surrogate ("\\ud800" in a JSON body): either was a 500.
+    return JSONResponse({"detail": _sendable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
@@ -28,12 +29,15 @@ async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
     )
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as strings, so that it can be sent as JSON."""
+def _sendable(value: Any) -> Any:
+    """``value`` with NaN and infinities as strings and strings UTF-8 can encode (a lone
+    surrogate as its escape, ``\\ud800``), so that it can be sent as JSON."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_sendable(k): _sendable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [_sendable(v) for v in value]
     return value

@@ -1,5 +1,6 @@
 """Per-stream reads: the stream list, state, recent events, rolling windows, current tracks."""
 
+import math
 import time
 from typing import Annotated
 
@@ -52,10 +53,23 @@ async def streams(
 ) -> StreamsPage:
     """Streams, most recently active first, a page at a time; idle ones leave after
     ``EMOSTREAM_AGGREGATOR__STREAM_TTL_S``."""
+    _check_cursor(cursor)
     items, next_cursor = await store.streams_page(limit, cursor)
     return StreamsPage.model_validate(
         {"streams": items, "count": len(items), "next_cursor": next_cursor}
     )
+
+
+def _check_cursor(cursor: str | None) -> None:
+    """422 for a cursor whose score is no number (``e:x`` once reached Redis: a 503)."""
+    if cursor is None:
+        return
+    try:
+        score = float(cursor.partition(":")[0])
+    except ValueError:
+        score = math.nan
+    if not math.isfinite(score):
+        raise HTTPException(422, detail="cursor must be the next_cursor of a previous page")
 
 
 async def state(stream_id: StreamId, store: Store) -> StreamState:
