@@ -42,7 +42,7 @@ PATHS = [
     "/v1/streams/{}/events",
     "/v1/streams/{}/windows",
     "/v1/streams/{}/sessions",
-    "/v1/streams/%s/sessions/{}" % STREAM,
+    f"/v1/streams/{STREAM}/sessions/{{}}",
     "/v1/rules/{}",
     "/v1/rules/{}/deliveries",
     "/dashboard/streams/{}",
