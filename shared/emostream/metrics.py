@@ -41,7 +41,7 @@ EVENTS_DUPLICATE = Counter("emostream_events_duplicate_total", "Redelivered even
 STORE_SECONDS = Histogram(
     "emostream_aggregator_store_seconds",
     "Aggregator: one batch's Redis write (retries while Redis is down included)",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.35, 0.5, 0.75, 1, 2.5, 5),
 )
 FRAMES_SENT = Counter("emostream_frames_sent_total", "Frames published by ingest", ["stream_id"])
 FRAMES_SKIPPED = Counter(

@@ -15,6 +15,7 @@ BENCH_MODULES = (
     "detect",
     "worker",
     "dashboard",
+    "aggregator",
 )
 
 

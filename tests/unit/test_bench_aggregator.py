@@ -1,0 +1,46 @@
+"""`emostream bench aggregator`'s backlog and arithmetic (the run itself needs servers)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+from emostream.bench.aggregator_backlog import BacklogShape, backlog
+from emostream.bench.aggregator_measure import command_delta, histogram, quantile
+from emostream.schemas import EmotionEventV1
+
+
+def test_backlog_is_schema_valid_with_tracks_changes_and_capture_order():
+    shape = BacklogShape(events=600, streams=4)
+    items = list(backlog(shape))
+    assert len(items) == 600
+    events = [EmotionEventV1.model_validate_json(v) for _, v in items]
+    assert Counter(e.stream_id for e in events) == {f"bench-{i:04d}": 150 for i in range(4)}
+    assert len({e.event_id for e in events}) == 600
+    assert all(e.face.track_id and e.smoothed for e in events)
+    assert sum(e.smoothed.changed for e in events) > 4  # stable-label changes, not only the first
+    one = [e for e in events if e.stream_id == "bench-0000"]
+    assert len(one) / len({e.frame_seq for e in one}) == 1.5  # faces a frame
+    assert [e.captured_at for e in one] == sorted(e.captured_at for e in one)
+
+
+def test_quantile_interpolates_inside_the_bucket_like_promql():
+    buckets = [(0.1, 50.0), (0.2, 90.0), (0.5, 100.0), (math.inf, 100.0)]
+    assert quantile(buckets, 0.5) == 0.1
+    assert abs(quantile(buckets, 0.7) - 0.15) < 1e-9
+    assert abs(quantile(buckets, 0.99) - 0.47) < 1e-9
+    assert quantile([], 0.5) is None
+
+
+def test_histogram_sums_replicas_and_command_delta_drops_own_probes():
+    name = "emostream_aggregator_store_seconds"
+    one = {
+        f'{name}_bucket{{le="0.1"}}': 2.0,
+        f'{name}_bucket{{le="+Inf"}}': 3.0,
+        f"{name}_count": 3,
+    }
+    buckets, count = histogram([one, one], name)
+    assert buckets == [(0.1, 4.0), (math.inf, 6.0)] and count == 6
+    before = {"hset": 10, "info": 3, "ping": 1}
+    after = {"hset": 25, "info": 9, "ping": 2, "lpush": 4, "client|setinfo": 2}
+    assert command_delta(before, after) == {"hset": 15, "lpush": 4, "client|setinfo": 2}
