@@ -145,6 +145,7 @@ async def _produce(kafka: KafkaOptions, shape: BacklogShape) -> dict:
 
 
 def bench_aggregator(args) -> dict:
+    load_before = os.getloadavg()[0]
     shape = BacklogShape(events=args.events, streams=args.streams, seed=getattr(args, "seed", 0))
     own_redis = None if args.redis_url else RedisServer().start()
     url = args.redis_url or own_redis.url
@@ -168,7 +169,11 @@ def bench_aggregator(args) -> dict:
     return {
         "bench": "aggregator",
         "code": code_commit(),
-        "machine": {"cpu_model": cpu_model(), "cores": os.cpu_count()},
+        "machine": {
+            "cpu_model": cpu_model(),
+            "cores": os.cpu_count(),
+            "load_avg_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],  # before, after
+        },
         "config": {
             "events": shape.events,
             "streams": shape.streams,
