@@ -24,6 +24,7 @@ from emostream.ingest.capture_page import capture_routes
 from emostream.ingest.http_frames import FrameRefused, check_frame, frame_meta, read_body
 from emostream.ingest.http_publish import FramePublisher, IngestBusy
 from emostream.ingest.http_ws import IngestSession
+from emostream.ingest.stream_seq import StreamCounters
 from emostream.runtime.api_keys import key_allowed
 from emostream.runtime.websocket import first_message_key
 
@@ -43,7 +44,7 @@ def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> Fast
     )
     app.mount("/metrics", make_asgi_app())
     app.include_router(capture_routes(STATIC, http.aggregator_url))
-    next_seq: dict[str, int] = {}  # per stream, for clients that send no seq (bounded below)
+    counters = StreamCounters(publisher.run_id)  # for clients that send no seq (bounded)
     write_key = _write_key(keys)
     _error_answers(app)
 
@@ -63,17 +64,14 @@ def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> Fast
             raise IngestBusy(publisher.in_flight, publisher.retry_after_s)
         payload = await read_body(request, http.max_frame_bytes)
         content_type = await check_frame(payload, http.max_frame_bytes)
-        if len(next_seq) > 10_000:
-            next_seq.clear()
         meta = frame_meta(
             stream_id,
             x_emostream_seq or seq,
             x_emostream_captured_ms or captured_ms,
-            publisher.run_id if x_emostream_run is None else x_emostream_run,
+            x_emostream_run,
             live,
-            next_seq.get(stream_id, 0),
+            counters,
         )
-        next_seq[stream_id] = meta.seq + 1
         fut = await publisher.publish(meta, payload, content_type)
         where = await _acknowledged(fut, http.ack_timeout_s)
         metrics.INGEST_HTTP_FRAMES.labels("accepted").inc()

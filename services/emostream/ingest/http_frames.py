@@ -22,6 +22,7 @@ from emostream.frames import (
     FrameMeta,
     decode_frame,
 )
+from emostream.ingest.stream_seq import StreamCounters
 
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 _STATUS = {"too_large": 413, "unsupported_format": 415, "empty_payload": 422}
@@ -79,17 +80,19 @@ def frame_meta(
     captured_ms: str | None,
     run: str | None,
     live: bool,
-    next_seq: int,
+    counters: StreamCounters,
 ) -> FrameMeta:
-    """Metadata from the client's values; capture time defaults to now, seq to ``next_seq``."""
+    """Metadata from the client's values; capture time defaults to now, seq and run to the
+    stream's counter (``counters``), whose identities never repeat."""
     seq_n = int_param(seq, "seq", MAX_SEQ)
     captured = int_param(captured_ms, "captured_ms", MAX_CAPTURED_MS)
     if run is not None and not RUN_ID_RE.fullmatch(run.encode()):
         raise FrameRefused(422, "run must be 1-64 of letters, digits, '.', '_', ':', '-'")
+    counted_run, seq_n = counters.take(stream_id, seq_n)
     return FrameMeta(
         stream_id,
-        next_seq if seq_n is None else seq_n,
+        seq_n,
         int(time.time() * 1000) if captured is None else captured,
         live,
-        run or "",
+        run or counted_run,
     )
