@@ -14,6 +14,7 @@ from emostream.aggregator.rules.alerts import AlertEngine
 from emostream.aggregator.rules.store import RuleStore
 from emostream.aggregator.state.store import EventStore
 from emostream.aggregator.webhooks.delivery import WebhookDispatcher
+from emostream.capture_clock import clamp_captures
 from emostream.config import AggregatorOptions, AlertOptions
 from emostream.kafka.batch_consumer import BatchConsumer
 from emostream.kafka.clients import next_offsets
@@ -120,6 +121,7 @@ class EventConsumer(BatchConsumer):
                     stream_id=(r.key or b"").decode(errors="replace")[:128] or None,
                     max_bytes=self.kafka.max_message_bytes,
                 )
+        events = clamp_captures(events, self.options.max_capture_ahead_s, "aggregator")
         with metrics.STORE_SECONDS.time():
             fresh = await self._store_with_retry(events)
         if fresh is None:  # stopping while Redis is down: leave offsets uncommitted

@@ -9,12 +9,14 @@ drop-oldest queue in front. Nothing here buffers without bound.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from typing import Any
 
 import structlog
 
 from emostream import metrics
+from emostream.capture_clock import DEFAULT_MAX_AHEAD_S, clamp_capture_ms
 from emostream.frames import H_CONTENT, FrameMeta, frame_headers
 from emostream.kafka.clients import make_producer
 from emostream.runtime.component import Component
@@ -42,8 +44,10 @@ class FramePublisher(Component):
         max_in_flight: int,
         retry_after_s: int = 1,
         producer: Any = None,
+        max_capture_ahead_s: float = DEFAULT_MAX_AHEAD_S,
     ) -> None:
         self.topic = kafka.frames_topic
+        self.max_capture_ahead_s = max_capture_ahead_s
         self.max_in_flight = max_in_flight
         self.retry_after_s = retry_after_s
         self._producer = producer if producer is not None else make_producer(kafka, "ingest-http")
@@ -85,6 +89,8 @@ class FramePublisher(Component):
         """
         if not self.has_room():
             raise IngestBusy(self.in_flight, self.retry_after_s)
+        captured = clamp_capture_ms(meta.captured_ms, self.max_capture_ahead_s, "ingest")
+        meta = dataclasses.replace(meta, captured_ms=captured)
         headers = [(k, v) for k, v in frame_headers(meta) if k != H_CONTENT]
         headers.append((H_CONTENT, content_type.encode()))
         self._sending += 1

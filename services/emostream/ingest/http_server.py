@@ -44,7 +44,12 @@ async def ingest_http_server(
         yield None
         return
     check_http_bind(options)
-    publisher = FramePublisher(kafka, http.max_in_flight_frames, http.retry_after_s)
+    publisher = FramePublisher(
+        kafka,
+        http.max_in_flight_frames,
+        http.retry_after_s,
+        max_capture_ahead_s=http.max_capture_ahead_s,
+    )
     async with publisher:
         app = create_ingest_app(publisher, options)
         async with ApiServer(app, http.host, http.port, what, PORT_FIX):
