@@ -76,10 +76,7 @@ class IngestHttpOptions(BaseModel):
     )
     retry_after_s: int = Field(1, ge=1, le=60, description="Retry-After of a 429")
     max_capture_ahead_s: float = Field(
-        5.0,
-        ge=0,
-        le=3600,
-        description="Client capture times further ahead of this clock are clamped to it",
+        5.0, ge=0, le=3600, description="Client capture times past now + this are clamped to it"
     )
     browser_origins: BrowserOrigins = _browser_origins(
         "Other origins whose pages may upload over the WebSocket (your app's), e.g. "
@@ -233,11 +230,7 @@ class AggregatorOptions(RetentionOptions):
     max_batch_events: int = Field(500, ge=1, description="Events per Redis write")
     max_wait_ms: int = Field(200, ge=1, description="Longest wait to fill a batch")
     max_capture_ahead_s: float = Field(
-        5.0,
-        ge=0,
-        le=3600,
-        description="Event capture times further ahead of this clock are clamped to it "
-        "(sessions, windows and the stream order use capture time)",
+        5.0, ge=0, le=3600, description="Event capture times past now + this are clamped to it"
     )
 
 
