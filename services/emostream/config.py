@@ -65,11 +65,12 @@ class IngestHttpOptions(BaseModel):
     ws_queue_frames: int = Field(
         8, ge=1, le=1000, description="Per-WebSocket queue; the oldest frames are dropped beyond it"
     )
-    max_frame_bytes: int = Field(
-        WORKER_MAX_FRAME_BYTES,
+    max_frame_bytes: int | None = Field(
+        None,
         ge=1024,
         le=WORKER_MAX_FRAME_BYTES,
-        description="Larger bodies get 413 (at most the worker's limit)",
+        description="Larger frames get 413 (WebSocket: close 1009); default and most: what one "
+        "Kafka record holds (EMOSTREAM_KAFKA__MAX_MESSAGE_BYTES less 1 KiB for key and headers)",
     )
     ack_timeout_s: float = Field(
         10.0, gt=0, le=120, description="A POST waits this long for Kafka's acknowledgement"

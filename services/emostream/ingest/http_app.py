@@ -21,7 +21,13 @@ from emostream.aggregator.origin_check import BrowserChecks
 from emostream.config import IngestOptions
 from emostream.frames import STREAM_ID_RE
 from emostream.ingest.capture_page import capture_routes
-from emostream.ingest.http_frames import FrameRefused, check_frame, frame_meta, read_body
+from emostream.ingest.http_frames import (
+    FrameRefused,
+    check_frame,
+    frame_limit,
+    frame_meta,
+    read_body,
+)
 from emostream.ingest.http_publish import FramePublisher, IngestBusy
 from emostream.ingest.http_ws import IngestSession
 from emostream.ingest.stream_seq import StreamCounters
@@ -35,6 +41,7 @@ STATIC = FilePath(__file__).parent / "static"
 def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> FastAPI:
     """Build the app around a started publisher."""
     http, keys = options.http, options.api_keys
+    max_bytes = frame_limit(http, publisher.max_message_bytes)
     app = FastAPI(title="emostream ingest", version="1", docs_url="/docs")
     app.add_middleware(
         BrowserChecks,
@@ -62,8 +69,8 @@ def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> Fast
         """One JPEG or PNG frame as the body; answered once Kafka acknowledged it."""
         if not publisher.has_room():  # before reading the body: a busy server reads nothing
             raise IngestBusy(publisher.in_flight, publisher.retry_after_s)
-        payload = await read_body(request, http.max_frame_bytes)
-        content_type = await check_frame(payload, http.max_frame_bytes)
+        payload = await read_body(request, max_bytes)  # 413 before reading past the limit
+        content_type = await check_frame(payload, max_bytes)
         meta = frame_meta(
             stream_id,
             x_emostream_seq or seq,
@@ -77,7 +84,7 @@ def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> Fast
         metrics.INGEST_HTTP_FRAMES.labels("accepted").inc()
         return {"stream_id": stream_id, "seq": meta.seq, "captured_ms": meta.captured_ms, **where}
 
-    _websocket_route(app, publisher, options)
+    _websocket_route(app, publisher, options, max_bytes)
     return app
 
 
@@ -105,7 +112,9 @@ def _error_answers(app: FastAPI) -> None:
         return JSONResponse({"detail": str(exc)}, status_code=429, headers=headers)
 
 
-def _websocket_route(app: FastAPI, publisher: FramePublisher, options: IngestOptions) -> None:
+def _websocket_route(
+    app: FastAPI, publisher: FramePublisher, options: IngestOptions, max_bytes: int
+) -> None:
     http, keys = options.http, options.api_keys
 
     @app.websocket("/v1/streams/{stream_id}/ingest")
@@ -119,7 +128,7 @@ def _websocket_route(app: FastAPI, publisher: FramePublisher, options: IngestOpt
             await ws.close(code=4401, reason="missing or invalid API key")
             return
         queue_frames = http.ws_queue_frames
-        await IngestSession(ws, stream_id, publisher, http.max_frame_bytes, queue_frames).run()
+        await IngestSession(ws, stream_id, publisher, max_bytes, queue_frames).run()
 
 
 async def _acknowledged(fut: asyncio.Future, timeout_s: float) -> dict:

@@ -13,7 +13,8 @@ import time
 
 from fastapi import Request
 
-from emostream.errors import InvalidFrame
+from emostream.config import IngestHttpOptions
+from emostream.errors import ConfigError, InvalidFrame
 from emostream.frames import (
     MAX_CAPTURED_MS,
     MAX_SEQ,
@@ -26,6 +27,9 @@ from emostream.ingest.stream_seq import StreamCounters
 
 _DIGITS_RE = re.compile(r"[0-9]{1,19}")
 _STATUS = {"too_large": 413, "unsupported_format": 415, "empty_payload": 422}
+# What a frame's record holds besides the image: key and headers (stream id and run id at most
+# 128 and 64 bytes, numbers, names) and the record batch's own overhead (about 80 bytes).
+RECORD_OVERHEAD_BYTES = 1024
 
 
 class FrameRefused(Exception):
@@ -43,6 +47,25 @@ def _check(payload: bytes, max_frame_bytes: int) -> str:
     except InvalidFrame as exc:
         raise FrameRefused(_STATUS.get(exc.reason, 422), str(exc)) from None
     return "image/png" if payload.startswith(PNG_MAGIC) else "image/jpeg"
+
+
+def frame_limit(http: IngestHttpOptions, max_message_bytes: int) -> int:
+    """The largest frame accepted: what one Kafka record of ``max_message_bytes`` holds.
+
+    Ingest, the producer and the topic agree: a frame that passes here is never refused by
+    Kafka after its body was read and decoded. A ``max_frame_bytes`` set above it is refused.
+    """
+    fits = max_message_bytes - RECORD_OVERHEAD_BYTES
+    if http.max_frame_bytes is None:
+        return fits
+    if http.max_frame_bytes > fits:
+        raise ConfigError(
+            f"EMOSTREAM_INGEST__HTTP__MAX_FRAME_BYTES={http.max_frame_bytes} is more than one "
+            f"Kafka record holds ({fits}: EMOSTREAM_KAFKA__MAX_MESSAGE_BYTES={max_message_bytes} "
+            f"less {RECORD_OVERHEAD_BYTES} for key and headers): lower it, or raise both that "
+            "and the topics' max.message.bytes"
+        )
+    return http.max_frame_bytes
 
 
 async def check_frame(payload: bytes, max_frame_bytes: int) -> str:

@@ -47,6 +47,7 @@ class FramePublisher(Component):
         max_capture_ahead_s: float = DEFAULT_MAX_AHEAD_S,
     ) -> None:
         self.topic = kafka.frames_topic
+        self.max_message_bytes = kafka.max_message_bytes  # what one record may hold
         self.max_capture_ahead_s = max_capture_ahead_s
         self.max_in_flight = max_in_flight
         self.retry_after_s = retry_after_s

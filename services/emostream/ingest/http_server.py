@@ -9,6 +9,7 @@ import structlog
 
 from emostream.config import IngestOptions
 from emostream.ingest.http_app import create_ingest_app
+from emostream.ingest.http_frames import frame_limit
 from emostream.ingest.http_publish import FramePublisher
 from emostream.runtime.api_keys import check_bind
 from emostream.runtime.lifecycle import ApiServer
@@ -52,7 +53,8 @@ async def ingest_http_server(
     )
     async with publisher:
         app = create_ingest_app(publisher, options)
-        async with ApiServer(app, http.host, http.port, what, PORT_FIX):
+        ws_max_size = frame_limit(http, publisher.max_message_bytes)  # larger: close 1009
+        async with ApiServer(app, http.host, http.port, what, PORT_FIX, ws_max_size=ws_max_size):
             url = server_url(options)
             log.info("ingest http listening", url=url, capture=f"{url}/capture")
             yield publisher

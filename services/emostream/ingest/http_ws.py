@@ -15,6 +15,7 @@ import json
 import time
 from collections import deque
 
+import structlog
 from fastapi import WebSocket
 
 from emostream import metrics
@@ -23,6 +24,8 @@ from emostream.ingest.http_frames import FrameRefused, check_frame, int_param
 from emostream.ingest.http_publish import FramePublisher, IngestBusy
 
 REPORT_EVERY_S = 0.5  # drop reports are batched: one message per half second at most
+MESSAGE_TOO_BIG = 1009  # the server closes with it a message over the frame limit
+log = structlog.get_logger(__name__)
 
 
 def _meta_message(text: str) -> tuple[int | None, int | None]:
@@ -77,6 +80,13 @@ class IngestSession:
         while True:
             msg = await self.ws.receive()
             if msg["type"] == "websocket.disconnect":
+                if msg.get("code") == MESSAGE_TOO_BIG:
+                    metrics.INGEST_HTTP_FRAMES.labels("refused").inc()
+                    log.warning(
+                        "websocket frame too big: closed 1009",
+                        stream_id=self.stream_id,
+                        max_frame_bytes=self.max_frame_bytes,
+                    )
                 return
             if msg.get("text") is not None:
                 try:

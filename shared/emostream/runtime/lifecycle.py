@@ -94,13 +94,26 @@ class ApiServer(Component):
         port: TCP port to listen on.
         what: The server's name, for the one-line error when the port is taken.
         fix: The setting that changes its port, named in that error.
+        ws_max_size: Largest WebSocket message; a larger one closes the connection with 1009.
     """
 
     def __init__(
-        self, app, host: str, port: int, what: str = "HTTP", fix: str = "choose another port"
+        self,
+        app,
+        host: str,
+        port: int,
+        what: str = "HTTP",
+        fix: str = "choose another port",
+        ws_max_size: int = 16 * 1024 * 1024,
     ) -> None:
         config = uvicorn.Config(
-            app, host=host, port=port, log_config=None, access_log=False, lifespan="off"
+            app,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            ws_max_size=ws_max_size,
         )
         self._server = uvicorn.Server(config)
         # The service's own handlers decide what a signal means; uvicorn must neither install
