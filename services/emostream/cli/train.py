@@ -27,6 +27,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             mix_alpha=args.mix_alpha,
             label_smoothing=args.label_smoothing,
             device=args.device,
+            teachers=tuple(p for arg in args.teacher for p in arg.split(",") if p),
+            kd_alpha=args.kd_alpha,
+            kd_temperature=args.kd_temperature,
         )
     )
     print(json.dumps({k: v for k, v in best.items() if k != "report"}))
@@ -72,4 +75,13 @@ def register(subparsers) -> None:
     s.add_argument("--mix-alpha", type=float, default=1.0)
     s.add_argument("--label-smoothing", type=float, default=0.1)
     s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument(
+        "--teacher",
+        action="append",
+        default=[],
+        help="teacher checkpoint(s) to distil from (repeat, or comma-separated); their mean "
+        "flip-averaged probabilities are cached in --out",
+    )
+    s.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the teachers' loss")
+    s.add_argument("--kd-temperature", type=float, default=4.0, help="softening temperature")
     s.set_defaults(func=_cmd_train, log_level="INFO")

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from emostream.training.augment import mix_batch, random_affine, random_erase, to_input
+from emostream.training.distill import distill_loss
 from emostream.training.ema import WeightEMA
 
 
@@ -30,6 +31,8 @@ class EpochSetup:
         steps_per_epoch: Steps per epoch.
         max_rotation_deg: Rotation range of the augmentation.
         per_step_sched: Step ``sched`` after every batch (else once per epoch on accuracy).
+        teacher_targets: N x 7 teacher probabilities of the training faces (distillation), or
+            None.
     """
 
     net: torch.nn.Module
@@ -45,6 +48,7 @@ class EpochSetup:
     steps_per_epoch: int
     max_rotation_deg: float
     per_step_sched: bool
+    teacher_targets: torch.Tensor | None = None
 
 
 @dataclass
@@ -96,7 +100,10 @@ def _step(cfg, run: EpochSetup, idx: torch.Tensor):
     x = random_erase(x, p=cfg.erase_p, generator=gen)
     y = run.labels[idx]
     use_mix = cfg.mix != "off" and float(torch.rand(1, generator=gen)) < cfg.mix_p
-    x, ya, yb, lam = mix_batch(x, y, cfg.mix if use_mix else "off", cfg.mix_alpha, gen)
+    # Mixed by positions so the teachers' targets can follow the labels (same random draws).
+    pos = torch.arange(len(y), device=y.device)
+    x, pa, pb, lam = mix_batch(x, pos, cfg.mix if use_mix else "off", cfg.mix_alpha, gen)
+    ya, yb = y[pa], y[pb]
     x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(
         device_type=run.device.type, dtype=torch.bfloat16, enabled=cfg.amp == "bf16"
@@ -107,6 +114,11 @@ def _step(cfg, run: EpochSetup, idx: torch.Tensor):
             loss = loss + (1 - lam) * F.cross_entropy(
                 logits, yb, label_smoothing=cfg.label_smoothing
             )
+        if run.teacher_targets is not None:
+            t = run.teacher_targets[idx]
+            soft = lam * t[pa] + (1 - lam) * t[pb]
+            kd = distill_loss(logits, soft, cfg.kd_temperature)
+            loss = (1 - cfg.kd_alpha) * loss + cfg.kd_alpha * kd
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     run.opt.step()

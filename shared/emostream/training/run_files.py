@@ -73,7 +73,8 @@ def save_best(out: Path, cfg, candidate, preprocessing, val: dict, epoch: int) -
     """Write ``best.pt`` (the evaluated weights, with the run's metadata) and its confusion plot."""
     report = val["report"]
     meta = {
-        "version": f"{cfg.arch}-sharp-{cfg.recipe}-s{cfg.seed}-e{epoch}",
+        "version": f"{cfg.arch}-sharp-{cfg.recipe}{'-kd' if cfg.teachers else ''}"
+        f"-s{cfg.seed}-e{epoch}",
         "trained": True,
         "val_usage": cfg.val_usage,
         "val_acc_flip": report["accuracy"],

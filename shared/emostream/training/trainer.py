@@ -18,6 +18,7 @@ import torch
 
 from emostream.models.checkpoint import EmotionClassifier
 from emostream.models.registry import get_spec
+from emostream.training.distill import cached_soft_targets
 from emostream.training.ema import WeightEMA
 from emostream.training.epoch import EpochResult, EpochSetup, train_epoch
 from emostream.training.evaluate import classification_report, predict_logits
@@ -49,6 +50,9 @@ class TrainConfig:
     ``ema_decay`` > 0 keeps an exponential moving average of the weights; it is the model that is
     evaluated, selected and saved. ``mix`` is ``off``, ``mixup`` or ``cutmix``
     (Beta(``mix_alpha``)), applied to a fraction ``mix_p`` of the batches.
+
+    ``teachers`` (checkpoint paths) turns on distillation (``training.distill``): the loss is
+    ``(1 - kd_alpha) * label loss + kd_alpha * T^2 * soft-target loss`` at ``kd_temperature``.
     """
 
     data: str
@@ -73,6 +77,9 @@ class TrainConfig:
     half_weights: bool = True
     amp: str = "off"  # "bf16": autocast forward and loss (CPU or CUDA); weights stay fp32
     device: str = "cpu"
+    teachers: tuple[str, ...] = ()
+    kd_alpha: float = 0.7
+    kd_temperature: float = 4.0
 
 
 def _recipe_defaults(cfg: TrainConfig) -> tuple[int, float, float, float]:
@@ -137,6 +144,12 @@ def _setup(cfg: TrainConfig, spec, train_set, device: torch.device) -> EpochSetu
         cfg, net, lr, wd, cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
     )
     ema = WeightEMA(net, cfg.ema_decay) if cfg.ema_decay > 0 else None
+    teacher_targets = None
+    if cfg.teachers:
+        targets = cached_soft_targets(
+            cfg.teachers, train_set.images, cfg.kd_temperature, Path(cfg.out_dir)
+        )
+        teacher_targets = torch.from_numpy(targets).to(device)
     return EpochSetup(
         net=net,
         opt=opt,
@@ -152,6 +165,7 @@ def _setup(cfg: TrainConfig, spec, train_set, device: torch.device) -> EpochSetu
         steps_per_epoch=steps_per_epoch,
         max_rotation_deg=max_rot,
         per_step_sched=cfg.recipe != "official",
+        teacher_targets=teacher_targets,
     )
 
 
@@ -204,6 +218,8 @@ def train(cfg: TrainConfig) -> dict:
     """
     if cfg.amp not in ("off", "bf16"):
         raise ValueError(f"amp must be 'off' or 'bf16', got {cfg.amp!r}")
+    if cfg.teachers and not 0.0 <= cfg.kd_alpha <= 1.0:
+        raise ValueError(f"kd_alpha must be within [0, 1], got {cfg.kd_alpha}")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
