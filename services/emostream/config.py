@@ -160,6 +160,11 @@ class WorkerOptions(HealthOptions):
         description="A face yields events once its track is detected in this many consecutive "
         "frames (SORT's min_hits): one-frame false detections never become events",
     )
+    dead_letter_images: bool = Field(
+        False,
+        description="Keep a rejected frame's image bytes in its dead letter (for replay); off: "
+        "only the reason, offsets, size and SHA-256 (dead letters are kept 7 days)",
+    )
 
 
 class ApiOptions(BaseModel):

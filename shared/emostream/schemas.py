@@ -252,6 +252,9 @@ class DeadLetter(BaseModel):
     source_offset: int
     stream_id: str | None = None
     failed_at: datetime
+    value_bytes: int | None = Field(None, description="Size of the original value")
+    value_sha256: str | None = Field(None, description="SHA-256 of the original value (hex)")
+    value_kept: bool = Field(True, description="Whether the dead letter carries the value")
 
 
 class LiveMessageV1(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 from aiokafka import AIOKafkaProducer
@@ -38,7 +39,9 @@ async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr, group
     finally:
         await producer.stop()
 
-    async with running_worker(kafka_settings, group_id("worker")) as worker:
+    async with running_worker(
+        kafka_settings, group_id("worker"), dead_letter_images=True
+    ) as worker:
         dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
         events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 1)
 
@@ -52,3 +55,32 @@ async def test_invalid_frames_dead_lettered(kafka_settings, astronaut_bgr, group
     assert corrupt.value == b"\xff\xd8\xff\xe0corrupt"  # original bytes kept for replay
     assert json.loads(events[0].value)["frame_seq"] == 3
     assert worker.dead_letters == 3 and worker.events == 1
+
+
+async def test_frame_dead_letters_hold_no_image_unless_kept(
+    kafka_settings, astronaut_bgr, group_id
+):
+    """Issue 33, 14: dead letters (kept 7 days) held the original face images. By default they
+    hold the reason, the offsets, the size and a SHA-256, not the bytes."""
+    await ensure_topics(kafka_settings)
+    face = encode_frame(astronaut_bgr)
+    bad = face[: len(face) // 2]  # a truncated JPEG of a face: corrupt_image
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            kafka_settings.frames_topic, bad, key=b"c", headers=frame_headers(FrameMeta("c", 0, 1))
+        )
+    finally:
+        await producer.stop()
+    async with running_worker(kafka_settings, group_id("worker")):
+        (dead,) = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 1)
+    headers = dict(dead.headers)
+    assert headers[H_REASON] == b"corrupt_image"
+    assert dead.value in (b"", None)
+    assert all(bad[:64] not in (v or b"") for v in headers.values())
+    record = json.loads(headers["emostream-dlq-record"])
+    assert record["value_kept"] is False
+    assert record["value_bytes"] == len(bad)
+    assert record["value_sha256"] == hashlib.sha256(bad).hexdigest()
+    assert (record["source_topic"], record["source_offset"]) == (kafka_settings.frames_topic, 0)

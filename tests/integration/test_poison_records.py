@@ -119,7 +119,9 @@ async def test_worker_dead_letters_unreadable_and_oversized_frames(
             (good, frame_headers(FrameMeta("p", 5, 1))),
         ],
     )
-    async with running_worker(kafka_settings, group_id("worker")) as worker:
+    async with running_worker(
+        kafka_settings, group_id("worker"), dead_letter_images=True
+    ) as worker:
         dead = await collect(kafka_settings.bootstrap_servers, kafka_settings.dlq_topic, 3)
         events = await collect(kafka_settings.bootstrap_servers, kafka_settings.events_topic, 2)
         await wait_until(lambda: worker.frames >= 5, 30.0, "every readable frame handled")

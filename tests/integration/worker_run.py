@@ -35,11 +35,14 @@ async def collect(bootstrap: str, topic: str, n: int, timeout_s: float = 40.0) -
 
 
 @asynccontextmanager
-async def running_worker(kafka: KafkaOptions, group_id: str) -> AsyncIterator[Worker]:
+async def running_worker(
+    kafka: KafkaOptions, group_id: str, **options: object
+) -> AsyncIterator[Worker]:
     """A Haar + untrained-model worker running for the block; it must still be running at the
-    end (bad input never stops it), then it stops within 20 s."""
+    end (bad input never stops it), then it stops within 20 s. ``options``: ``WorkerOptions``."""
     processor = FrameProcessor(HaarDetector(), EmotionEngine(untrained_model(), device="cpu"))
-    async with Worker(kafka, WorkerOptions(group_id=group_id), processor) as worker:
+    settings = WorkerOptions.model_validate({"group_id": group_id, **options})
+    async with Worker(kafka, settings, processor) as worker:
         task = asyncio.create_task(worker.run())
         yield worker
         assert not task.done(), "the worker must keep running"

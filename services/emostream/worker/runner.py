@@ -166,6 +166,7 @@ class Worker(BatchConsumer):
                 detail=rej.detail,
                 stream_id=rej.stream_id,
                 max_bytes=self.kafka.max_message_bytes,
+                keep_value=self.options.dead_letter_images,
             )
             log.warning(
                 "frame dead-lettered",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -32,6 +33,7 @@ async def send_dead_letter(
     detail: str,
     stream_id: str | None,
     max_bytes: int | None = None,
+    keep_value: bool = True,
 ) -> DeadLetter:
     """Publish the original bytes and headers plus reason headers; returns the record sent.
 
@@ -40,6 +42,8 @@ async def send_dead_letter(
     ``max_bytes`` (the producer's ``max_request_size``), what does not fit is truncated: the
     original headers first (each cut to 256 bytes, at most 64), then the value; the original
     sizes go in ``emostream-dlq-truncated``. The reason and the source coordinates always fit.
+    Without ``keep_value`` (frames: their images are faces) the value is left out; its size and
+    SHA-256 are in the ``DeadLetter`` either way.
     """
     letter = DeadLetter(
         reason=reason,
@@ -49,6 +53,9 @@ async def send_dead_letter(
         source_offset=offset,
         stream_id=stream_id,
         failed_at=datetime.now(UTC),
+        value_bytes=None if value is None else len(value),
+        value_sha256=None if value is None else hashlib.sha256(value).hexdigest(),
+        value_kept=keep_value and value is not None,
     )
     extra = [
         (H_REASON, reason.encode()),
@@ -60,7 +67,7 @@ async def send_dead_letter(
         (k, v) for k, v in headers if not k.startswith("emostream-dlq-")
     ]
     key = (stream_id or "unknown").encode()[:256]
-    value = value or b""
+    value = (value or b"") if keep_value else b""
     if max_bytes is not None:
         value, kept, truncated = _fit(value, kept, extra, key, max_bytes)
         if truncated:
