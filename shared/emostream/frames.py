@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from emostream.errors import InvalidFrame
+from emostream.image_header import _SOF, JPEG_MAGIC, PNG_MAGIC, read_header  # noqa: F401
 from emostream.schemas import STREAM_ID_PATTERN
 
 H_STREAM = "emostream-stream-id"
@@ -26,9 +27,9 @@ MAX_CAPTURED_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last date
 MAX_SIDE_PX = 8192
 MAX_PIXELS = 40_000_000
 MAX_FRAME_BYTES = 8 * 1024 * 1024
-JPEG_MAGIC = b"\xff\xd8"
-PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+# Decode budget: bytes a decoder may fill (ImageHeader.decode_bytes); 4K UHD (3840x2160) 8-bit
+# colour fits, an 8000x5000 16-bit PNG (240 MB, 1.3 s to decode) is refused before decoding.
+MAX_DECODE_BYTES = 24 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,36 +117,21 @@ def parse_headers(headers: list[tuple[str, bytes]] | tuple | None) -> FrameMeta:
 
 def declared_size(payload: bytes) -> tuple[int, int] | None:
     """(width, height) from a JPEG SOF or PNG IHDR header without decoding; None if not found."""
-    if payload[:8] == PNG_MAGIC and len(payload) >= 24:
-        return int.from_bytes(payload[16:20], "big"), int.from_bytes(payload[20:24], "big")
-    if payload[:2] != b"\xff\xd8":
-        return None
-    i = 2
-    while i + 9 < len(payload):
-        if payload[i] != 0xFF:
-            i += 1
-            continue
-        marker = payload[i + 1]
-        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7 or marker == 0xFF:
-            i += 1 if marker == 0xFF else 2
-            continue
-        length = int.from_bytes(payload[i + 2 : i + 4], "big")
-        if marker in _SOF:
-            h = int.from_bytes(payload[i + 5 : i + 7], "big")
-            w = int.from_bytes(payload[i + 7 : i + 9], "big")
-            return w, h
-        if marker == 0xDA:  # start of scan: no SOF before it
-            return None
-        i += 2 + length
-    return None
+    header = read_header(payload)
+    return None if header is None else (header.width, header.height)
 
 
-def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES) -> bytes:
+def check_payload(
+    payload: bytes | None,
+    max_frame_bytes: int = MAX_FRAME_BYTES,
+    max_decode_bytes: int = MAX_DECODE_BYTES,
+) -> bytes:
     """Every check made before a frame is decoded, on the CPU or on a GPU (nvJPEG).
 
     Raises InvalidFrame for empty or oversized payloads, for formats other than JPEG and PNG
-    (``unsupported_format``: only their declared size is checked), and for declared dimensions
-    over the limits (decompression bombs).
+    (``unsupported_format``: only their header is read), and for declared dimensions over the
+    limits or a decode over ``max_decode_bytes`` (decompression bombs, slow decodes), all from
+    the header alone.
 
     Returns:
         The payload, now known to be non-empty bytes.
@@ -162,16 +148,22 @@ def check_payload(payload: bytes | None, max_frame_bytes: int = MAX_FRAME_BYTES)
         raise InvalidFrame(
             f"payload starting {payload[:8]!r} is not JPEG or PNG", reason="unsupported_format"
         )
-    size = declared_size(payload)
-    if size is None:
+    header = read_header(payload)
+    if header is None:
         raise InvalidFrame(
             "no image size before the image data (JPEG SOF or PNG IHDR)", reason="corrupt_image"
         )
-    w, h = size
+    w, h = header.width, header.height
     if w == 0 or h == 0 or max(w, h) > MAX_SIDE_PX or w * h > MAX_PIXELS:
         raise InvalidFrame(
             f"declared image size {w}x{h} is outside the limits "
             f"({MAX_SIDE_PX} px a side, {MAX_PIXELS} pixels)",
+            reason="too_large",
+        )
+    if header.decode_bytes > max_decode_bytes:
+        raise InvalidFrame(
+            f"declared image {header.describe()} needs {header.decode_bytes} bytes to decode, "
+            f"over the decode budget of {max_decode_bytes} (4K UHD 8-bit colour fits)",
             reason="too_large",
         )
     return payload
