@@ -33,7 +33,7 @@ def _cache_key(teachers: Sequence[str], temperature: float, images: np.ndarray) 
     for path in teachers:
         digest.update(Path(path).read_bytes())
     digest.update(f"T={temperature:.6g};n={len(images)}".encode())
-    digest.update(hashlib.sha256(np.ascontiguousarray(images)).digest())
+    digest.update(hashlib.sha256(np.ascontiguousarray(images).tobytes()).digest())
     return digest.hexdigest()[:16]
 
 
