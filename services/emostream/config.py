@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from emostream.api_limits import ReadBudgetOptions
 from emostream.settings import (
     DetectorOptions,
     KafkaOptions,
@@ -184,6 +185,7 @@ class ApiOptions(BaseModel):
         description="WebSocket + SSE clients at once; more "
         "are refused (WebSocket close 1013, SSE 503)",
     )
+    reads: ReadBudgetOptions = ReadBudgetOptions()
 
 
 class AlertOptions(BaseModel):

@@ -18,12 +18,14 @@ from emostream.aggregator.error_handlers import install_error_handlers
 from emostream.aggregator.limits import BodySizeLimit
 from emostream.aggregator.live.hub import LiveHub
 from emostream.aggregator.origin_check import BrowserChecks
+from emostream.aggregator.read_budget import ReadBudget
 from emostream.aggregator.routes import dashboard, health, live
 from emostream.aggregator.routes.feeds import feeds_router
 from emostream.aggregator.routes.rules import rules_router
 from emostream.aggregator.routes.sessions import sessions_router
 from emostream.aggregator.routes.streams import streams_router
 from emostream.aggregator.state.store import EventStore
+from emostream.api_limits import ReadBudgetOptions
 from emostream.config import AlertOptions, ApiOptions
 
 
@@ -40,12 +42,14 @@ def create_app(
     local_hosts_only: bool = False,
     bind_host: str | None = None,
     browser_origins: list[str] | None = None,
+    reads: ReadBudgetOptions | None = None,
 ) -> FastAPI:
     """Build the app around a started store (and, optionally, the consumer for readiness).
 
     Live clients share one Redis subscription (``app.state.live_hub``; the caller stops it).
     ``local_hosts_only`` (keyless mode): requests must name this machine in ``Host``.
     ``browser_origins``: other pages' origins allowed to open the live WebSocket.
+    ``reads``: the read budget (429 past it); None: the defaults.
     """
     log_redaction.install()
     app = FastAPI(title="emostream aggregator", version="1", docs_url="/docs")
@@ -66,6 +70,8 @@ def create_app(
         read_keys or [],
         admin_keys or [],
         webhooks_enabled=(alerts or AlertOptions()).webhook_secret is not None,
+        reads=ReadBudget(reads or ReadBudgetOptions()),
+        max_window_sizes=(reads or ReadBudgetOptions()).max_window_sizes,
     )
     install_error_handlers(app)
     retention = store.retention
@@ -95,4 +101,5 @@ def service_app(store: EventStore, consumer: Any, api: ApiOptions, alerts: Alert
         local_hosts_only=not (api.read_keys or api.admin_keys),
         bind_host=api.host,
         browser_origins=api.browser_origins,
+        reads=api.reads,
     )

@@ -7,6 +7,7 @@ route modules need no closure over the app's arguments, and tests can override a
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -16,6 +17,7 @@ from starlette.requests import HTTPConnection
 
 from emostream.aggregator.auth import check_scope, is_admin
 from emostream.aggregator.live.hub import LiveHub
+from emostream.aggregator.read_budget import REFUSED, ReadBudget, read_cost, retry_after
 from emostream.aggregator.rules.store import RuleStore
 from emostream.aggregator.state.store import EventStore
 from emostream.frames import STREAM_ID_RE
@@ -34,6 +36,8 @@ class ApiContext:
     read_keys: list[SecretStr] = field(default_factory=list)
     admin_keys: list[SecretStr] = field(default_factory=list)
     webhooks_enabled: bool = False  # a signing secret is set: rules may name a webhook_url
+    reads: ReadBudget | None = None  # None: reads are not limited
+    max_window_sizes: int = 10  # window_s values one /windows request may ask for
 
     def is_admin(self, key: str | None) -> bool:
         return is_admin(key, self.read_keys, self.admin_keys)
@@ -68,7 +72,32 @@ async def require_admin(ctx: Context, x_api_key: Annotated[str | None, Header()]
     check_scope(x_api_key, "admin", ctx.read_keys, ctx.admin_keys)
 
 
+async def charge_read(
+    conn: HTTPConnection, ctx: Context, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
+    """429 with ``Retry-After`` when the caller (its key, or its address in keyless mode) or all
+    callers together spent the read budget; runs after ``require_read``, so keys are valid."""
+    if ctx.reads is None:
+        return
+    if x_api_key is not None and (ctx.read_keys or ctx.admin_keys):
+        who = "key:" + hashlib.sha256(x_api_key.encode(errors="replace")).hexdigest()[:24]
+    else:
+        who = "addr:" + (conn.client.host if conn.client else "")
+    query = conn.query_params
+    cost = read_cost(conn.url.path, query, query.getlist("window_s"))
+    wait = ctx.reads.charge(who, cost)
+    if wait > 0:
+        route = getattr(conn.scope.get("route"), "path", "other")
+        REFUSED.labels(route).inc()
+        raise HTTPException(
+            429,
+            detail=f"read budget spent (this request costs {cost} Redis reads); retry later",
+            headers={"Retry-After": retry_after(wait)},
+        )
+
+
 ReadScope = Depends(require_read)
+ReadBudgetScope = Depends(charge_read)
 AdminScope = Depends(require_admin)
 
 

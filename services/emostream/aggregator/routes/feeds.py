@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from emostream.aggregator.deps import Context, KnownStream, ReadScope, StreamId
+from emostream.aggregator.deps import Context, KnownStream, ReadBudgetScope, ReadScope, StreamId
 from emostream.aggregator.feeds import FeedStore
 from emostream.aggregator.responses import AlertsPage, ChangesPage
 from emostream.aggregator.rules.store import RuleStore
@@ -20,7 +20,7 @@ Before = Annotated[
 
 def feeds_router(max_limit: int) -> APIRouter:
     """``max_limit``: the largest ``limit`` (the entries kept per stream)."""
-    router = APIRouter(prefix="/v1/streams/{stream_id}", dependencies=[ReadScope])
+    router = APIRouter(prefix="/v1/streams/{stream_id}", dependencies=[ReadScope, ReadBudgetScope])
     Limit = Annotated[int, Query(ge=1, le=max_limit)]
 
     async def paging(limit: Limit = 50, before: Before = None) -> tuple[int, str | None]:

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 
-from emostream.aggregator.deps import AdminScope, ApiContext, Context, ReadScope
+from emostream.aggregator.deps import AdminScope, ApiContext, Context, ReadBudgetScope, ReadScope
 from emostream.aggregator.responses import Deliveries, RuleList
 from emostream.aggregator.rules.model import RULE_ID_PATTERN, Rule, RuleSpec, new_rule
 from emostream.aggregator.rules.store import MAX_RULES
@@ -25,9 +25,13 @@ def rules_router(max_deliveries: int) -> APIRouter:
         response_model=Rule,
         dependencies=[AdminScope],
     )
-    router.add_api_route("", list_rules, methods=["GET"], dependencies=[ReadScope])
+    router.add_api_route("", list_rules, methods=["GET"], dependencies=[ReadScope, ReadBudgetScope])
     router.add_api_route(
-        "/{rule_id}", get_rule, methods=["GET"], response_model=Rule, dependencies=[ReadScope]
+        "/{rule_id}",
+        get_rule,
+        methods=["GET"],
+        response_model=Rule,
+        dependencies=[ReadScope, ReadBudgetScope],
     )
     router.add_api_route(
         "/{rule_id}",
@@ -37,7 +41,7 @@ def rules_router(max_deliveries: int) -> APIRouter:
         dependencies=[AdminScope],
     )
 
-    @router.get("/{rule_id}/deliveries", dependencies=[ReadScope])
+    @router.get("/{rule_id}/deliveries", dependencies=[ReadScope, ReadBudgetScope])
     async def deliveries(
         rule_id: RuleId,
         ctx: Context,

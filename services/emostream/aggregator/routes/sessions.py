@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from emostream.aggregator.deps import KnownStream, ReadScope, Store, StreamId
+from emostream.aggregator.deps import KnownStream, ReadBudgetScope, ReadScope, Store, StreamId
 from emostream.aggregator.responses import Sessions, SessionView
 
 SessionId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Session id")]
@@ -13,7 +13,9 @@ SessionId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Session 
 
 def sessions_router(max_sessions: int) -> APIRouter:
     """``max_sessions``: the largest ``limit`` (the ended sessions kept, per stream)."""
-    router = APIRouter(prefix="/v1/streams/{stream_id}/sessions", dependencies=[ReadScope])
+    router = APIRouter(
+        prefix="/v1/streams/{stream_id}/sessions", dependencies=[ReadScope, ReadBudgetScope]
+    )
 
     @router.get("")
     async def sessions(

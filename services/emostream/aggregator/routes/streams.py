@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from emostream.aggregator.deps import KnownStream, ReadScope, Store, StreamId
+from emostream.aggregator.deps import (
+    Context,
+    KnownStream,
+    ReadBudgetScope,
+    ReadScope,
+    Store,
+    StreamId,
+)
 from emostream.aggregator.responses import (
     RecentEvents,
     StreamsPage,
@@ -28,7 +35,7 @@ WindowSizes = Annotated[list[int] | None, Query(description="seconds, 1-3600; re
 
 def streams_router(max_events_limit: int) -> APIRouter:
     """``max_events_limit``: the largest ``limit`` of the recent-events route."""
-    router = APIRouter(prefix="/v1/streams", dependencies=[ReadScope])
+    router = APIRouter(prefix="/v1/streams", dependencies=[ReadScope, ReadBudgetScope])
     router.add_api_route("", streams, methods=["GET"])
     router.add_api_route("/{stream_id}/state", state, methods=["GET"])
 
@@ -80,12 +87,15 @@ async def state(stream_id: StreamId, store: Store) -> StreamState:
 
 
 async def windows(
-    stream_id: StreamId, store: Store, known: KnownStream, window_s: WindowSizes = None
+    stream_id: StreamId, ctx: Context, known: KnownStream, window_s: WindowSizes = None
 ) -> Windows:
     """Rolling windows over capture time: event counts and mean probabilities."""
-    sizes = window_s or [10, 60, 300]
-    if any(not 1 <= w <= MAX_WINDOW_S for w in sizes) or len(sizes) > 10:
-        raise HTTPException(422, detail=f"window_s must be 1-{MAX_WINDOW_S}, at most 10 of them")
+    sizes, most = window_s or [10, 60, 300], ctx.max_window_sizes
+    if any(not 1 <= w <= MAX_WINDOW_S for w in sizes) or len(sizes) > most:
+        raise HTTPException(
+            422, detail=f"window_s must be 1-{MAX_WINDOW_S}, at most {most} of them"
+        )
+    store = ctx.store
     await known(stream_id)
     now_ms = int(time.time() * 1000)
     found = await store.windows(stream_id, sizes, now_ms)
