@@ -17,6 +17,7 @@ import pytest
 
 from emostream.aggregator import create_app
 from emostream.aggregator.state.store import EventStore
+from emostream.api_limits import ReadBudgetOptions
 from emostream.models import EMOTIONS
 from emostream.schemas import EmotionEventV1
 
@@ -95,7 +96,8 @@ async def test_malformed_parameters_never_give_5xx(redis_settings):
     failures: list[str] = []
     async with EventStore(redis_settings) as store:
         await store.add_events([event(i) for i in range(5)])
-        app = create_app(store)
+        no_budget = ReadBudgetOptions(per_client_per_s=0, total_per_s=0)  # every request checked
+        app = create_app(store, reads=no_budget)
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
 
