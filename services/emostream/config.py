@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.api_limits import ReadBudgetOptions
+from emostream.retention import RetentionOptions
 from emostream.settings import (
     DetectorOptions,
     KafkaOptions,
@@ -209,26 +210,6 @@ class AlertOptions(BaseModel):
         '["10.20.0.0/16"]; public addresses are always allowed, others refused',
     )
     shutdown_grace_s: float = Field(5.0, ge=0, description="Time to finish queued deliveries")
-
-
-class RetentionOptions(BaseModel):
-    """The bounds on what the aggregator keeps in Redis (read by its stores)."""
-
-    max_events_per_stream: int = Field(1000, ge=1, description="Recent events kept per stream")
-    stream_ttl_s: int = Field(
-        7 * 24 * 3600, ge=60, description="A stream's state expires this long after its last event"
-    )
-    session_gap_seconds: float = Field(
-        30.0, gt=0, le=86_400, description="A session ends after this long without events"
-    )
-    max_sessions_per_stream: int = Field(100, ge=1, description="Ended sessions kept per stream")
-    max_deliveries_per_rule: int = Field(
-        100, ge=1, description="Webhook deliveries logged per rule"
-    )
-    max_changes_per_stream: int = Field(
-        1000, ge=1, description="Stable-emotion changes kept per stream"
-    )
-    max_alerts_per_stream: int = Field(1000, ge=1, description="Alerts kept per stream")
 
 
 # One section, EMOSTREAM_AGGREGATOR__*: the consumer's options plus the retention its stores use

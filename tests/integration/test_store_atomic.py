@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from emostream.aggregator.state.keys import index_key, partition
 from emostream.aggregator.state.store import EventStore
 from emostream.schemas import EmotionEventV1
 from tests.integration.test_aggregator_faults import event
@@ -67,10 +68,10 @@ async def test_no_stored_value_makes_a_read_endpoint_fail(redis_settings):
 
     async with EventStore(redis_settings) as store:
         await store.add_events([EmotionEventV1.model_validate_json(event("y", 1))])
-        p = f"{redis_settings.key_prefix}:stream:y"
-        session = jsonlib.loads(await store.redis.get(f"{p}:session"))
+        p = f"{redis_settings.key_prefix}:stream:{{y}}"
+        session = jsonlib.loads(await store.redis.hget(f"{p}:state", "session"))
         far = dict(session, last_ms=253_402_300_800_000 * 10, started_ms=253_402_300_800_000 * 10)
-        await store.redis.set(f"{p}:session", jsonlib.dumps(far))
+        await store.redis.hset(f"{p}:state", "session", jsonlib.dumps(far))
         await store.redis.lpush(f"{p}:sessions", "{not json", jsonlib.dumps(far))
         await store.redis.hset(
             f"{p}:tracks",
@@ -95,8 +96,8 @@ async def test_streams_are_listed_a_page_at_a_time_and_idle_ones_expire(redis_se
         await store.add_events(
             [EmotionEventV1.model_validate_json(event(f"page-{i:03d}", 1)) for i in range(250)]
         )
-        prefix = redis_settings.key_prefix
-        await store.redis.zadd(f"{prefix}:streams", {"ancient": 1})  # idle for decades
+        ancient = index_key(redis_settings.key_prefix, partition("ancient"))
+        await store.redis.zadd(ancient, {"ancient": 1})  # idle for decades
         app = create_app(store)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
@@ -112,5 +113,6 @@ async def test_streams_are_listed_a_page_at_a_time_and_idle_ones_expire(redis_se
                     break
             assert sorted(seen) == [f"page-{i:03d}" for i in range(250)] and pages == 7
             assert (await api.get("/v1/streams", params={"limit": 1001})).status_code == 422
+    async with EventStore(redis_settings) as store:  # a new writer trims on its first write
         await store.add_events([EmotionEventV1.model_validate_json(event("later", 1))])
-        assert await store.redis.zscore(f"{prefix}:streams", "ancient") is None
+        assert await store.redis.zscore(ancient, "ancient") is None

@@ -12,6 +12,7 @@ import pytest
 from emostream.aggregator import create_app
 from emostream.aggregator.feeds import FeedStore
 from emostream.aggregator.live.hub import LiveHub
+from emostream.aggregator.live.wire import encode
 from emostream.aggregator.rules.model import ProbabilityAboveSpec, new_rule
 from emostream.aggregator.rules.store import RuleStore
 from emostream.aggregator.state.store import EventStore
@@ -94,7 +95,7 @@ async def test_changes_know_what_they_changed_from_and_page_newest_first(store):
     await feeds.add_changes([changed(20 + i, "happy", seq=200 + i * 10) for i in range(3)])
     kept, _ = await feeds.page(STREAM, "changes", 50)
     assert len(kept) == 5  # max_changes_per_stream, the newest kept
-    assert await store.redis.ttl(f"{store.p}:stream:{STREAM}:changes") > 0
+    assert await store.redis.ttl(f"{store.p}:stream:{{{STREAM}}}:changes") > 0
 
 
 async def test_the_api_pages_changes_and_alerts_with_their_delivery(store):
@@ -173,8 +174,8 @@ async def _sse_item(hub: LiveHub, store: EventStore) -> tuple[str, str]:
     """What an SSE client asking for changes reads (``next_item``: its kind and document)."""
     client = await hub.join(None, {"change"})
     try:
-        doc = {"type": "change", "stream_id": STREAM, "data": {"kind": "stable_change"}}
-        await store.redis.publish(hub.channel, json.dumps(doc))
+        doc = json.dumps({"kind": "stable_change"})
+        await store.redis.publish(f"{store.p}:live", encode([("change", STREAM, doc)]))
         item = await client.next_item(2)
         assert item is not None
         return item

@@ -10,7 +10,8 @@ Keys (``{p}`` is the configured prefix), next to ``EventStore``'s:
 
 Written after a batch's events are stored (only new events, so a redelivery adds nothing) and
 after its alerts fired; a crash in between can lose a batch's feed entries, never duplicate
-them. Each entry is also published on ``{p}:live`` as ``{"type", "stream_id", "data"}``.
+them. Each entry is also pushed live (``emostream.aggregator.live.wire``); writes are coalesced
+per stream (one read of ``stable``, one ZADD per feed and stream).
 A member starts with its fixed-length id, so ties on the score page in id order
 (``before=<ms>:<id>`` continues after that entry).
 """
@@ -20,16 +21,12 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
+from emostream.aggregator.live.wire import Item, queue_publish
 from emostream.aggregator.state.part import StorePart
 from emostream.schemas import AlertV1, EmotionChangeV1, EmotionEventV1
 
 FeedKind = Literal["changes", "alerts"]
 PAGE_SLACK = 50  # extra entries read per page, for ties with the cursor's score
-
-
-def live_message(kind: str, stream_id: str, doc: str) -> str:
-    """The live channel's typed envelope around one change or alert document."""
-    return f'{{"type":{json.dumps(kind)},"stream_id":{json.dumps(stream_id)},"data":{doc}}}'
 
 
 class FeedStore(StorePart):
@@ -40,22 +37,27 @@ class FeedStore(StorePart):
         changed = [e for e in events if e.smoothed and e.smoothed.changed and e.face.track_id]
         if not changed:
             return []
+        tracks: dict[str, list[str]] = {}
+        for ev in changed:
+            tracks.setdefault(ev.stream_id, []).append(ev.face.track_id or "")
         async with self.redis.pipeline(transaction=False) as pipe:
-            for ev in changed:
-                pipe.hget(self._k(ev.stream_id, "stable"), ev.face.track_id)
-            previous = await pipe.execute()
-        last: dict[tuple[str, str], str | None] = {}
+            for sid, ids in tracks.items():
+                pipe.hmget(self._k(sid, "stable"), ids)
+            stored = dict(zip(tracks, await pipe.execute()))
+        last: dict[tuple[str, str], str | None] = {
+            (sid, tid): value for sid, ids in tracks.items() for tid, value in zip(ids, stored[sid])
+        }
         out = []
-        for ev, prev in zip(changed, previous):
+        for ev in changed:
             key = (ev.stream_id, ev.face.track_id or "")
-            prev = last.get(key, prev)
+            prev = last.get(key)
             change = _change(ev, prev)
             last[key] = f"{change.to_label} {_ms(ev)}"
             out.append(change)
         await self._write("changes", [(c.stream_id, c.event_id, _ms_of(c), c) for c in out])
         async with self.redis.pipeline(transaction=False) as pipe:
-            for (sid, track), value in last.items():
-                pipe.hset(self._k(sid, "stable"), track, value or "")
+            for sid, ids in tracks.items():
+                pipe.hset(self._k(sid, "stable"), mapping={t: last[(sid, t)] or "" for t in ids})
                 pipe.expire(self._k(sid, "stable"), self.retention.stream_ttl_s)
             await pipe.execute()
         return out
@@ -72,12 +74,17 @@ class FeedStore(StorePart):
             if kind == "changes"
             else self.retention.max_alerts_per_stream
         )
+        members: dict[str, dict[str, int]] = {}
+        live: list[Item] = []
+        for sid, item_id, score, model in rows:
+            doc = model.model_dump_json()
+            members.setdefault(sid, {})[f"{item_id} {doc}"] = score
+            live.append((kind[:-1], sid, doc))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for sid, item_id, score, model in rows:
-                doc = model.model_dump_json()
-                pipe.zadd(self._k(sid, kind), {f"{item_id} {doc}": score})
-                pipe.publish(f"{self.p}:live", live_message(kind[:-1], sid, doc))
-            for sid in {r[0] for r in rows}:
+            for sid, mapping in members.items():
+                pipe.zadd(self._k(sid, kind), mapping)
+            queue_publish(pipe, self.p, self.cluster, live)
+            for sid in members:
                 pipe.zremrangebyrank(self._k(sid, kind), 0, -keep - 1)
                 pipe.expire(self._k(sid, kind), self.retention.stream_ttl_s)
             await pipe.execute()

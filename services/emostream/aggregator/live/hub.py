@@ -1,5 +1,8 @@
 """One Redis pub/sub subscription per aggregator, fanned out in-process to live clients.
 
+On one node it subscribes to ``{p}:live``; on a Redis Cluster (detected) to the shard channels
+``{p}:live:{i}`` with SSUBSCRIBE, each on the master that owns it (``live.wire``).
+
 Before, each WebSocket/SSE client opened its own pub/sub connection from the store's pool:
 about a hundred viewers exhausted the pool, and event storage, ``/v1/*`` and ``/healthz`` failed
 while Redis was fine. Now the hub holds one connection of its own, outside every pool, while at
@@ -11,11 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
 from redis.exceptions import RedisError
 
+from emostream.aggregator.live.wire import decode
+from emostream.aggregator.state.connect import AnyRedis, connect
+from emostream.aggregator.state.keys import INDEX_PARTS, live_channel
+from emostream.errors import DependencyUnavailable
 from emostream.runtime.component import Component
 from emostream.settings import RedisOptions
 
@@ -82,13 +89,14 @@ class LiveHub(Component):
         self, settings: RedisOptions, max_clients: int = 200, max_queue: int = 1000
     ) -> None:
         self.settings = settings
-        self.channel = f"{settings.key_prefix}:live"
+        self.prefix = settings.key_prefix
+        self.cluster = False
         self.max_clients = max_clients
         self.max_queue = max_queue
         self._clients: set[LiveClient] = set()
         self._lock = asyncio.Lock()
-        self._redis: aioredis.Redis | None = None
-        self._pubsub = None
+        self._redis: AnyRedis | None = None
+        self._pubsub: Any = None
         self._pump_task: asyncio.Task | None = None
         self.refused = 0
 
@@ -126,12 +134,23 @@ class LiveHub(Component):
             await self._close()
 
     async def _subscribe(self) -> None:
-        if self._redis is None:  # its own single connection: no pool is shared with viewers
-            self._redis = aioredis.from_url(
-                self.settings.url.get_secret_value(), decode_responses=True, max_connections=1
+        if self._redis is None:  # its own connections: no pool is shared with viewers
+            self._redis, self.cluster = await connect(
+                self.settings.url.get_secret_value(), decode_responses=True, max_connections=2
             )
         self._pubsub = self._redis.pubsub()
-        await self._pubsub.subscribe(self.channel)
+        if self.cluster:
+            channels = [live_channel(self.prefix, i) for i in range(INDEX_PARTS)]
+            await self._pubsub.ssubscribe(*channels)
+        else:
+            await self._pubsub.subscribe(live_channel(self.prefix, None))
+
+    async def _next_message(self) -> Any:
+        if self.cluster:
+            return await self._pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, timeout=1.0
+            )
+        return await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
 
     async def _close(self) -> None:
         task, self._pump_task = self._pump_task, None
@@ -153,28 +172,24 @@ class LiveHub(Component):
             try:
                 if self._pubsub is None:
                     await self._subscribe()
-                msg = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-            except (RedisError, OSError) as exc:
+                msg = await self._next_message()
+            except (RedisError, OSError, DependencyUnavailable) as exc:
                 log.warning("live subscription lost, resubscribing", error=str(exc), retry_s=delay)
                 pubsub, self._pubsub = self._pubsub, None
-                if pubsub is not None:
-                    await asyncio.gather(pubsub.aclose(), return_exceptions=True)
+                client, self._redis = self._redis, None  # a cluster may have moved: reconnect
+                for closing in (pubsub, client):
+                    if closing is not None:
+                        await asyncio.gather(closing.aclose(), return_exceptions=True)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.2
-            if msg is not None:
+            if msg is not None and isinstance(msg.get("data"), str):
                 self._fan_out(msg["data"])
 
-    def _fan_out(self, doc: str) -> None:
-        """Events arrive bare; changes and alerts as ``{"type", "stream_id", "data"}``."""
-        try:
-            parsed = json.loads(doc)
-            stream_id = parsed.get("stream_id")
-            kind = parsed.get("type", "event") if "data" in parsed else "event"
-        except (ValueError, AttributeError):
-            return
-        if kind != "event":
-            doc = json.dumps(parsed["data"], separators=(",", ":"))
-        for client in list(self._clients):
-            client.offer(doc, stream_id, kind)
+    def _fan_out(self, message: str) -> None:
+        """Each item of a message (``live.wire``) to the clients that want it."""
+        clients = list(self._clients)
+        for kind, stream_id, doc in decode(message):
+            for client in clients:
+                client.offer(doc, stream_id, kind)

@@ -5,8 +5,9 @@ Retention comes from the aggregator options (``EMOSTREAM_AGGREGATOR__*``).
 Keys (``{p}`` is the configured prefix):
   {p}:rules                             HASH rule id -> rule JSON; configuration, so no TTL
   {p}:rule:{id}:state:{stream}:{track}  STRING TrackState JSON; TTL max(cooldown, 5 s) + 5 min
-  {p}:rule:{id}:deliveries              LIST newest-first delivery records, trimmed to
-                                        max_deliveries_per_rule; TTL stream_ttl_s
+  {{p}:rules}:deliveries:{id}           LIST newest-first delivery records, trimmed to
+                                        max_deliveries_per_rule; TTL stream_ttl_s (on the
+                                        rules hash's slot: one script touches both)
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from emostream.aggregator.rules.model import (
     Rule,
     TrackState,
 )
+from emostream.aggregator.state.connect import get_many
+from emostream.aggregator.state.keys import deliveries_key
 from emostream.aggregator.state.part import StorePart
 
 log = structlog.get_logger(__name__)
@@ -49,7 +52,7 @@ class RuleStore(StorePart):
         return f"{self.p}:rule:{rule_id}:state:{stream_id}:{track_id}"
 
     def _deliveries_key(self, rule_id: str) -> str:
-        return f"{self.p}:rule:{rule_id}:deliveries"
+        return deliveries_key(self.p, rule_id)
 
     async def count(self) -> int:
         return int(await self.redis.hlen(f"{self.p}:rules"))
@@ -74,8 +77,8 @@ class RuleStore(StorePart):
 
     async def delete(self, rule_id: str) -> bool:
         """Remove a rule and its delivery log; its per-track state expires on its own."""
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(f"{self.p}:rules", rule_id)
+        async with self.redis.pipeline(transaction=not self.cluster) as pipe:
+            pipe.hdel(f"{self.p}:rules", rule_id)  # first: a late delivery then logs nothing
             pipe.delete(self._deliveries_key(rule_id))
             removed, _ = await pipe.execute()
         return bool(removed)
@@ -83,7 +86,7 @@ class RuleStore(StorePart):
     async def load_states(self, keys: list[StateKey]) -> dict[StateKey, TrackState]:
         if not keys:
             return {}
-        docs = await self.redis.mget([self._state_key(k) for k in keys])
+        docs = await get_many(self.redis, [self._state_key(k) for k in keys])
         return {k: TrackState.loads(d) for k, d in zip(keys, docs)}
 
     async def save_states(self, states: dict[StateKey, TrackState], rules: dict[str, Rule]) -> None:

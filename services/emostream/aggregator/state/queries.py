@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from emostream.aggregator.state.keys import index_keys, stream_key
 from emostream.aggregator.state.sessions import Session, emotion_summary, is_ended
 
 if TYPE_CHECKING:
@@ -23,20 +24,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 MAX_WINDOW_S = 3600  # per-second buckets kept this long
 STREAM_PAGE_SLACK = 50  # extra ids read per page, for ties with the cursor's score
-# Reads each listed stream's state key too (keys not passed in KEYS: fine on one Redis node,
-# not on Redis Cluster).
-_LIST_STREAMS = """
-local ids = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], '-inf', 'WITHSCORES', 'LIMIT', 0,
-                       tonumber(ARGV[2]))
-local out = {}
-for i = 1, #ids, 2 do
-  local st = redis.call('HMGET', ARGV[3] .. ids[i] .. ':state',
-                        'events_total', 'last_event_at', 'last_frame_seq')
-  table.insert(out, ids[i]); table.insert(out, ids[i + 1])
-  table.insert(out, st[1]); table.insert(out, st[2]); table.insert(out, st[3])
-end
-return out
-"""
 
 
 class StoreQueries:
@@ -47,7 +34,7 @@ class StoreQueries:
     redis: aioredis.Redis  # the store's started client (a property there)
 
     def _k(self, stream_id: str, part: str) -> str:
-        return f"{self.p}:stream:{stream_id}:{part}"
+        return stream_key(self.p, stream_id, part)
 
     async def list_streams(self) -> list[dict[str, Any]]:
         """Every known stream, page by page (benchmarks and tests; the API pages)."""
@@ -64,29 +51,33 @@ class StoreQueries:
         cursor: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of streams, most recently active first, and the cursor of the next page
-        (None on the last). One round trip: a script reads the ids and their states."""
+        (None on the last). Two round trips: the index partitions, then the listed states."""
         max_score, after = "+inf", None
         if cursor:
             max_score, _, after = cursor.partition(":")
-        rows = await self.redis.eval(
-            _LIST_STREAMS,
-            1,
-            f"{self.p}:streams",
-            max_score,
-            limit + STREAM_PAGE_SLACK,
-            f"{self.p}:stream:",
-        )
+        want = limit + STREAM_PAGE_SLACK
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in index_keys(self.p):
+                pipe.zrevrangebyscore(key, max_score, "-inf", start=0, num=want, withscores=True)
+            parts = await pipe.execute()
+        # Ties on the score in descending id order, as one sorted set would list them.
+        ids = sorted((row for part in parts for row in part), key=lambda r: (r[1], r[0]))
+        ids = ids[::-1][:want]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid, _ in ids:
+                pipe.hmget(self._k(sid, "state"), "events_total", "last_event_at", "last_frame_seq")
+            states = await pipe.execute()
         out: list[dict[str, Any]] = []
         last: tuple[str, str] | None = None
-        for i in range(0, len(rows), 5):
-            sid, score, total, last_at, last_seq = rows[i : i + 5]
+        for (sid, raw_score), (total, last_at, last_seq) in zip(ids, states):
+            score = _score(raw_score)
             if after is not None and score == max_score and sid >= after:
                 continue  # ties with the cursor's score come in descending id order
             if len(out) == limit:
                 return out, f"{last[1]}:{last[0]}"
             last = (sid, score)
             if total is None:
-                continue  # expired state: the id is removed on the next write
+                continue  # expired state: the id is removed on a later write
             out.append(
                 {
                     "stream_id": sid,
@@ -95,27 +86,27 @@ class StoreQueries:
                     "last_frame_seq": int(last_seq or 0),
                 }
             )
-        full = len(rows) // 5 == limit + STREAM_PAGE_SLACK
+        full = len(ids) == want
         return out, (f"{last[1]}:{last[0]}" if full and last else None)
 
     async def stream_state(self, stream_id: str) -> dict[str, Any] | None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hgetall(self._k(stream_id, "state"))
-            pipe.hgetall(self._k(stream_id, "emotions"))
-            pipe.hgetall(self._k(stream_id, "faces"))
-            state, emotions, faces = await pipe.execute()
-        if not state:
+        state = await self.redis.hgetall(self._k(stream_id, "state"))
+        if not state or "events_total" not in state:
             return None
         last_seq = int(state.get("last_frame_seq", 0))
-        latest = [json.loads(doc) for _, doc in sorted(faces.items(), key=lambda kv: int(kv[0]))]
+        faces = _readable(json.loads, f"[{state.get('faces', '')}]", "faces") or []
+        latest = sorted(
+            (f for f in faces if f.get("frame_seq") == last_seq),
+            key=lambda f: f["face"]["index"],
+        )
         return {
             "stream_id": stream_id,
             "events_total": int(state.get("events_total", 0)),
             "last_event_at": state.get("last_event_at"),
             "last_processed_at": state.get("last_processed_at"),
             "last_frame_seq": last_seq,
-            "emotion_counts": {k: int(v) for k, v in emotions.items()},
-            "faces": [f for f in latest if f["frame_seq"] == last_seq],
+            "emotion_counts": {k[2:]: int(v) for k, v in state.items() if k.startswith("e:")},
+            "faces": latest,
             "model": json.loads(state["model"]) if "model" in state else None,
         }
 
@@ -125,21 +116,28 @@ class StoreQueries:
         """Counts and mean probabilities over the last W seconds of capture time, per W."""
         longest = max(windows_s)
         now_s = now_ms // 1000
-        seconds = list(range(now_s - longest + 1, now_s + 1))
+        first = now_s - longest + 1
+        minutes = list(range(first // 60, now_s // 60 + 1))
         async with self.redis.pipeline(transaction=False) as pipe:
-            for t in seconds:
-                pipe.hgetall(self._k(stream_id, f"sec:{t}"))
+            for minute in minutes:
+                pipe.hgetall(self._k(stream_id, f"min:{minute}"))
             buckets = await pipe.execute()
+        per_second: dict[int, dict[str, str]] = {}
+        for bucket in buckets:
+            for field, value in bucket.items():
+                t, _, name = field.partition(":")
+                if name and t.isdigit() and first <= int(t) <= now_s:
+                    per_second.setdefault(int(t), {})[name] = value
         out = []
         for w in sorted(windows_s):
             n, counts, sums = 0, {}, {}
-            for t, b in zip(seconds, buckets):
-                if t <= now_s - w or not b:
+            for t, b in per_second.items():
+                if t <= now_s - w:
                     continue
-                n += int(b.get("n", 0))
+                n += int(float(b.get("n", 0)))
                 for key, value in b.items():
                     if key.startswith("n:"):
-                        counts[key[2:]] = counts.get(key[2:], 0) + int(value)
+                        counts[key[2:]] = counts.get(key[2:], 0) + int(float(value))
                     elif key.startswith("p:"):
                         sums[key[2:]] = sums.get(key[2:], 0.0) + float(value)
             out.append({"window_s": w, "events": n, **emotion_summary(n, counts, sums)})
@@ -173,7 +171,7 @@ class StoreQueries:
     async def sessions(self, stream_id: str, limit: int, now_ms: int) -> list[dict[str, Any]]:
         """Newest-first sessions: the current one (active or, after the gap, ended) first."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self._k(stream_id, "session"))
+            pipe.hget(self._k(stream_id, "state"), "session")
             pipe.lrange(self._k(stream_id, "sessions"), 0, max(limit - 1, 0))
             current_doc, ended_docs = await pipe.execute()
         gap = self.retention.session_gap_seconds
@@ -195,6 +193,12 @@ class StoreQueries:
             if found["session_id"] == session_id:
                 return found
         return None
+
+
+def _score(raw: float | str) -> str:
+    """A sorted-set score as Redis writes it (capture ms: an integer)."""
+    value = float(raw)
+    return str(int(value)) if value.is_integer() else repr(value)
 
 
 def _captured_ms(ev: dict[str, Any]) -> int:

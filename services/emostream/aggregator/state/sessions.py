@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,7 +71,7 @@ class Session:
         self.max_faces_per_frame = max(self.max_faces_per_frame, ev.face.index + 1)
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        return json.dumps(vars(self), separators=(",", ":"))  # fields are plain JSON values
 
     @classmethod
     def loads(cls, doc: str | None) -> Session | None:

@@ -1,69 +1,84 @@
 """Redis-backed aggregate state: per-stream counters, latest faces and a bounded recent-events list.
 
-Keys (``{p}`` is the configured prefix):
-  {p}:streams                 ZSET stream_id -> last event time (ms)
-  {p}:stream:{id}:state       HASH counters and last-seen fields
-  {p}:stream:{id}:emotions    HASH label -> count
-  {p}:stream:{id}:faces       HASH face index -> latest event JSON
-  {p}:stream:{id}:events      LIST newest-first event JSON, trimmed to max_events_per_stream
-  {p}:seen:{event_id}         dedupe marker (at-least-once delivery may repeat events), TTL-bound
-  {p}:stream:{id}:sec:{t}      HASH per capture second t: n, n:{label}, p:{label} (sum of probs)
-  {p}:stream:{id}:tracks      HASH track id -> latest event JSON (current smoothed state)
-  {p}:stream:{id}:session     STRING the current activity session's running totals (JSON)
-  {p}:stream:{id}:sessions    LIST newest-first ended sessions (JSON), max_sessions_per_stream
-  {p}:live                    pub/sub channel: every newly stored event's JSON (live push,
-                              fanned out by the aggregator's one LiveHub subscription)
+Keys (``{p}`` is the configured prefix; ``{id}`` the stream id, also the hash tag, so that one
+stream's keys share a slot on Redis Cluster; see ``emostream.aggregator.state.keys``):
+  {p}:streams:{i}              ZSET stream id -> last event capture ms, i = crc32(id) % 16
+  {p}:stream:{id}:state        HASH counters and last-seen fields, ``e:{label}`` counts, the
+                               latest frame's faces (``faces``, at most max_faces_per_stream)
+                               and the current activity session (``session``, JSON)
+  {p}:stream:{id}:events       LIST newest-first event JSON, trimmed to max_events_per_stream
+  {p}:stream:{id}:seen         ZSET event id -> stored-at ms: the dedup markers (at-least-once
+                               delivery may repeat events), kept an hour
+  {p}:stream:{id}:min:{m}      HASH per capture minute m: ``{t}:n``, ``{t}:n:{label}``,
+                               ``{t}:p:{label}`` (sum of probs) per second t
+  {p}:stream:{id}:tracks       HASH track id -> latest event JSON (current smoothed state)
+  {p}:stream:{id}:tracks_at    ZSET track id -> last capture ms; at most max_tracks_per_stream,
+                               none idle past track_idle_s (both hashes trimmed with it)
+  {p}:stream:{id}:sessions     LIST newest-first ended sessions (JSON), max_sessions_per_stream
+  {p}:live / {p}:live:{i}      pub/sub channel (one node) / shard channels (cluster) of newly
+                               stored events, changes and alerts (``live.wire``)
 
-Writes are here; reads in ``emostream.aggregator.state.queries``. Rules, their per-track state
-and webhook delivery logs are in ``emostream.aggregator.rules.store``.
+Writes are here (one Lua script per stream and batch, ``state.write_script``); reads in
+``emostream.aggregator.state.queries``. Rules, their per-track state and webhook delivery logs
+are in ``emostream.aggregator.rules.store``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections import OrderedDict
 from typing import Any
 
-import redis.asyncio as aioredis
 import structlog
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError, WatchError
+from redis.exceptions import NoScriptError, RedisError
 
-from emostream.aggregator.state.queries import MAX_WINDOW_S, StoreQueries
+from emostream.aggregator.live.wire import queue_publish
+from emostream.aggregator.state.connect import AnyRedis, connect
+from emostream.aggregator.state.keys import index_key, index_keys, partition, stream_key
+from emostream.aggregator.state.queries import StoreQueries
 from emostream.aggregator.state.sessions import Session, apply_events
+from emostream.aggregator.state.write_script import (
+    DEDUPE_TTL_S,
+    MAX_SCRIPT_EVENTS,
+    MAX_WINDOW_S,
+    STORE_STREAM,
+    plan,
+)
 from emostream.config import RetentionOptions
-from emostream.errors import DependencyUnavailable
 from emostream.runtime.component import Component
 from emostream.schemas import EmotionEventV1
 from emostream.settings import RedisOptions
 
 log = structlog.get_logger(__name__)
-__all__ = ["MAX_WINDOW_S", "EventStore"]
-DEDUPE_TTL_S = 3600
-MAX_TRANSACTION_ATTEMPTS = (
-    5  # a batch whose markers another writer keeps setting: give up, retry later
-)
+__all__ = ["DEDUPE_TTL_S", "MAX_WINDOW_S", "EventStore"]
+MAX_TRANSACTION_ATTEMPTS = 5  # a stream whose markers or session keep changing: retry later
+INDEX_TRIM_S = 60.0  # idle streams leave the index at most this often (and on the first write)
+SESSION_CACHE = 10_000  # streams whose current session this process remembers
+Pending = dict[str, list[tuple[EmotionEventV1, str]]]  # stream id -> (event, JSON), in order
+Plans = dict[str, tuple[str, list[Session], Session]]  # stream id -> stored, closed, current
 
 
 class EventStore(Component, StoreQueries):
     """Async Redis store for emotion events; ``start``/``stop`` or ``async with``.
 
-    ``settings`` is the connection; ``retention`` bounds what is kept (default: the defaults).
+    ``settings`` is the connection (one node or any node of a Redis Cluster, detected);
+    ``retention`` bounds what is kept (default: the defaults).
     """
 
     def __init__(self, settings: RedisOptions, retention: RetentionOptions | None = None) -> None:
         self.settings = settings
         self.retention = retention if retention is not None else RetentionOptions()
         self.p = settings.key_prefix
-        self._redis: aioredis.Redis | None = None
+        self.cluster = False
+        self._redis: AnyRedis | None = None
+        self._sha = hashlib.sha1(STORE_STREAM.encode()).hexdigest()
+        self._sessions: OrderedDict[str, str] = OrderedDict()  # stream -> stored session JSON
+        self._trimmed_at = -INDEX_TRIM_S
 
     async def _start(self) -> None:
-        self._redis = aioredis.from_url(
-            self.settings.url.get_secret_value(), decode_responses=True, socket_timeout=10
-        )
-        try:
-            await self._redis.ping()
-        except (RedisConnectionError, OSError) as exc:
-            raise DependencyUnavailable(f"Redis not reachable: {exc}") from exc
+        url = self.settings.url.get_secret_value()
+        self._redis, self.cluster = await connect(url, decode_responses=True, socket_timeout=10)
 
     async def _stop(self) -> None:
         client, self._redis = self._redis, None
@@ -71,7 +86,7 @@ class EventStore(Component, StoreQueries):
             await client.aclose()
 
     @property
-    def redis(self) -> aioredis.Redis:
+    def redis(self) -> Any:
         if self._redis is None:
             raise RuntimeError("EventStore not started")
         return self._redis
@@ -89,111 +104,127 @@ class EventStore(Component, StoreQueries):
     async def add_new_events(self, events: list[EmotionEventV1]) -> list[EmotionEventV1]:
         """Store events idempotently (by event_id); returns the new ones (rules run on those).
 
-        Dedup markers and the data go in one MULTI/EXEC: a crash, a kill or an exception before
-        EXEC leaves neither, so the replay stores the batch; after EXEC both are there, so the
-        replay is dropped. The markers are WATCHed from the read to EXEC; if another writer (a
-        replica during a rebalance) sets one meanwhile, EXEC aborts and the batch is redone.
-        Counters, windows, tracks and sessions are in the same transaction, so the windows and
-        sessions endpoints count the same events, each once.
+        Each stream's part is one script on the stream's slot: it writes the dedup markers and
+        the data together, or nothing when a marker is already there or the stream's session
+        moved since it was read (another replica during a rebalance). A crash before the
+        script leaves neither, so the replay stores the events; after it, both, so the replay
+        drops them. Counters, windows, tracks and sessions are in the same script, so the
+        windows and sessions endpoints count the same events, each once.
         """
         unique = list({ev.event_id: ev for ev in events}.values())  # first of each id, in order
+        if len(unique) > MAX_SCRIPT_EVENTS:
+            out = []
+            for i in range(0, len(unique), MAX_SCRIPT_EVENTS):
+                out += await self.add_new_events(unique[i : i + MAX_SCRIPT_EVENTS])
+            return out
         if not unique:
             return []
-        markers = [f"{self.p}:seen:{ev.event_id}" for ev in unique]
+        pending: Pending = {}
+        for ev in unique:
+            pending.setdefault(ev.stream_id, []).append((ev, ev.model_dump_json()))
+        await self._index(unique)  # first and idempotent: a replay of the batch repairs it
+        stored = await self._store_streams(pending)
+        await self._publish([(ev.stream_id, doc) for ev, doc in stored])
+        ids = {ev.event_id for ev, _ in stored}
+        return [ev for ev in unique if ev.event_id in ids]
+
+    async def _store_streams(self, pending: Pending) -> list[tuple[EmotionEventV1, str]]:
+        """Run each stream's script; drop what turned out duplicate and retry what raced."""
+        stored: list[tuple[EmotionEventV1, str]] = []
         for _ in range(MAX_TRANSACTION_ATTEMPTS):
-            async with self.redis.pipeline(transaction=True) as pipe:
-                try:
-                    await pipe.watch(*markers)
-                    seen = await pipe.mget(markers)
-                    fresh = [ev for ev, mark in zip(unique, seen) if mark is None]
-                    if not fresh:
-                        return []
-                    sessions = await self._advance_sessions(fresh)
-                    pipe.multi()
-                    for key, mark in zip(markers, seen):
-                        if mark is None:
-                            pipe.set(key, 1, ex=DEDUPE_TTL_S)
-                    self._queue_writes(pipe, fresh, sessions)
-                    await pipe.execute()
-                    return fresh
-                except WatchError:
+            sessions = await self._advance_sessions(pending)
+            sids = list(pending)
+            now_ms = _now_ms()
+            calls = [plan(self.p, s, pending[s], sessions[s], self.retention, now_ms) for s in sids]
+            results = await self._run_scripts([call[:2] for call in calls])
+            retry: Pending = {}
+            for sid, call, result in zip(sids, calls, results):
+                if result == 1:
+                    stored += pending[sid]
+                    self._remember(sid, call[2])
                     continue
+                duplicates, current = set(result[0]), result[1]
+                self._remember(sid, current)
+                left = [e for e in pending[sid] if e[0].event_id not in duplicates]
+                if left:
+                    retry[sid] = left
+            pending = retry
+            if not pending:
+                return stored
         raise RedisError(
-            f"event batch not stored: its dedup markers kept changing "
-            f"({MAX_TRANSACTION_ATTEMPTS} attempts)"
+            f"event batch not stored: dedup markers or sessions of {len(pending)} streams "
+            f"kept changing ({MAX_TRANSACTION_ATTEMPTS} attempts)"
         )
 
-    def _queue_writes(
-        self,
-        pipe: Any,
-        fresh: list[EmotionEventV1],
-        sessions: dict[str, tuple[list[Session], Session]],
-    ) -> None:
-        """The data writes for ``fresh`` events, queued on a MULTI pipeline."""
-        ttl = self.retention.stream_ttl_s
-        keep = self.retention.max_events_per_stream
-        for ev in fresh:
-            sid = ev.stream_id
-            doc = ev.model_dump_json()
-            ts_ms = ev.captured_ms
-            pipe.lpush(self._k(sid, "events"), doc)
-            pipe.publish(f"{self.p}:live", doc)
-            pipe.hset(self._k(sid, "faces"), str(ev.face.index), doc)
-            pipe.hincrby(self._k(sid, "emotions"), ev.emotion.label, 1)
-            pipe.hincrby(self._k(sid, "state"), "events_total", 1)
-            pipe.zadd(f"{self.p}:streams", {sid: ts_ms}, gt=True)
-            bucket = self._k(sid, f"sec:{ts_ms // 1000}")
-            pipe.hincrby(bucket, "n", 1)
-            pipe.hincrby(bucket, f"n:{ev.emotion.label}", 1)
-            for label, p in ev.emotion.probabilities.items():
-                pipe.hincrbyfloat(bucket, f"p:{label}", p)
-            pipe.expire(bucket, MAX_WINDOW_S + 60)
-            if ev.face.track_id:
-                pipe.hset(self._k(sid, "tracks"), ev.face.track_id, doc)
-        # Streams idle past the retention leave the list (their keys expire on their own).
-        idle_before_ms = int(time.time() * 1000) - ttl * 1000
-        pipe.zremrangebyscore(f"{self.p}:streams", "-inf", f"({idle_before_ms}")
-        for sid in {ev.stream_id for ev in fresh}:
-            last = max(
-                (e for e in fresh if e.stream_id == sid), key=lambda e: (e.frame_seq, e.face.index)
-            )
-            pipe.ltrim(self._k(sid, "events"), 0, keep - 1)
-            pipe.hset(
-                self._k(sid, "state"),
-                mapping={
-                    "stream_id": sid,
-                    "last_frame_seq": last.frame_seq,
-                    "last_event_at": last.captured_at.isoformat(),
-                    "last_processed_at": last.processed_at.isoformat(),
-                    "model": last.model.model_dump_json(),
-                },
-            )
-            for part in ("events", "faces", "emotions", "state", "tracks"):
-                pipe.expire(self._k(sid, part), ttl)
-        for sid, (closed, current) in sessions.items():
-            for done in closed:
-                pipe.lpush(self._k(sid, "sessions"), done.dumps())
-            pipe.ltrim(self._k(sid, "sessions"), 0, self.retention.max_sessions_per_stream - 1)
-            pipe.set(self._k(sid, "session"), current.dumps(), ex=ttl)
-            pipe.expire(self._k(sid, "sessions"), ttl)
+    async def _run_scripts(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """One EVALSHA per stream in one pipeline (per node on a cluster); EVAL where a node
+        does not have the script yet (a new or promoted node)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._sha, len(keys), *keys, *args)
+            results = await pipe.execute(raise_on_error=False)
+        for i, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                keys, args = calls[i]
+                results[i] = await self.redis.eval(STORE_STREAM, len(keys), *keys, *args)
+            elif isinstance(result, Exception):
+                raise result
+        return results
 
-    async def _advance_sessions(
-        self, fresh: list[EmotionEventV1]
-    ) -> dict[str, tuple[list[Session], Session]]:
-        """Per stream, the sessions the new events close and the updated current one.
+    def _remember(self, sid: str, session: str) -> None:
+        self._sessions[sid] = session
+        self._sessions.move_to_end(sid)
+        if len(self._sessions) > SESSION_CACHE:
+            self._sessions.popitem(last=False)
 
-        Read-modify-write without a lock: a stream's events come from one partition, so one
-        aggregator replica at a time writes its session (a rebalance can race once, harmlessly).
-        """
-        by_stream: dict[str, list[EmotionEventV1]] = {}
-        for ev in fresh:
-            by_stream.setdefault(ev.stream_id, []).append(ev)
-        sids = list(by_stream)
-        docs = await self.redis.mget([self._k(sid, "session") for sid in sids])
-        out = {}
-        for sid, doc in zip(sids, docs):
+    async def _advance_sessions(self, pending: Pending) -> Plans:
+        """Per stream, the stored session (as read), the sessions the new events close and the
+        updated current one. The script stores the result only if the stored session is still
+        the one read, so replicas racing during a rebalance cannot count an event twice."""
+        unknown = [sid for sid in pending if sid not in self._sessions]
+        if unknown:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for sid in unknown:
+                    pipe.hget(stream_key(self.p, sid, "state"), "session")
+                for sid, doc in zip(unknown, await pipe.execute()):
+                    self._remember(sid, doc or "")
+        out: Plans = {}
+        for sid, evs in pending.items():
+            stored = self._sessions[sid]
             closed, current = apply_events(
-                Session.loads(doc), by_stream[sid], self.retention.session_gap_seconds
+                Session.loads(stored), [ev for ev, _ in evs], self.retention.session_gap_seconds
             )
-            out[sid] = (closed, current)
+            assert current is not None  # evs is never empty
+            out[sid] = (stored, closed, current)
         return out
+
+    async def _index(self, events: list[EmotionEventV1]) -> None:
+        """The stream index: each stream's newest capture time; idle streams leave it."""
+        newest: dict[int, dict[str, int]] = {}
+        for ev in events:
+            part = newest.setdefault(partition(ev.stream_id), {})
+            part[ev.stream_id] = max(part.get(ev.stream_id, 0), ev.captured_ms)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part, members in newest.items():
+                pipe.zadd(index_key(self.p, part), members, gt=True)
+            if time.monotonic() - self._trimmed_at > INDEX_TRIM_S:
+                self._trimmed_at = time.monotonic()
+                idle_before_ms = _now_ms() - self.retention.stream_ttl_s * 1000
+                for key in index_keys(self.p):
+                    pipe.zremrangebyscore(key, "-inf", f"({idle_before_ms}")
+            await pipe.execute()
+
+    async def _publish(self, docs: list[tuple[str, str]]) -> None:
+        """Live push of newly stored events (best effort: the data is stored already)."""
+        if not docs:
+            return
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                queue_publish(pipe, self.p, self.cluster, [("event", s, d) for s, d in docs])
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("live push of a batch skipped", error=str(exc), events=len(docs))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
