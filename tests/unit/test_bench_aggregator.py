@@ -6,7 +6,7 @@ import math
 from collections import Counter
 
 from emostream.bench.aggregator_backlog import BacklogShape, backlog
-from emostream.bench.aggregator_measure import command_delta, histogram, quantile
+from emostream.bench.aggregator_measure import command_delta, histogram, key_kind, quantile
 from emostream.schemas import EmotionEventV1
 
 
@@ -44,3 +44,9 @@ def test_histogram_sums_replicas_and_command_delta_drops_own_probes():
     before = {"hset": 10, "info": 3, "ping": 1}
     after = {"hset": 25, "info": 9, "ping": 2, "lpush": 4, "client|setinfo": 2}
     assert command_delta(before, after) == {"hset": 15, "lpush": 4, "client|setinfo": 2}
+
+
+def test_key_kind_groups_keys_of_every_stream_and_second():
+    sids = ["bench-0001", "bench-0002"]
+    assert key_kind("<p>:stream:{bench-0002}:sec:1765", sids) == "<p>:stream:{<sid>}:sec:<n>"
+    assert key_kind("<p>:seen:" + "ab" * 16, sids) == "<p>:seen:<id>"

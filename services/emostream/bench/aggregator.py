@@ -30,6 +30,7 @@ from emostream.bench.aggregator_measure import (
     code_commit,
     command_delta,
     commandstats,
+    memory_by_kind,
     read_all,
     store_ms,
     stored_total,
@@ -134,6 +135,7 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         },
         "batch_store_ms": store_ms(readings),
         "redis_bytes_per_event": round((used_memory(r) - memory_before) / shape.events, 1),
+        "redis_memory_by_key": memory_by_kind(r, redis_opts.key_prefix, shape.stream_ids()),
     }
 
 

@@ -31,6 +31,9 @@ class BacklogShape:
     change_every: int = 25
     seed: int = 0
 
+    def stream_ids(self) -> list[str]:
+        return [f"bench-{i:04d}" for i in range(self.streams)]
+
 
 def probabilities(rng: random.Random, top: str) -> dict[str, float]:
     """Seven probabilities (6 places, summing to exactly 1) with ``top`` the most probable."""
@@ -86,7 +89,7 @@ def backlog(shape: BacklogShape) -> Iterator[tuple[str, bytes]]:
     Each stream's frames are ``1 / fps`` apart and its last frame was captured about now.
     """
     rng = random.Random(shape.seed)
-    sids = [f"bench-{i:04d}" for i in range(shape.streams)]
+    sids = shape.stream_ids()
     per_stream = math.ceil(shape.events / shape.streams)
     frames = math.ceil(per_stream / shape.faces_per_frame) + 1
     start = datetime.now(UTC) - timedelta(seconds=frames / shape.fps)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -112,9 +113,34 @@ def code_commit() -> dict[str, str | list[str]]:
             )
         except (OSError, subprocess.TimeoutExpired):
             return ""
-        return done.stdout.strip()
+        return done.stdout.rstrip()  # porcelain lines start with a status column: keep it
 
-    root = git("rev-parse", "--show-toplevel")
+    root = git("rev-parse", "--show-toplevel").strip()
     dirty = git("status", "--porcelain", "--", f"{root}/shared", f"{root}/services/emostream")
     changed = sorted(line[3:] for line in dirty.splitlines() if line[3:].endswith(".py"))
-    return {"commit": git("rev-parse", "HEAD") or "unknown", "uncommitted": changed[:30]}
+    return {"commit": git("rev-parse", "HEAD").strip() or "unknown", "uncommitted": changed[:30]}
+
+
+def key_kind(key: str, sids: list[str]) -> str:
+    """A key with its stream id, event id and numbers replaced: ``p:stream:<sid>:sec:<n>``."""
+    for sid in sids:
+        key = key.replace(sid, "<sid>")
+    key = re.sub(r"\b[0-9a-f]{32}\b", "<id>", key)
+    return re.sub(r"\d+", "<n>", key)
+
+
+def memory_by_kind(r: redis.Redis, prefix: str, sids: list[str]) -> dict[str, dict[str, int]]:
+    """Keys and bytes (``MEMORY USAGE``) per kind of key under ``prefix``, largest first."""
+    kinds: dict[str, dict[str, int]] = {}
+    keys = [k.decode() for k in r.scan_iter(match=f"*{prefix}*", count=1000)]
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        pipe = r.pipeline(transaction=False)
+        for key in chunk:
+            pipe.memory_usage(key)
+        for key, size in zip(chunk, pipe.execute()):
+            kind = key_kind(key.replace(prefix, "<p>"), sids)
+            entry = kinds.setdefault(kind, {"keys": 0})
+            entry["keys"] += 1
+            entry["bytes"] = entry.get("bytes", 0) + int(size or 0)
+    return dict(sorted(kinds.items(), key=lambda kv: -kv[1]["bytes"]))
