@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import structlog
 from pydantic import BaseModel, SecretStr
 
 from emostream.errors import ConfigError, DependencyUnavailable
+from emostream.local.child import die_with_parent
 from emostream.runtime.lifecycle import on_forced_exit
 
 log = structlog.get_logger(__name__)
@@ -50,6 +52,7 @@ def tansu_binary() -> Path:
 class _Process:
     name = "process"
     stop_timeout_s = 5.0
+    death_signal = signal.SIGKILL  # sent by the kernel if we die first (``local.child``)
 
     def __init__(self) -> None:
         self.port = 0
@@ -72,7 +75,12 @@ class _Process:
             stderr = open(log_path, "ab")  # noqa: SIM115 - the child keeps its own copy
         try:
             self._proc = subprocess.Popen(
-                argv, stdout=subprocess.DEVNULL, stderr=stderr, env=env, start_new_session=True
+                argv,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+                env=env,
+                start_new_session=True,
+                preexec_fn=die_with_parent(self.death_signal),  # noqa: PLW1509 - see local.child
             )
         finally:
             if log_path is not None:
@@ -227,6 +235,7 @@ class ServiceProcess(_Process):
     """
 
     stop_timeout_s = 30.0  # SIGTERM: finish the batch, commit, leave the group
+    death_signal = signal.SIGTERM  # our death: the same graceful stop
 
     def __init__(self, command: str, env: dict[str, str], log_path: Path | None = None) -> None:
         super().__init__()
