@@ -8,7 +8,7 @@ import signal
 import sys
 from importlib import metadata
 
-from emostream.cli import bench, schema, services, tools, train
+from emostream.cli import bench, migrate_store, schema, services, tools, train
 from emostream.cli.logconfig import configure_logging
 from emostream.cli.model_cache import configure_model_cache
 from emostream.errors import EmostreamError
@@ -26,12 +26,13 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     schema.register(sub)
     train.register(sub)
     tools.register(sub)
+    migrate_store.register(sub)
     bench.register(sub, with_benches)
     return p
 
 
 # Commands that load no model or detector (and should not import torch to find the cache).
-_NO_MODELS = {"ingest", "aggregator", "schema"}
+_NO_MODELS = {"ingest", "aggregator", "schema", "migrate-store"}
 
 # Input errors raised outside the EmostreamError tree (module, class); looked up only once their
 # module is imported, so handling them never imports torch.
