@@ -30,6 +30,7 @@ from emostream.bench.aggregator_measure import (
     code_commit,
     command_delta,
     commandstats,
+    cpu_seconds,
     memory_by_kind,
     read_all,
     store_ms,
@@ -105,7 +106,7 @@ def _settle(r: redis.Redis, quiet_s: float = 1.0, limit_s: float = 10.0) -> dict
 
 
 def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> dict:
-    before, memory_before = commandstats(r), used_memory(r)
+    before, memory_before, cpu_before = commandstats(r), used_memory(r), cpu_seconds(r)
     procs = _aggregators(kafka, redis_opts, args, log_dir)
     started = time.monotonic()
     try:
@@ -114,6 +115,7 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         ports = [port for _, port in procs]
         readings, first, last = _drain(ports, shape.events, args.timeout)
         after = _settle(r)
+        redis_cpu_s = cpu_seconds(r) - cpu_before
         readings = read_all(ports, readings)
     except Exception as exc:
         raise RuntimeError(f"{exc}\n{log_tails([p for p, _ in procs])}") from exc
@@ -133,6 +135,7 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         "redis_commands_by_name_per_event": {
             k: round(v / shape.events, 3) for k, v in list(commands.items())[:12]
         },
+        "redis_cpu_us_per_event": round(redis_cpu_s * 1e6 / shape.events, 2),
         "batch_store_ms": store_ms(readings),
         "redis_bytes_per_event": round((used_memory(r) - memory_before) / shape.events, 1),
         "redis_memory_by_key": memory_by_kind(r, redis_opts.key_prefix, shape.stream_ids()),

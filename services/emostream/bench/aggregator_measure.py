@@ -35,6 +35,12 @@ def command_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, in
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
+def cpu_seconds(r: redis.Redis) -> float:
+    """The Redis server's CPU time so far (user + system, all its threads)."""
+    cpu = r.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def used_memory(r: redis.Redis) -> int:
     return int(r.info("memory")["used_memory"])
 
