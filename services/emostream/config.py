@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.api_limits import ReadBudgetOptions
+from emostream.metrics_options import ApiMetricsOptions, StreamMetricsOptions
 from emostream.retention import RetentionOptions
 from emostream.settings import (
     DetectorOptions,
@@ -129,6 +130,7 @@ class IngestOptions(HealthOptions):
         2.0, ge=0.1, description="Wait before reopening a live source that failed"
     )
     http: IngestHttpOptions = IngestHttpOptions()
+    stream_metrics: StreamMetricsOptions = StreamMetricsOptions()
     api_keys: list[ApiKey] = Field(
         default_factory=list,
         description="X-API-Key values that may write frames over HTTP (a scope of their own)",
@@ -187,6 +189,7 @@ class ApiOptions(BaseModel):
         "are refused (WebSocket close 1013, SSE 503)",
     )
     reads: ReadBudgetOptions = ReadBudgetOptions()
+    metrics: ApiMetricsOptions = ApiMetricsOptions()
 
 
 class AlertOptions(BaseModel):

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
-from prometheus_client import make_asgi_app
 from pydantic import SecretStr
 
 from emostream.aggregator import log_redaction
@@ -17,6 +16,7 @@ from emostream.aggregator.deps import ApiContext
 from emostream.aggregator.error_handlers import install_error_handlers
 from emostream.aggregator.limits import BodySizeLimit
 from emostream.aggregator.live.hub import LiveHub
+from emostream.aggregator.metrics_endpoint import mount_metrics
 from emostream.aggregator.origin_check import BrowserChecks
 from emostream.aggregator.read_budget import ReadBudget
 from emostream.aggregator.routes import dashboard, health, live
@@ -27,6 +27,7 @@ from emostream.aggregator.routes.streams import streams_router
 from emostream.aggregator.state.store import EventStore
 from emostream.api_limits import ReadBudgetOptions
 from emostream.config import AlertOptions, ApiOptions
+from emostream.metrics_options import ApiMetricsOptions
 
 
 def create_app(
@@ -43,13 +44,15 @@ def create_app(
     bind_host: str | None = None,
     browser_origins: list[str] | None = None,
     reads: ReadBudgetOptions | None = None,
+    metrics: ApiMetricsOptions | None = None,
 ) -> FastAPI:
     """Build the app around a started store (and, optionally, the consumer for readiness).
 
     Live clients share one Redis subscription (``app.state.live_hub``; the caller stops it).
     ``local_hosts_only`` (keyless mode): requests must name this machine in ``Host``.
     ``browser_origins``: other pages' origins allowed to open the live WebSocket.
-    ``reads``: the read budget (429 past it); None: the defaults.
+    ``reads``: the read budget (429 past it); ``metrics``: where ``/metrics`` is served (on
+    this app unless it has a port of its own); None: the defaults.
     """
     log_redaction.install()
     app = FastAPI(title="emostream aggregator", version="1", docs_url="/docs")
@@ -60,7 +63,7 @@ def create_app(
         allowed_origins=browser_origins or [],
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
-    app.mount("/metrics", make_asgi_app())
+    mount_metrics(app, metrics or ApiMetricsOptions(), read_keys or [], admin_keys or [])
     hub = LiveHub(store.settings, max_clients=max_live_clients)
     app.state.live_hub = hub
     app.state.api = ApiContext(
@@ -102,4 +105,5 @@ def service_app(store: EventStore, consumer: Any, api: ApiOptions, alerts: Alert
         bind_host=api.host,
         browser_origins=api.browser_origins,
         reads=api.reads,
+        metrics=api.metrics,
     )

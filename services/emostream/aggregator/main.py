@@ -9,6 +9,7 @@ import structlog
 from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import check_bind
 from emostream.aggregator.consumer import EventConsumer
+from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
 from emostream.config import AggregatorSettings, masked_dump
 from emostream.kafka.clients import ensure_topics
@@ -37,12 +38,15 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
         ) as consumer:
             app = service_app(store, consumer, api, settings.alerts)
             try:
-                async with ApiServer(
-                    app,
-                    settings.api.host,
-                    settings.api.port,
-                    "API",
-                    "set --api-port or EMOSTREAM_API__PORT",
+                async with (
+                    ApiServer(
+                        app,
+                        settings.api.host,
+                        settings.api.port,
+                        "API",
+                        "set --api-port or EMOSTREAM_API__PORT",
+                    ),
+                    metrics_server(api.metrics, consumer),
                 ):
                     install_stop_handlers(consumer.request_stop)
                     log.info("api listening", host=settings.api.host, port=settings.api.port)

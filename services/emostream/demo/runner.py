@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import check_bind
 from emostream.aggregator.consumer import EventConsumer
+from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
 from emostream.config import AlertOptions, DemoSettings, IngestOptions
 from emostream.demo.capture import capture_options, capture_server, trust_capture_page
@@ -148,6 +149,7 @@ async def _serve_api(
     await stack.enter_async_context(
         ApiServer(app, settings.api.host, settings.api.port, "demo API", PORT_FIX)
     )
+    await stack.enter_async_context(metrics_server(api_opts.metrics, consumer))
     api = f"http://{settings.api.host}:{settings.api.port}"
     _say(f"API on {api}  (try {api}/v1/streams)")
     _say_keys(api_opts.read_keys, api_opts.admin_keys)

@@ -124,7 +124,7 @@ class FramePublisher(Component):
             log.error("frame send failed", error=error)
         else:
             self.sent += 1
-            metrics.FRAMES_SENT.labels(stream_id).inc()
+            metrics.count_frame_sent(stream_id)
         self._update()
 
     def new_run_id(self) -> str:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 
+from emostream import metrics
 from emostream.config import IngestOptions
 from emostream.ingest.http_app import create_ingest_app
 from emostream.ingest.http_frames import frame_limit
@@ -40,6 +41,8 @@ async def ingest_http_server(
     kafka: KafkaOptions, options: IngestOptions, what: str = "ingest HTTP"
 ) -> AsyncIterator[FramePublisher | None]:
     """Serve frames over HTTP for the block (yields the publisher); port 0: yields None."""
+    labels = options.stream_metrics  # per-stream metric labels: off unless enabled
+    metrics.STREAM_LABELS.configure(labels.max_streams, labels.idle_s)
     http = options.http
     if not http.port:
         yield None

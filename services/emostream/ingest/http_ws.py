@@ -107,7 +107,7 @@ class IngestSession:
     def _drop(self) -> None:
         self.dropped += 1
         metrics.INGEST_HTTP_FRAMES.labels("dropped").inc()
-        metrics.FRAMES_SKIPPED.labels(self.stream_id, "ingest_queue_full").inc()
+        metrics.count_frame_dropped(self.stream_id, "ingest_queue_full")
 
     async def _publish(self) -> None:
         while True:

@@ -116,7 +116,7 @@ class Ingest(Component):
                 elif self.live and -delay > period_s:
                     # Live cameras: we are behind; drop this frame rather than lag further.
                     self.dropped += 1
-                    metrics.FRAMES_SKIPPED.labels(self.stream_id, "behind").inc()
+                    metrics.count_frame_dropped(self.stream_id, "behind")
                     next_at = time.monotonic() + period_s
                     continue
                 next_at = max(next_at + period_s, time.monotonic() - period_s)
@@ -158,4 +158,4 @@ class Ingest(Component):
             log.error("frame send failed", stream_id=self.stream_id, error=str(fut.exception()))
         else:
             self.sent += 1
-            metrics.FRAMES_SENT.labels(self.stream_id).inc()
+            metrics.count_frame_sent(self.stream_id)
