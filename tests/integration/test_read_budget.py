@@ -118,4 +118,5 @@ async def test_a_flood_of_expensive_reads_is_refused_while_storage_and_cheap_rea
     assert refused, "no expensive read was refused"
     assert all(1 <= int(r.headers["Retry-After"]) <= 10 for r in refused)
     assert set(statuses) == {200}, statuses  # the other key's cheap reads went on
-    assert max(lags) < 3.0, lags  # storage went on
+    assert len(statuses) >= 8, statuses  # without the budget: 3 in the 8 s
+    assert max(lags) < 4.0, lags  # storage went on (without the budget: 6.3 s)
