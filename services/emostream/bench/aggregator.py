@@ -64,7 +64,6 @@ def _aggregators(
     env = services_env(kafka, redis_opts, groups=f"bench-{uuid.uuid4().hex[:8]}") | {
         "EMOSTREAM_API__HOST": "127.0.0.1",
         "EMOSTREAM_AGGREGATOR__MAX_BATCH_EVENTS": str(args.max_batch_events),
-        "EMOSTREAM_AGGREGATOR__MAX_EVENTS_PER_STREAM": str(max(1000, args.events)),
     }
     procs = []
     for i in range(args.replicas):
