@@ -98,3 +98,19 @@ async def test_window_sizes_per_request_are_capped(keyed):
     many = "&".join(f"window_s={w}" for w in range(1, 6))
     r = await keyed.get(f"/v1/streams/cam/windows?{many}", headers={"X-API-Key": "quiet-key-0123"})
     assert r.status_code == 422 and "at most 4" in r.text
+
+
+async def test_without_keys_each_client_address_has_its_own_budget():
+    app = create_app(
+        EventStore(RedisOptions()),
+        reads=ReadBudgetOptions(per_client_per_s=100, per_client_burst=8000, total_per_s=0),
+    )
+    url = "/v1/streams/cam/windows?window_s=3600&window_s=bad"
+
+    def at(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 40000))
+        return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1")
+
+    async with at("127.0.0.2") as flood, at("127.0.0.3") as other:
+        assert [(await flood.get(url)).status_code for _ in range(3)] == [422, 422, 429]
+        assert (await other.get(url)).status_code == 422
