@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from emostream.local.servers import RedisServer, TansuBroker
 from emostream.local.topics import run_topics
 from emostream.settings import KafkaOptions, RedisOptions
+from tests.integration.redis_cluster import redis_cluster  # noqa: F401 - a shared fixture
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import structlog
 from pydantic import ValidationError
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from emostream import metrics
 from emostream.aggregator.feeds import FeedStore
@@ -82,7 +82,7 @@ class EventConsumer(BatchConsumer):
                     log.info("redis back, resuming")
                 self.redis_ok = True
                 return fresh
-            except (RedisError, OSError) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:  # cluster: no node yet
                 if self.redis_ok:
                     log.error("redis write failed, retrying", error=str(exc))
                 self.redis_ok = False

@@ -37,6 +37,7 @@ from emostream.aggregator.live.wire import queue_publish
 from emostream.aggregator.state.connect import AnyRedis, connect
 from emostream.aggregator.state.keys import index_key, index_keys, partition, stream_key
 from emostream.aggregator.state.queries import StoreQueries
+from emostream.aggregator.state.replicas import ReplicaSync
 from emostream.aggregator.state.sessions import Session, apply_events
 from emostream.aggregator.state.write_script import (
     DEDUPE_TTL_S,
@@ -72,6 +73,7 @@ class EventStore(Component, StoreQueries):
         self.p = settings.key_prefix
         self.cluster = False
         self._redis: AnyRedis | None = None
+        self._replicas: ReplicaSync | None = None
         self._sha = hashlib.sha1(STORE_STREAM.encode()).hexdigest()
         self._sessions: OrderedDict[str, str] = OrderedDict()  # stream -> stored session JSON
         self._trimmed_at = -INDEX_TRIM_S
@@ -79,8 +81,12 @@ class EventStore(Component, StoreQueries):
     async def _start(self) -> None:
         url = self.settings.url.get_secret_value()
         self._redis, self.cluster = await connect(url, decode_responses=True, socket_timeout=10)
+        self._replicas = ReplicaSync(self._redis, self.p) if self.cluster else None
 
     async def _stop(self) -> None:
+        replicas, self._replicas = self._replicas, None
+        if replicas is not None:
+            await replicas.aclose()
         client, self._redis = self._redis, None
         if client is not None:
             await client.aclose()
@@ -124,6 +130,8 @@ class EventStore(Component, StoreQueries):
             pending.setdefault(ev.stream_id, []).append((ev, ev.model_dump_json()))
         await self._index(unique)  # first and idempotent: a replay of the batch repairs it
         stored = await self._store_streams(pending)
+        if self._replicas is not None:  # before the caller commits offsets: see ``replicas``
+            await self._replicas.wait(list(pending))
         await self._publish([(ev.stream_id, doc) for ev, doc in stored])
         ids = {ev.event_id for ev, _ in stored}
         return [ev for ev in unique if ev.event_id in ids]
