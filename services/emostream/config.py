@@ -22,6 +22,7 @@ from emostream.metrics_options import ApiMetricsOptions, StreamMetricsOptions
 from emostream.retention import RetentionOptions
 from emostream.settings import (
     DetectorOptions,
+    HttpServerOptions,
     KafkaOptions,
     LogOptions,
     ModelOptions,
@@ -227,11 +228,12 @@ class AggregatorOptions(RetentionOptions):
 
 
 class ServiceSettings(BaseSettings):
-    """What every service reads: the Kafka connection and logging."""
+    """What every service reads: the Kafka connection, logging, its HTTP servers' limits."""
 
     model_config = _CONFIG
     kafka: KafkaOptions = KafkaOptions()
     log: LogOptions = LogOptions()
+    http_server: HttpServerOptions = HttpServerOptions()
 
     def reached_hosts(self) -> list[str]:
         """Hosts this service binds or connects to (placeholder secrets need all on loopback)."""

@@ -170,6 +170,35 @@ class RedisOptions(BaseModel):
         return urlsplit(self.url.get_secret_value()).hostname or "localhost"
 
 
+class HttpServerOptions(BaseModel):
+    """Timeouts and the connection cap of every HTTP server (ingest, API, health and metrics)."""
+
+    idle_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=600,
+        description="A connection with no request under way closes after this",
+    )
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=600,
+        description="From a request's first byte to the end of its headers",
+    )
+    body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="From the end of a request's headers to its body's end",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections (WebSockets too) per server; more are closed at once, "
+        "and requests at the cap get 503",
+    )
+
+
 class LogOptions(BaseModel):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Log level of the service"

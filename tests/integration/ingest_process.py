@@ -24,8 +24,8 @@ def ingest_process(kafka: KafkaOptions, log_dir: Path, **env: str):
         **env,
     }
     proc = ServiceProcess("ingest", variables, log_dir / "ingest.log")
-    proc.start(port)
     try:
+        proc.start(port)
         yield f"http://127.0.0.1:{port}"
     except BaseException:
         print((log_dir / "ingest.log").read_text(errors="replace")[-4000:])

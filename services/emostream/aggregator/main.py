@@ -45,8 +45,9 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
                         settings.api.port,
                         "API",
                         "set --api-port or EMOSTREAM_API__PORT",
+                        limits=settings.http_server,
                     ),
-                    metrics_server(api.metrics, consumer),
+                    metrics_server(api.metrics, consumer, limits=settings.http_server),
                 ):
                     install_stop_handlers(consumer.request_stop)
                     log.info("api listening", host=settings.api.host, port=settings.api.port)

@@ -147,9 +147,18 @@ async def _serve_api(
     app = service_app(store, consumer, api_opts, alerts)
     stack.push_async_callback(app.state.live_hub.stop)
     await stack.enter_async_context(
-        ApiServer(app, settings.api.host, settings.api.port, "demo API", PORT_FIX)
+        ApiServer(
+            app,
+            settings.api.host,
+            settings.api.port,
+            "demo API",
+            PORT_FIX,
+            limits=settings.http_server,
+        )
     )
-    await stack.enter_async_context(metrics_server(api_opts.metrics, consumer))
+    await stack.enter_async_context(
+        metrics_server(api_opts.metrics, consumer, limits=settings.http_server)
+    )
     api = f"http://{settings.api.host}:{settings.api.port}"
     _say(f"API on {api}  (try {api}/v1/streams)")
     _say_keys(api_opts.read_keys, api_opts.admin_keys)

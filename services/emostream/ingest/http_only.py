@@ -23,7 +23,8 @@ async def run_http_only(settings: IngestSettings) -> int:
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
     stop = asyncio.Event()
-    async with ingest_http_server(settings.kafka, opts) as publisher:
+    limits = settings.http_server
+    async with ingest_http_server(settings.kafka, opts, limits=limits) as publisher:
         install_stop_handlers(stop.set)
 
         def live() -> tuple[bool, dict]:
@@ -32,6 +33,7 @@ async def run_http_only(settings: IngestSettings) -> int:
         def ready() -> tuple[bool, dict]:
             return publisher.started, {"sent": publisher.sent, "failed": publisher.failed}
 
-        async with health_server("ingest", live, ready, opts.metrics_host, opts.metrics_port):
+        port = opts.metrics_port
+        async with health_server("ingest", live, ready, opts.metrics_host, port, limits):
             await stop.wait()
     return 0 if publisher.failed == 0 else 1

@@ -14,7 +14,7 @@ from emostream.ingest.http_frames import frame_limit
 from emostream.ingest.http_publish import FramePublisher
 from emostream.runtime.api_keys import check_bind
 from emostream.runtime.lifecycle import ApiServer
-from emostream.settings import KafkaOptions
+from emostream.settings import HttpServerOptions, KafkaOptions
 
 log = structlog.get_logger(__name__)
 HTTP_ONLY_SOURCE = "http"  # --source http: no pull source, only frames sent over HTTP
@@ -38,7 +38,10 @@ def server_url(options: IngestOptions) -> str:
 
 @asynccontextmanager
 async def ingest_http_server(
-    kafka: KafkaOptions, options: IngestOptions, what: str = "ingest HTTP"
+    kafka: KafkaOptions,
+    options: IngestOptions,
+    what: str = "ingest HTTP",
+    limits: HttpServerOptions | None = None,
 ) -> AsyncIterator[FramePublisher | None]:
     """Serve frames over HTTP for the block (yields the publisher); port 0: yields None."""
     labels = options.stream_metrics  # per-stream metric labels: off unless enabled
@@ -57,7 +60,8 @@ async def ingest_http_server(
     async with publisher:
         app = create_ingest_app(publisher, options)
         ws_max_size = frame_limit(http, publisher.max_message_bytes)  # larger: close 1009
-        async with ApiServer(app, http.host, http.port, what, PORT_FIX, ws_max_size=ws_max_size):
+        server = ApiServer(app, http.host, http.port, what, PORT_FIX, ws_max_size, limits)
+        async with server:
             url = server_url(options)
             log.info("ingest http listening", url=url, capture=f"{url}/capture")
             yield publisher

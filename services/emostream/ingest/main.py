@@ -29,7 +29,7 @@ async def run_ingest(settings: IngestSettings) -> int:
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
     async with (
-        ingest_http_server(settings.kafka, opts),
+        ingest_http_server(settings.kafka, opts, limits=settings.http_server),
         Ingest(settings.kafka, opts) as ingest,
     ):
         install_stop_handlers(ingest.request_stop)
@@ -39,6 +39,7 @@ async def run_ingest(settings: IngestSettings) -> int:
             ingest.readiness,
             opts.metrics_host,
             opts.metrics_port,
+            settings.http_server,
         ):
             await ingest.run()
     return 0 if ingest.failed == 0 else 1

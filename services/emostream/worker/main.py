@@ -83,6 +83,7 @@ async def run_worker(settings: WorkerSettings) -> int:
             worker.readiness,
             opts.metrics_host,
             opts.metrics_port,
+            settings.http_server,
         ):
             await worker.run_with_grace(opts.shutdown_grace_s)
     return 0

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from emostream.settings import HttpServerOptions
+
 Check = Callable[[], tuple[bool, dict]]
 log = structlog.get_logger(__name__)
 
@@ -60,7 +62,12 @@ def progress_check(
 
 @asynccontextmanager
 async def health_server(
-    service: str, live: Check, ready: Check, host: str, port: int
+    service: str,
+    live: Check,
+    ready: Check,
+    host: str,
+    port: int,
+    limits: HttpServerOptions | None = None,
 ) -> AsyncIterator[None]:
     """Serve ``health_app`` on ``host:port`` for the duration of the block; port 0: nothing."""
     if not port:
@@ -69,7 +76,8 @@ async def health_server(
     from emostream.runtime.lifecycle import ApiServer
 
     fix = f"set EMOSTREAM_{service.upper()}__METRICS_PORT (0 disables)"
-    async with ApiServer(health_app(service, live, ready), host, port, f"{service} metrics", fix):
+    app = health_app(service, live, ready)
+    async with ApiServer(app, host, port, f"{service} metrics", fix, limits=limits):
         log.info(
             "health listening", service=service, port=port, paths=["/metrics", "/livez", "/readyz"]
         )

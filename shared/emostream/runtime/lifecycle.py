@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import math
 import os
+import resource
 import signal
 import socket
 from collections.abc import Callable
@@ -15,6 +17,8 @@ import uvicorn
 
 from emostream.errors import ConfigError
 from emostream.runtime.component import Component
+from emostream.runtime.http_timeouts import protocol_class
+from emostream.settings import HttpServerOptions
 
 log = structlog.get_logger(__name__)
 
@@ -82,6 +86,16 @@ def check_port_free(host: str, port: int, what: str, fix: str) -> None:
             ) from None
 
 
+def _within_descriptors(limits: HttpServerOptions, what: str) -> HttpServerOptions:
+    """The cap lowered to half the process's descriptor limit, so that connections alone can
+    never take the descriptors that Kafka, Redis and ``/healthz`` need."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or limits.max_connections <= soft // 2:
+        return limits
+    log.info("connection cap lowered", server=what, cap=soft // 2, descriptors=soft)
+    return limits.model_copy(update={"max_connections": max(1, soft // 2)})
+
+
 class ApiServer(Component):
     """uvicorn inside our event loop, so one process serves HTTP and consumes Kafka.
 
@@ -95,6 +109,7 @@ class ApiServer(Component):
         what: The server's name, for the one-line error when the port is taken.
         fix: The setting that changes its port, named in that error.
         ws_max_size: Largest WebSocket message; a larger one closes the connection with 1009.
+        limits: Idle, header and body timeouts and the connection cap (default: the defaults).
     """
 
     def __init__(
@@ -105,7 +120,9 @@ class ApiServer(Component):
         what: str = "HTTP",
         fix: str = "choose another port",
         ws_max_size: int = 16 * 1024 * 1024,
+        limits: HttpServerOptions | None = None,
     ) -> None:
+        limits = _within_descriptors(limits or HttpServerOptions(), what)
         config = uvicorn.Config(
             app,
             host=host,
@@ -114,6 +131,9 @@ class ApiServer(Component):
             access_log=False,
             lifespan="off",
             ws_max_size=ws_max_size,
+            http=protocol_class(limits),  # idle, header and body deadlines, the cap
+            limit_concurrency=limits.max_connections,
+            timeout_keep_alive=math.ceil(limits.idle_timeout_s),
         )
         self._server = uvicorn.Server(config)
         # The service's own handlers decide what a signal means; uvicorn must neither install
