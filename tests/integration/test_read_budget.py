@@ -1,8 +1,8 @@
 """A flood of expensive reads against a real aggregator process (issue 33, 9).
 
-Eight clients asking for an hour's windows (3,601 Redis reads each) once pushed storage lag to
-4.5 s. With the read budget they get 429 with Retry-After, while another key's cheap reads and
-event storage go on.
+Eight clients asking for an hour's windows (an hour of per-second entries each) once pushed
+storage lag to 4.5 s (6-10 s in this test without the budget). With the read budget they get
+429 with Retry-After, while another key's cheap reads and event storage go on.
 """
 
 from __future__ import annotations
@@ -118,5 +118,5 @@ async def test_a_flood_of_expensive_reads_is_refused_while_storage_and_cheap_rea
     assert refused, "no expensive read was refused"
     assert all(1 <= int(r.headers["Retry-After"]) <= 10 for r in refused)
     assert set(statuses) == {200}, statuses  # the other key's cheap reads went on
-    assert len(statuses) >= 8, statuses  # without the budget: 3 in the 8 s
-    assert max(lags) < 4.0, lags  # storage went on (without the budget: 6.3 s)
+    assert len(statuses) >= 8, statuses  # without the budget: 2-3 in the 8 s
+    assert max(lags) < 4.0, lags  # storage went on (without the budget: 6-10 s)

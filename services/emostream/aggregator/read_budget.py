@@ -1,12 +1,13 @@
 """The read budget: token buckets per API key (or client address) weighted by a request's cost.
 
-A request's cost is the Redis reads its parameters imply, computed here from the path and query
-(``read_cost``), never from the store's internals: ``/windows`` reads one per-second bucket per
-second of its longest window, a page of sessions one entry per session, and so on. Each client
-(a valid API key, or the client's address in keyless mode) has a bucket of ``per_client_burst``
-reads refilled at ``per_client_per_s``; expensive requests (over ``cheap_cost``) also draw on one
-bucket shared by all, so many clients together cannot flood Redis either, while cheap reads of
-other clients go on. Over budget: 429 with ``Retry-After``, counted per route.
+A request's cost is the stored entries its parameters make Redis read, computed here from the
+path and query (``read_cost``), never from the store's internals: ``/windows`` reads one entry
+per second of its longest window (an hour: 3,600, in 61 per-minute hashes since the store's
+per-minute buckets), a page of sessions one entry per session, and so on. Each client (a valid
+API key, or the client's address in keyless mode) has a bucket of ``per_client_burst`` refilled
+at ``per_client_per_s``; expensive requests (over ``cheap_cost``) also draw on one bucket shared
+by all, so many clients together cannot flood Redis either, while cheap reads of other clients
+go on. Over budget: 429 with ``Retry-After``, counted per route.
 """
 
 from __future__ import annotations
