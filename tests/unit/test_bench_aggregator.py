@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import math
+import os
 from collections import Counter
 
 from emostream.bench.aggregator_backlog import BacklogShape, backlog
-from emostream.bench.aggregator_measure import command_delta, histogram, key_kind, quantile
+from emostream.bench.aggregator_measure import (
+    command_delta,
+    histogram,
+    key_kind,
+    process_cpu_s,
+    quantile,
+)
 from emostream.schemas import EmotionEventV1
 
 
@@ -50,3 +57,10 @@ def test_key_kind_groups_keys_of_every_stream_and_second():
     sids = ["bench-0001", "bench-0002"]
     assert key_kind("<p>:stream:{bench-0002}:sec:1765", sids) == "<p>:stream:{<sid>}:sec:<n>"
     assert key_kind("<p>:seen:" + "ab" * 16, sids) == "<p>:seen:<id>"
+
+
+def test_process_cpu_counts_this_process_and_nothing_for_a_gone_one():
+    before = process_cpu_s(os.getpid())
+    sum(i * i for i in range(300_000))
+    assert process_cpu_s(os.getpid()) > before
+    assert process_cpu_s(None) == 0.0

@@ -32,6 +32,7 @@ from emostream.bench.aggregator_measure import (
     commandstats,
     cpu_seconds,
     memory_by_kind,
+    process_cpu_s,
     read_all,
     store_ms,
     stored_total,
@@ -112,7 +113,9 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         with ThreadPoolExecutor(len(procs)) as pool:  # all join the group at about once
             list(pool.map(lambda pp: pp[0].start(pp[1]), procs))
         ports = [port for _, port in procs]
+        agg_cpu_before = sum(process_cpu_s(p.pid) for p, _ in procs)  # start-up left out
         readings, first, last = _drain(ports, shape.events, args.timeout)
+        agg_cpu_s = sum(process_cpu_s(p.pid) for p, _ in procs) - agg_cpu_before
         after = _settle(r)
         redis_cpu_s = cpu_seconds(r) - cpu_before
         readings = read_all(ports, readings)
@@ -134,6 +137,7 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         "redis_commands_by_name_per_event": {
             k: round(v / shape.events, 3) for k, v in list(commands.items())[:12]
         },
+        "aggregator_cpu_us_per_event": round(agg_cpu_s * 1e6 / shape.events, 1),
         "redis_cpu_us_per_event": round(redis_cpu_s * 1e6 / shape.events, 2),
         "batch_store_ms": store_ms(readings),
         "redis_bytes_per_event": round((used_memory(r) - memory_before) / shape.events, 1),

@@ -41,6 +41,16 @@ def cpu_seconds(r: redis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
+def process_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) a live process has used; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except (OSError, TypeError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def used_memory(r: redis.Redis) -> int:
     return int(r.info("memory")["used_memory"])
 
