@@ -7,10 +7,13 @@ So before the offsets are committed, each master the batch wrote to gets a small
 write on that master (by any client), so the reply says the replica holds the whole batch. A
 master that dies first makes the WAIT fail, the batch is retried on the promoted replica, and
 the dedup markers (replicated with the data, or lost with it) keep every event counted once.
+A master without a replica that answers (a promoted one whose old master is gone) is not
+waited for during ``LONELY_S`` after each timeout: nothing could keep its writes anyway.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,7 +23,8 @@ from redis.exceptions import RedisError
 from emostream.aggregator.state.keys import stream_key
 
 log = structlog.get_logger(__name__)
-WAIT_TIMEOUT_MS = 2000  # a replica slower than this (or none): logged, the batch still counts
+WAIT_TIMEOUT_MS = 1000  # a replica slower than this (or none): logged, the batch still counts
+LONELY_S = 10.0  # a master whose replica did not answer is not waited for this long
 
 
 class ReplicaSync:
@@ -30,6 +34,7 @@ class ReplicaSync:
         self.cluster = cluster
         self.prefix = prefix
         self._clients: dict[str, aioredis.Redis] = {}
+        self._lonely_until: dict[str, float] = {}  # master -> monotonic time
         self.unacknowledged = 0
 
     async def wait(self, stream_ids: list[str]) -> None:
@@ -40,6 +45,8 @@ class ReplicaSync:
             node = self.cluster.get_node_from_key(key)
             probes.setdefault(node.name, (node, key))
         for name, (node, key) in probes.items():
+            if time.monotonic() < self._lonely_until.get(name, 0.0):
+                continue  # no replica to wait for (e.g. a promoted one, its master dead)
             client = self._client(name, node)
             try:
                 async with client.pipeline(transaction=False) as pipe:
@@ -52,7 +59,8 @@ class ReplicaSync:
                 raise
             if int(acked) < 1:
                 self.unacknowledged += 1
-                log.warning("no replica acknowledged a batch in time", master=name)
+                self._lonely_until[name] = time.monotonic() + LONELY_S
+                log.warning("no replica acknowledged a batch in time", master=name, skip_s=LONELY_S)
 
     def _client(self, name: str, node: Any) -> aioredis.Redis:
         client = self._clients.get(name)
