@@ -50,16 +50,17 @@ def _is_json_field(annotation: object) -> bool:
     )
 
 
-def variable_names(cls: type[BaseSettings]) -> dict[str, object]:
-    """Every ``EMOSTREAM_`` variable ``cls`` reads, with the field's annotation."""
+def variable_names(cls: type[BaseModel], prefix: str = PREFIX) -> dict[str, object]:
+    """Every ``EMOSTREAM_`` variable ``cls`` reads, with the field's annotation; a nested
+    section's fields too (``EMOSTREAM_INGEST__HTTP__PORT``), and the section as one JSON value."""
     names: dict[str, object] = {}
     for name, field in cls.model_fields.items():
+        names[f"{prefix}{name.upper()}"] = field.annotation
         section = _model_type(field.annotation)
-        if section is None:
-            names[f"{PREFIX}{name.upper()}"] = field.annotation
-            continue
-        for sub, subfield in section.model_fields.items():
-            names[f"{PREFIX}{name.upper()}__{sub.upper()}"] = subfield.annotation
+        if section is not None and prefix == PREFIX:
+            names.pop(f"{prefix}{name.upper()}")  # a top-level section is not one variable
+        if section is not None:
+            names |= variable_names(section, f"{prefix}{name.upper()}__")
     return names
 
 
