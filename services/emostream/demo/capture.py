@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from emostream.config import ApiOptions, IngestOptions
 from emostream.ingest.http_server import ingest_http_server, server_url
-from emostream.settings import KafkaOptions
+from emostream.settings import HttpServerOptions, KafkaOptions
 
 
 def _free(host: str, port: int) -> bool:
@@ -51,8 +51,11 @@ def trust_capture_page(api: ApiOptions, ingest: IngestOptions) -> ApiOptions:
 
 @asynccontextmanager
 async def capture_server(
-    kafka: KafkaOptions, ingest: IngestOptions, say: Callable[[str], None]
+    kafka: KafkaOptions,
+    ingest: IngestOptions,
+    say: Callable[[str], None],
+    limits: HttpServerOptions | None = None,
 ) -> AsyncIterator[None]:
-    async with ingest_http_server(kafka, ingest, "demo ingest HTTP"):
+    async with ingest_http_server(kafka, ingest, "demo ingest HTTP", limits):
         say(f"capture page on {server_url(ingest)}/capture  (your camera through the pipeline)")
         yield

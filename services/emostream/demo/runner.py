@@ -213,7 +213,8 @@ async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool 
             ingest = Ingest(kafka, ingest_opts)
             # The API answers first; the Kafka clients join their groups concurrently.
             await _serve_api(stack, settings, ingest_opts, store, consumer, alerts)
-            await stack.enter_async_context(capture_server(kafka, ingest_opts, _say))
+            capture = capture_server(kafka, ingest_opts, _say, settings.http_server)
+            await stack.enter_async_context(capture)
             for comp in (consumer, worker, ingest):
                 stack.push_async_callback(comp.stop)
             await asyncio.gather(consumer.start(), worker.start(), ingest.start())
