@@ -1,6 +1,7 @@
 """Three `emostream aggregator` processes in one consumer group, one SIGKILLed while a backlog
 drains: every event is stored exactly once, and live push goes on for the clients of the two
-that survive, with the events every replica stores (not only their own partitions')."""
+that survive, with the events every replica stores (not only their own partitions'). On one
+Redis node and on a Redis Cluster (3 masters + 3 replicas)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from collections import Counter
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
+from pydantic import SecretStr
 
 from emostream.bench.aggregator_backlog import BacklogShape, backlog
 from emostream.bench.aggregator_measure import read_all, stored_total
@@ -111,9 +113,13 @@ def replicas(kafka, redis_settings, tmp_path) -> list:
 
 
 @pytest.mark.timeout(420)
+@pytest.mark.parametrize("redis_kind", ["node", "cluster"])
 async def test_three_replicas_one_sigkilled_store_once_and_keep_live_push(
-    kafka_settings, redis_settings, tmp_path
+    kafka_settings, redis_settings, tmp_path, request, redis_kind
 ):
+    if redis_kind == "cluster":  # 3 masters + 3 replicas: live push over sharded channels
+        cluster = request.getfixturevalue("redis_cluster")
+        redis_settings = redis_settings.model_copy(update={"url": SecretStr(cluster.url)})
     kafka = kafka_settings.model_copy(update={"topic_partitions": 6})
     await ensure_topics(kafka)
     items = list(backlog(SHAPE))
