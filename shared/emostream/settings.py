@@ -103,10 +103,17 @@ class KafkaOptions(BaseModel):
     )
     request_timeout_ms: int = Field(30_000, ge=1000, description="Kafka request timeout")
     session_timeout_ms: int = Field(
-        10_000, ge=1000, description="A consumer silent this long leaves its group"
+        6_000,
+        ge=1000,
+        description="A consumer silent this long leaves its group and its partitions move: a "
+        "killed worker's streams wait this long (the broker's group.min.session.timeout.ms, "
+        "6000 on Kafka by default, is the floor)",
     )
     heartbeat_interval_ms: int = Field(
-        2_000, ge=100, description="Consumer group heartbeat interval"
+        1_000,
+        ge=100,
+        description="Consumer group heartbeat interval; members learn of a rebalance within it "
+        "(at most a third of session_timeout_ms)",
     )
 
     @field_validator("sasl_mechanism", "sasl_username", "sasl_password")
