@@ -14,6 +14,7 @@ from emostream.bench.aggregator_measure import (
     process_cpu_s,
     quantile,
 )
+from emostream.bench.aggregator_redis import master_addresses
 from emostream.schemas import EmotionEventV1
 
 
@@ -64,3 +65,15 @@ def test_process_cpu_counts_this_process_and_nothing_for_a_gone_one():
     sum(i * i for i in range(300_000))
     assert process_cpu_s(os.getpid()) > before
     assert process_cpu_s(None) == 0.0
+
+
+def test_master_addresses_from_cluster_nodes_text_or_dict():
+    text = (
+        "a1 127.0.0.1:7001@17001 myself,master - 0 0 1 connected 0-5460\n"
+        "b2 127.0.0.1:7002@17002,node-2 master - 0 0 2 connected 5461-10922\n"
+        "c3 127.0.0.1:7003@17003 slave a1 0 0 1 connected\n"
+        "d4 127.0.0.1:7004@17004 master,fail - 0 0 3 disconnected\n"
+    )
+    assert master_addresses(text) == [("127.0.0.1", 7001), ("127.0.0.1", 7002)]
+    parsed = {"127.0.0.1:7001": {"flags": "myself,master"}, "127.0.0.1:7003": {"flags": "slave"}}
+    assert master_addresses(parsed) == [("127.0.0.1", 7001)]

@@ -20,7 +20,6 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import redis
 from pydantic import SecretStr
 
 from emostream.bench import add_bench
@@ -28,16 +27,12 @@ from emostream.bench.aggregator_backlog import BacklogShape, produce
 from emostream.bench.aggregator_measure import (
     DUPLICATE,
     code_commit,
-    command_delta,
-    commandstats,
-    cpu_seconds,
-    memory_by_kind,
     process_cpu_s,
     read_all,
     store_ms,
     stored_total,
-    used_memory,
 )
+from emostream.bench.aggregator_redis import RedisNodes, delta_all
 from emostream.bench.pipeline_ingest import cpu_model
 from emostream.bench.soak_measure import _metric
 from emostream.kafka.clients import ensure_topics
@@ -92,21 +87,21 @@ def _drain(ports: list[int], total: int, timeout_s: float) -> tuple[list, float 
     raise TimeoutError(f"{stored_total(readings)} of {total} events stored in {timeout_s:.0f} s")
 
 
-def _settle(r: redis.Redis, quiet_s: float = 1.0, limit_s: float = 10.0) -> dict[str, int]:
+def _settle(r: RedisNodes, quiet_s: float = 1.0, limit_s: float = 10.0) -> list[dict[str, int]]:
     """Commandstats once no command has arrived for ``quiet_s`` (the last batch's feeds)."""
-    last = commandstats(r)
+    last = r.commandstats_each()
     deadline = time.monotonic() + limit_s
     while time.monotonic() < deadline:
         time.sleep(quiet_s)
-        now = commandstats(r)
-        if command_delta(last, now) == {}:
+        now = r.commandstats_each()
+        if delta_all(last, now) == {}:
             return now
         last = now
     return last
 
 
-def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> dict:
-    before, memory_before, cpu_before = commandstats(r), used_memory(r), cpu_seconds(r)
+def _measure(r: RedisNodes, kafka, redis_opts, args, shape, log_dir: Path) -> dict:
+    before, memory_before, cpu_before = r.commandstats_each(), r.used_memory(), r.cpu_seconds()
     procs = _aggregators(kafka, redis_opts, args, log_dir)
     started = time.monotonic()
     try:
@@ -117,14 +112,14 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         readings, first, last = _drain(ports, shape.events, args.timeout)
         agg_cpu_s = sum(process_cpu_s(p.pid) for p, _ in procs) - agg_cpu_before
         after = _settle(r)
-        redis_cpu_s = cpu_seconds(r) - cpu_before
+        redis_cpu_s = r.cpu_seconds() - cpu_before
         readings = read_all(ports, readings)
     except Exception as exc:
         raise RuntimeError(f"{exc}\n{log_tails([p for p, _ in procs])}") from exc
     finally:
         for proc, _ in procs:
             proc.stop()
-    commands = command_delta(before, after)
+    commands = delta_all(before, after)
     per_event = sum(commands.values()) / shape.events
     seconds = last - (first or last)
     return {
@@ -140,8 +135,11 @@ def _measure(r: redis.Redis, kafka, redis_opts, args, shape, log_dir: Path) -> d
         "aggregator_cpu_us_per_event": round(agg_cpu_s * 1e6 / shape.events, 1),
         "redis_cpu_us_per_event": round(redis_cpu_s * 1e6 / shape.events, 2),
         "batch_store_ms": store_ms(readings),
-        "redis_bytes_per_event": round((used_memory(r) - memory_before) / shape.events, 1),
-        "redis_memory_by_key": memory_by_kind(r, redis_opts.key_prefix, shape.stream_ids()),
+        "redis_commands_per_master": [
+            sum(delta_all([b], [a]).values()) for b, a in zip(before, after)
+        ],
+        "redis_bytes_per_event": round((r.used_memory() - memory_before) / shape.events, 1),
+        "redis_memory_by_key": r.memory_by_kind(redis_opts.key_prefix, shape.stream_ids()),
     }
 
 
@@ -166,7 +164,7 @@ def bench_aggregator(args) -> dict:
             )
             produced = asyncio.run(_produce(kafka, shape))
             redis_opts = RedisOptions(url=SecretStr(url), key_prefix=f"b{uuid.uuid4().hex[:8]}")
-            r = redis.Redis.from_url(url)
+            r = RedisNodes(url)
             try:
                 result = _measure(r, kafka, redis_opts, args, shape, Path(tmp))
             finally:
@@ -191,6 +189,7 @@ def bench_aggregator(args) -> dict:
             "partitions": args.partitions,
             "max_batch_events": args.max_batch_events,
             "redis": "own redis-server" if own_redis is not None else "--redis-url",
+            "redis_cluster_masters": len(r.nodes) if r.cluster else None,
         },
         "produced": produced,
         **result,
