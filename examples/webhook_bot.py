@@ -1,6 +1,6 @@
 """A toy customer-service bot: receives emostream alerts by webhook and decides what to do.
 
-    EMOSTREAM_ALERTS__WEBHOOK_SECRET=s3cret python examples/webhook_bot.py --port 8080
+    EMOSTREAM_ALERTS__WEBHOOK_SECRET=whsec_... python examples/webhook_bot.py --port 8080
 
 Then, with the aggregator running with the same secret, create a rule that calls it:
 
@@ -9,8 +9,9 @@ Then, with the aggregator running with the same secret, create a rule that calls
       "name": "upset customer", "emotions": ["angry", "disgust", "sad"], "threshold": 0.6,
       "for_seconds": 3, "webhook_url": "http://127.0.0.1:8080/alerts"}'
 
-Requests whose signature does not verify (wrong secret, tampered body, timestamp older than
-5 minutes) get 401. Standard library only, besides the emostream package for the verifier.
+Requests whose Standard Webhooks signature does not verify (wrong secret, tampered body,
+timestamp older than 5 minutes, headers missing) get 401. Standard library only, besides the
+emostream package for the verifier (``standardwebhooks.Webhook(secret).verify`` does the same).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from emostream.webhooks import DEFAULT_TOLERANCE_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from emostream.webhooks import DEFAULT_TOLERANCE_S, verify
 
 UPSET = {"angry", "disgust", "fear", "sad"}
 MAX_BODY_BYTES = 1 << 20
@@ -81,13 +82,7 @@ class BotHandler(BaseHTTPRequestHandler):
             self._answer(413, {"error": "body too large"})
             return
         body = self.rfile.read(length)
-        if not verify(
-            self.server.secret,
-            self.headers.get(TIMESTAMP_HEADER),
-            body,
-            self.headers.get(SIGNATURE_HEADER),
-            self.server.tolerance_s,
-        ):
+        if not verify(self.server.secret, self.headers, body, self.server.tolerance_s):
             with self.server._lock:
                 self.server.rejected += 1
             self._answer(401, {"error": "bad or missing signature"})

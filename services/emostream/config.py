@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, IPvAnyNetwork, SecretStr
+from pydantic import AfterValidator, BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from emostream.alert_options import AlertOptions
 from emostream.api_limits import ReadBudgetOptions
 from emostream.metrics_options import ApiMetricsOptions, StreamMetricsOptions
 from emostream.retention import RetentionOptions
@@ -191,29 +192,6 @@ class ApiOptions(BaseModel):
     )
     reads: ReadBudgetOptions = ReadBudgetOptions()
     metrics: ApiMetricsOptions = ApiMetricsOptions()
-
-
-class AlertOptions(BaseModel):
-    """Rule alerts: webhook signing and delivery (the alerts topic is in the Kafka section)."""
-
-    webhook_secret: SecretStr | None = Field(
-        None, description="HMAC-SHA256 key for X-Emostream-Signature; rules with webhooks need it"
-    )
-    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="Timeout of one webhook request")
-    webhook_max_attempts: int = Field(
-        5, ge=1, le=20, description="Attempts before a delivery is given up"
-    )
-    webhook_backoff_s: float = Field(0.5, gt=0, description="First retry delay, doubling")
-    webhook_max_backoff_s: float = Field(30.0, gt=0, description="Longest delay between attempts")
-    webhook_queue_size: int = Field(1000, ge=1, description="Pending deliveries; more are dropped")
-    webhook_concurrency: int = Field(4, ge=1, le=64, description="Deliveries in flight at once")
-    webhook_allow_networks: list[IPvAnyNetwork] = Field(
-        default_factory=list,
-        max_length=64,
-        description="Non-public networks webhooks may reach (on-premises bots), e.g. "
-        '["10.20.0.0/16"]; public addresses are always allowed, others refused',
-    )
-    shutdown_grace_s: float = Field(5.0, ge=0, description="Time to finish queued deliveries")
 
 
 # One section, EMOSTREAM_AGGREGATOR__*: the consumer's options plus the retention its stores use

@@ -3,8 +3,6 @@ the test's demo listens on a free one)."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import re
 import signal
@@ -14,8 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from standardwebhooks import Webhook
 
 from emostream.local.servers import free_port
+from emostream.webhooks import new_secret, signed_headers
 from tests.integration.demo_process import start_demo
 from tests.waiting import wait_until_sync
 
@@ -38,14 +38,31 @@ def test_readme_has_curl_examples():
 
 
 def test_readme_webhook_verifier_accepts_a_signed_body():
+    """The README's plain-Python verifier, on what the aggregator sends with the kind of secret
+    the demo prints (a str: the snippet before took bytes and raised TypeError on a str, and on
+    a missing header), agrees with the standardwebhooks library."""
     (snippet,) = [b for b in blocks("python") if "def verify" in b]
     scope: dict = {}
     exec(snippet, scope)  # noqa: S102 - the README's own code
-    ts, body = str(int(time.time())), b'{"alert_id": "x"}'
-    digest = hmac.new(b"s3cret", f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    signature = "sha256=" + digest
-    assert scope["verify"](b"s3cret", ts, body, signature)
-    assert not scope["verify"](b"other", ts, body, signature)
+    verify = scope["verify"]
+    secret, body = new_secret(), b'{"alert_id": "x"}'
+    headers = signed_headers([secret], "x", body)
+    Webhook(secret).verify(body, headers)  # the library agrees these are valid
+    assert verify(secret, headers, body)
+    assert not verify(new_secret(), headers, body)
+    assert not verify(secret, headers, body + b" ")
+    assert verify(secret, signed_headers([new_secret(), secret], "x", body), body)  # rotation
+    for missing in headers:
+        assert not verify(secret, {k: v for k, v in headers.items() if k != missing}, body)
+    assert not verify(secret, {}, body)
+    old = signed_headers([secret], "x", body, now_s=time.time() - 3600)
+    assert not verify(secret, old, body)
+    assert not verify(secret, headers | {"webhook-timestamp": "soon"}, body)
+
+
+def test_readme_no_longer_documents_the_old_signature():
+    text = README.read_text()
+    assert "X-Emostream-Signature" not in text and "sha256=" not in text
 
 
 def test_readme_curl_examples_work_against_the_demo():

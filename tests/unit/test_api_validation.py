@@ -31,7 +31,7 @@ async def client():
         EventStore(RedisOptions()),
         read_keys=[SecretStr(READ)],
         admin_keys=[SecretStr(ADMIN)],
-        alerts=AlertOptions(webhook_secret=SecretStr("s")),
+        alerts=AlertOptions(webhook_secret=SecretStr("whsec_c2VjcmV0")),
         max_body_bytes=64 * 1024,
     )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:

@@ -12,50 +12,63 @@ from pydantic import SecretStr
 from emostream.aggregator.webhooks.delivery import Delivery, WebhookDispatcher
 from emostream.config import AlertOptions
 from emostream.schemas import AlertV1
-from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify
+from emostream.webhooks import sign, signed_headers, verify
 from tests.synthetic import T0, webhook_bot
 from tests.waiting import wait_until
 
-SECRET = "s3cret"
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"  # the Standard Webhooks spec's example form
 BODY = b'{"alert_id":"abc","stream_id":"cam-1"}'
 NOW = 1_800_000_000
+MSG = "msg_abc"
 
 
-def test_sign_is_hmac_of_timestamp_dot_body():
+def test_sign_is_the_standard_webhooks_hmac_of_id_timestamp_body():
+    import base64
     import hashlib
     import hmac
 
-    expected = hmac.new(SECRET.encode(), f"{NOW}.".encode() + BODY, hashlib.sha256).hexdigest()
-    assert sign(SECRET, NOW, BODY) == f"sha256={expected}"
-    assert sign(SECRET, str(NOW), BODY) == sign(SECRET.encode(), NOW, BODY)
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{MSG}.{NOW}.".encode() + BODY, hashlib.sha256).digest()
+    assert sign(SECRET, MSG, NOW, BODY) == "v1," + base64.b64encode(mac).decode()
 
 
-def test_verify_accepts_a_fresh_valid_signature():
-    assert verify(SECRET, str(NOW), BODY, sign(SECRET, NOW, BODY), now_s=NOW + 10)
+def headers(**over) -> dict[str, str]:
+    return signed_headers([SECRET], MSG, BODY, now_s=NOW) | over
+
+
+def test_verify_accepts_a_fresh_valid_signature_in_any_header_case():
+    assert verify(SECRET, headers(), BODY, now_s=NOW + 10)
+    assert verify(SECRET, {k.upper(): v for k, v in headers().items()}, BODY, now_s=NOW)
 
 
 @pytest.mark.parametrize(
-    ("ts", "body", "header"),
+    ("over", "body"),
     [
-        (str(NOW), BODY + b" ", sign(SECRET, NOW, BODY)),  # body tampered
-        (str(NOW + 1), BODY, sign(SECRET, NOW, BODY)),  # timestamp tampered
-        (str(NOW), BODY, sign("other", NOW, BODY)),  # wrong secret
-        (str(NOW), BODY, sign(SECRET, NOW, BODY)[:-1] + "0"),  # signature tampered
-        (str(NOW), BODY, None),
-        (None, BODY, sign(SECRET, NOW, BODY)),
-        ("soon", BODY, sign(SECRET, "soon", BODY)),
-        (str(NOW), BODY, "md5=abc"),
+        ({}, BODY + b" "),  # body tampered
+        ({"webhook-timestamp": str(NOW + 1)}, BODY),  # timestamp tampered
+        ({"webhook-id": "msg_other"}, BODY),  # id tampered
+        ({"webhook-signature": sign("whsec_b3RoZXI=", MSG, NOW, BODY)}, BODY),  # wrong secret
+        ({"webhook-signature": sign(SECRET, MSG, NOW, BODY)[:-2] + "A="}, BODY),
+        ({"webhook-signature": ""}, BODY),
+        ({"webhook-timestamp": "soon"}, BODY),
+        ({"webhook-timestamp": "\u00b2"}, BODY),  # a digit to str.isdigit, not to int()
+        ({"webhook-signature": "sha256=abc"}, BODY),
     ],
 )
-def test_verify_rejects_tampering_and_malformed_headers(ts, body, header):
-    assert not verify(SECRET, ts, body, header, now_s=NOW)
+def test_verify_rejects_tampering_and_malformed_headers(over, body):
+    assert not verify(SECRET, headers(**over), body, now_s=NOW)
+
+
+@pytest.mark.parametrize("missing", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_verify_is_false_without_a_header(missing):
+    partial = {k: v for k, v in headers().items() if k != missing}
+    assert not verify(SECRET, partial, BODY, now_s=NOW)
 
 
 def test_verify_rejects_old_and_future_timestamps():
-    header = sign(SECRET, NOW, BODY)
-    assert verify(SECRET, str(NOW), BODY, header, tolerance_s=300, now_s=NOW + 300)
-    assert not verify(SECRET, str(NOW), BODY, header, tolerance_s=300, now_s=NOW + 301)
-    assert not verify(SECRET, str(NOW), BODY, header, tolerance_s=300, now_s=NOW - 301)
+    assert verify(SECRET, headers(), BODY, tolerance_s=300, now_s=NOW + 300)
+    assert not verify(SECRET, headers(), BODY, tolerance_s=300, now_s=NOW + 301)
+    assert not verify(SECRET, headers(), BODY, tolerance_s=300, now_s=NOW - 301)
 
 
 def make_alert(alert_id: str = "a" * 32) -> AlertV1:
@@ -128,9 +141,8 @@ async def test_retries_server_errors_then_delivers_signed():
     assert entry["delivered"] and entry["attempts"] == 2 and entry["status_code"] == 204
     assert entry["alert_id"] == "a" * 32 and entry["delivered_at"] and entry["error"] is None
     last = seen[-1]
-    assert verify(
-        SECRET, last.headers[TIMESTAMP_HEADER], last.content, last.headers[SIGNATURE_HEADER]
-    )
+    assert verify(SECRET, last.headers, last.content)
+    assert last.headers["webhook-id"] == "a" * 32 == seen[0].headers["webhook-id"]
     assert json.loads(last.content)["alert_id"] == "a" * 32
     assert last.headers["X-Emostream-Attempt"] == "2"
 
@@ -209,26 +221,25 @@ def bot():
     server.server_close()
 
 
-def post(server, body: bytes, ts: str, signature: str) -> httpx.Response:
+def post(server, body: bytes, sent: dict[str, str]) -> httpx.Response:
     url = f"http://127.0.0.1:{server.server_address[1]}/alerts"
-    return httpx.post(
-        url, content=body, headers={TIMESTAMP_HEADER: ts, SIGNATURE_HEADER: signature}, timeout=5
-    )
+    return httpx.post(url, content=body, headers=sent, timeout=5)
 
 
 def test_bot_replies_to_signed_alerts_and_rejects_bad_ones(bot, capsys):
     body = make_alert().model_dump_json().encode()
-    ts = str(int(time.time()))
-    ok = post(bot, body, ts, sign(SECRET, ts, body))
+    good = signed_headers([SECRET], "a" * 32, body)
+    ok = post(bot, body, good)
     assert ok.status_code == 200
     assert ok.json()["reply"] == "Customer on stream cam-1 seems upset; escalating to a human"
     assert "escalating to a human" in capsys.readouterr().out
-    assert post(bot, body, ts, sign(SECRET, ts, body)).json()["reply"] == "already handled"
-    assert post(bot, body + b" ", ts, sign(SECRET, ts, body)).status_code == 401
-    assert post(bot, body, ts, sign("wrong", ts, body)).status_code == 401
-    old = str(int(time.time()) - 3600)
-    assert post(bot, body, old, sign(SECRET, old, body)).status_code == 401
-    assert len(bot.received) == 1 and bot.rejected == 3
+    assert post(bot, body, good).json()["reply"] == "already handled"
+    assert post(bot, body + b" ", good).status_code == 401
+    assert post(bot, body, signed_headers(["whsec_d3Jvbmc="], "a" * 32, body)).status_code == 401
+    old = signed_headers([SECRET], "a" * 32, body, now_s=time.time() - 3600)
+    assert post(bot, body, old).status_code == 401
+    assert post(bot, body, {}).status_code == 401  # no headers at all: 401, not a crash
+    assert len(bot.received) == 1 and bot.rejected == 4
 
 
 def test_bot_reply_for_a_happy_change():
@@ -241,13 +252,13 @@ def test_bot_reply_for_a_happy_change():
 def test_secret_and_topic_from_environment(monkeypatch):
     from emostream.config import AggregatorSettings, masked_dump
 
-    monkeypatch.setenv("EMOSTREAM_ALERTS__WEBHOOK_SECRET", "from-env")
+    monkeypatch.setenv("EMOSTREAM_ALERTS__WEBHOOK_SECRET", "whsec_ZnJvbS1lbnY=")
     monkeypatch.setenv("EMOSTREAM_KAFKA__ALERTS_TOPIC", "bots.alerts")
     monkeypatch.setenv("EMOSTREAM_AGGREGATOR__SESSION_GAP_SECONDS", "12.5")
     s = AggregatorSettings()
-    assert s.alerts.webhook_secret.get_secret_value() == "from-env"
+    assert s.alerts.webhook_secret.get_secret_value() == "whsec_ZnJvbS1lbnY="
     assert s.kafka.alerts_topic == "bots.alerts" and s.aggregator.session_gap_seconds == 12.5
-    assert "from-env" not in json.dumps(masked_dump(s))
+    assert "ZnJvbS1lbnY" not in json.dumps(masked_dump(s))
 
 
 @pytest.mark.parametrize(

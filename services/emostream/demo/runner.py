@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import sys
 import time
 import uuid
@@ -28,6 +27,7 @@ from emostream.local.servers import RedisServer, TansuBroker
 from emostream.runtime.lifecycle import ApiServer, check_port_free, install_stop_handlers
 from emostream.runtime.secret_check import refuse_placeholder_secrets
 from emostream.settings import RedisOptions
+from emostream.webhooks import new_secret
 from emostream.worker.main import build_processor
 from emostream.worker.runner import Worker
 
@@ -239,7 +239,7 @@ def _with_webhook_secret(alerts: AlertOptions) -> AlertOptions:
     example works as pasted, and prints it for the receiver to verify signatures with."""
     if alerts.webhook_secret is not None:
         return alerts
-    secret = secrets.token_urlsafe(24)
+    secret = new_secret()  # whsec_<base64>: what Standard Webhooks verifiers take as is
     _say(
         f"webhook signing secret for this run: {secret}  (set EMOSTREAM_ALERTS__WEBHOOK_SECRET "
         "to choose one)"

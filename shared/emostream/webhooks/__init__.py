@@ -1,14 +1,33 @@
-"""Webhook signatures, for the aggregator that signs and for receivers that verify.
+"""Webhook signatures (Standard Webhooks), for the aggregator that signs and receivers that verify.
 
-``from emostream.webhooks import verify`` is the receivers' import (see examples/).
+``from emostream.webhooks import verify`` is the receivers' import (see examples/); receivers
+without emostream verify with the ``standardwebhooks`` library or the README's snippet.
 """
 
 from emostream.webhooks.signing import (
     DEFAULT_TOLERANCE_S,
+    ID_HEADER,
+    SECRET_PREFIX,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
+    check_secret,
+    new_secret,
+    secret_key,
     sign,
+    signed_headers,
     verify,
 )
 
-__all__ = ["DEFAULT_TOLERANCE_S", "SIGNATURE_HEADER", "TIMESTAMP_HEADER", "sign", "verify"]
+__all__ = [
+    "DEFAULT_TOLERANCE_S",
+    "ID_HEADER",
+    "SECRET_PREFIX",
+    "SIGNATURE_HEADER",
+    "TIMESTAMP_HEADER",
+    "check_secret",
+    "new_secret",
+    "secret_key",
+    "sign",
+    "signed_headers",
+    "verify",
+]

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from emostream.config import AlertOptions
 from emostream.schemas import AlertV1
-from emostream.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from emostream.webhooks import signed_headers as standard_headers
 
 RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
 
@@ -20,13 +19,12 @@ class Delivery:
     alert: AlertV1
 
 
-def signed_headers(secret: str, item: Delivery, attempt: int, body: bytes) -> dict[str, str]:
-    """Headers of one attempt, signed afresh: the timestamp is the send time (replay windows)."""
-    ts = str(int(time.time()))
+def signed_headers(secrets: list[str], item: Delivery, attempt: int, body: bytes) -> dict[str, str]:
+    """Headers of one attempt, signed afresh (the timestamp is the send time, for receivers'
+    replay windows) with every active secret; ``webhook-id`` is the alert id on every retry."""
     return {
         "Content-Type": "application/json",
-        TIMESTAMP_HEADER: ts,
-        SIGNATURE_HEADER: sign(secret, ts, body),
+        **standard_headers(secrets, item.alert.alert_id, body),
         "X-Emostream-Alert-Id": item.alert.alert_id,
         "X-Emostream-Attempt": str(attempt),
     }

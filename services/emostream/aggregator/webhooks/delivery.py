@@ -2,10 +2,11 @@
 
 Event consumption never waits on a webhook: ``submit`` only enqueues, and a full queue drops the
 delivery (counted in ``emostream_webhook_deliveries_total{outcome="dropped"}`` and logged).
-Each attempt is signed afresh (``X-Emostream-Timestamp`` is the send time), so a retry passes a
-receiver's replay window. The final outcome of every delivery goes to the rule's delivery log.
-Any exception in a delivery is a failed delivery; a sender task that dies all the same is
-logged, counted and shown in ``/healthz`` (503) and ``emostream_webhook_senders_alive``.
+Each attempt is signed afresh (Standard Webhooks: ``webhook-timestamp`` is the send time), so a
+retry passes a receiver's replay window. The final outcome of every delivery goes to the
+rule's delivery log. Any exception in a delivery is a failed delivery; a sender task that dies
+all the same is logged, counted and shown in ``/healthz`` (503) and
+``emostream_webhook_senders_alive``.
 """
 
 from __future__ import annotations
@@ -205,8 +206,8 @@ class WebhookDispatcher(Component):
         """POST one alert with retries; returns the delivery-log entry."""
         body = item.alert.model_dump_json().encode()
         entry = new_entry(item)
-        secret = self.options.webhook_secret
-        if secret is None:
+        secrets = self.options.signing_secrets()
+        if not secrets:
             entry["error"] = "not sent: EMOSTREAM_ALERTS__WEBHOOK_SECRET is not set"
             return self._finish(entry, item)
         try:
@@ -221,7 +222,7 @@ class WebhookDispatcher(Component):
                 entry["deleted"] = True
                 return self._finish(entry, item)
             entry["attempts"] = attempt
-            headers = signed_headers(secret.get_secret_value(), item, attempt, body)
+            headers = signed_headers(secrets, item, attempt, body)
             retry_after = None
             try:
                 resp = await self._post(url, body, headers)
