@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.alert_options import AlertOptions
 from emostream.api_limits import ReadBudgetOptions
+from emostream.fleet_options import FleetOptions
 from emostream.metrics_options import ApiMetricsOptions, StreamMetricsOptions
 from emostream.retention import RetentionOptions
 from emostream.settings import (
@@ -115,7 +116,8 @@ class IngestOptions(HealthOptions):
     source: str = Field(
         "sample",
         description="sample | video path | image folder | webcam index | rtsp/http URL | "
-        "http (no pull source: frames over HTTP only)",
+        "http (no pull source: frames over HTTP only) | fleet (the cameras of the registry, "
+        "EMOSTREAM_FLEET__*; what `emostream ingest` without --source runs)",
     )
     stream_id: str | None = Field(None, description="Default: derived from the source")
     fps: float = Field(10.0, gt=0, le=120, description="Frames per second read and published")
@@ -220,6 +222,8 @@ class ServiceSettings(BaseSettings):
 
 class IngestSettings(ServiceSettings):
     ingest: IngestOptions = IngestOptions()
+    fleet: FleetOptions = FleetOptions()
+    redis: RedisOptions = RedisOptions()  # the fleet's camera status
 
     def reached_hosts(self) -> list[str]:
         http = self.ingest.http
@@ -238,6 +242,7 @@ class AggregatorSettings(ServiceSettings):
     aggregator: AggregatorOptions = AggregatorOptions()
     api: ApiOptions = ApiOptions()
     alerts: AlertOptions = AlertOptions()
+    fleet: FleetOptions = FleetOptions()
 
     def reached_hosts(self) -> list[str]:
         return [*super().reached_hosts(), self.redis.host(), self.api.host]

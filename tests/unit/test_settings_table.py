@@ -63,7 +63,7 @@ def test_table_rows_name_defaults_readers_and_secrets():
     assert rows["EMOSTREAM_KAFKA__SECURITY_PROTOCOL"][2].endswith(
         "One of `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`."
     )
-    assert rows["EMOSTREAM_REDIS__URL"][1] == ["aggregator", "demo"]
+    assert rows["EMOSTREAM_REDIS__URL"][1] == ["ingest", "aggregator", "demo"]  # fleet status
 
 
 def test_a_missing_or_invented_row_is_caught():

@@ -19,7 +19,7 @@ from emostream.aggregator.live.hub import LiveHub
 from emostream.aggregator.metrics_endpoint import mount_metrics
 from emostream.aggregator.origin_check import BrowserChecks
 from emostream.aggregator.read_budget import ReadBudget
-from emostream.aggregator.routes import dashboard, health, live
+from emostream.aggregator.routes import cameras, dashboard, health, live
 from emostream.aggregator.routes.feeds import feeds_router
 from emostream.aggregator.routes.rules import rules_router
 from emostream.aggregator.routes.sessions import sessions_router
@@ -87,6 +87,7 @@ def create_app(
         feeds_router(max(retention.max_changes_per_stream, retention.max_alerts_per_stream))
     )
     app.include_router(live.router)
+    app.include_router(cameras.router)  # answers 404 until app.state.cameras is set
     return app
 
 

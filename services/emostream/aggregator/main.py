@@ -11,6 +11,7 @@ from emostream.aggregator.auth import check_bind
 from emostream.aggregator.consumer import EventConsumer
 from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
+from emostream.cameras.topic import CameraLog
 from emostream.config import AggregatorSettings, masked_dump
 from emostream.kafka.clients import ensure_topics
 from emostream.kafka.security import check_connection
@@ -32,11 +33,13 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
     async with (
         EventStore(settings.redis, retention) as store,
         EventStore(settings.redis, retention) as writer,
+        CameraLog(settings.kafka, settings.fleet) as cameras,
     ):
         async with EventConsumer(
             settings.kafka, settings.aggregator, writer, settings.alerts
         ) as consumer:
             app = service_app(store, consumer, api, settings.alerts)
+            app.state.cameras = cameras
             try:
                 async with (
                     ApiServer(

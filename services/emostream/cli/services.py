@@ -23,10 +23,12 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
     from emostream.config import IngestSettings
     from emostream.ingest.main import run_ingest
 
+    s = load_settings(IngestSettings)
     s = _overrides(
-        load_settings(IngestSettings),
+        s,
         "ingest",
-        source=args.source,
+        # No source given at all: a member of the camera fleet (issue 35).
+        source=args.source or (None if "source" in s.ingest.model_fields_set else "fleet"),
         fps=args.fps,
         stream_id=args.stream_id,
         max_frames=args.max_frames,

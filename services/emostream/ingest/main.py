@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 
 from emostream.config import IngestSettings, masked_dump
+from emostream.ingest.fleet_main import FLEET_SOURCE, run_fleet
 from emostream.ingest.http_only import run_http_only
 from emostream.ingest.http_server import HTTP_ONLY_SOURCE, check_http_bind, ingest_http_server
 from emostream.ingest.runner import Ingest
@@ -24,6 +25,8 @@ async def run_ingest(settings: IngestSettings) -> int:
     opts = settings.ingest
     if opts.source == HTTP_ONLY_SOURCE:
         return await run_http_only(settings)
+    if opts.source == FLEET_SOURCE:
+        return await run_fleet(settings)
     check_http_bind(opts)
     probe_source(settings.ingest.source)  # a file that decodes to nothing: one error, at once
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error

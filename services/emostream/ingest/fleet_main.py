@@ -1,0 +1,35 @@
+"""`emostream ingest` as a member of the camera fleet (``--source`` unset, or ``fleet``)."""
+
+from __future__ import annotations
+
+import structlog
+
+from emostream.config import IngestSettings
+from emostream.ingest.fleet import Fleet
+from emostream.kafka.clients import ensure_topics
+from emostream.kafka.security import check_connection
+from emostream.runtime.health import health_server
+from emostream.runtime.lifecycle import install_stop_handlers
+
+log = structlog.get_logger(__name__)
+FLEET_SOURCE = "fleet"
+
+
+async def run_fleet(settings: IngestSettings) -> int:
+    opts = settings.ingest
+    await check_connection(settings.kafka)
+    await ensure_topics(settings.kafka)
+    fleet = Fleet(settings.kafka, settings.fleet, settings.redis, opts.jpeg_quality)
+    async with fleet:
+        install_stop_handlers(fleet.request_stop)
+        log.info("fleet ingest started", ingest=fleet.ingest_id, group=settings.fleet.group_id)
+        async with health_server(
+            "ingest",
+            fleet.liveness(opts.liveness_timeout_s),
+            fleet.readiness,
+            opts.metrics_host,
+            opts.metrics_port,
+            settings.http_server,
+        ):
+            await fleet.run()
+    return 0
