@@ -116,3 +116,30 @@ async def test_streams_are_listed_a_page_at_a_time_and_idle_ones_expire(redis_se
     async with EventStore(redis_settings) as store:  # a new writer trims on its first write
         await store.add_events([EmotionEventV1.model_validate_json(event("later", 1))])
         assert await store.redis.zscore(ancient, "ancient") is None
+
+
+async def test_events_stored_by_a_call_that_failed_are_new_to_its_retry(
+    redis_settings, monkeypatch
+):
+    """Streams stored before a later step failed (a replica's WAIT, another node): the retry of
+    the batch stores nothing twice, yet returns those events as new, so rules and feeds see them."""
+    events = [
+        EmotionEventV1.model_validate_json(event(sid, seq))
+        for sid in ("m", "n")
+        for seq in range(4)
+    ]
+    async with EventStore(redis_settings) as store:
+        real = store._run_scripts
+
+        async def stored_then_failed(calls):
+            monkeypatch.setattr(store, "_run_scripts", real)
+            await real(calls)
+            raise OSError("the connection dropped after the scripts ran")
+
+        monkeypatch.setattr(store, "_run_scripts", stored_then_failed)
+        with pytest.raises(OSError):
+            await store.add_new_events(events)
+        assert len(await store.add_new_events(events)) == 8
+        assert await store.add_new_events(events) == []
+        for sid in ("m", "n"):
+            assert (await store.stream_state(sid))["events_total"] == 4

@@ -77,6 +77,11 @@ class EventStore(Component, StoreQueries):
         self._sha = hashlib.sha1(STORE_STREAM.encode()).hexdigest()
         self._sessions: OrderedDict[str, str] = OrderedDict()  # stream -> stored session JSON
         self._trimmed_at = -INDEX_TRIM_S
+        # Events of calls that raised (a replica's WAIT, a node lost mid-pipeline), maybe stored
+        # already: the retry finds those duplicate, with a marker set since the first such call,
+        # and returns them as new all the same (rules, feeds and live push see them once).
+        self._unreturned: dict[str, tuple[EmotionEventV1, str]] = {}
+        self._unreturned_since = 0
 
     async def _start(self) -> None:
         url = self.settings.url.get_secret_value()
@@ -129,15 +134,24 @@ class EventStore(Component, StoreQueries):
         for ev in unique:
             pending.setdefault(ev.stream_id, []).append((ev, ev.model_dump_json()))
         await self._index(unique)  # first and idempotent: a replay of the batch repairs it
-        stored = await self._store_streams(pending)
+        carried, since = self._unreturned, self._unreturned_since
+        if len(carried) > 4 * MAX_SCRIPT_EVENTS:  # never retried: another batch by now
+            carried = {}
+        self._unreturned = carried | {p[0].event_id: p for ps in pending.values() for p in ps}
+        self._unreturned_since = since if carried else _now_ms()
+        stored = await self._store_streams(pending, carried, since)
         if self._replicas is not None:  # before the caller commits offsets: see ``replicas``
             await self._replicas.wait(list(pending))
         await self._publish([(ev.stream_id, doc) for ev, doc in stored])
+        self._unreturned, self._unreturned_since = {}, 0
         ids = {ev.event_id for ev, _ in stored}
         return [ev for ev in unique if ev.event_id in ids]
 
-    async def _store_streams(self, pending: Pending) -> list[tuple[EmotionEventV1, str]]:
-        """Run each stream's script; drop what turned out duplicate and retry what raced."""
+    async def _store_streams(
+        self, pending: Pending, carried: dict[str, tuple[EmotionEventV1, str]], since: int
+    ) -> list[tuple[EmotionEventV1, str]]:
+        """Run each stream's script; drop what turned out duplicate and retry what raced.
+        ``carried``: events of failed calls, new if their marker was set at ``since`` or later."""
         stored: list[tuple[EmotionEventV1, str]] = []
         for _ in range(MAX_TRANSACTION_ATTEMPTS):
             sessions = await self._advance_sessions(pending)
@@ -152,6 +166,9 @@ class EventStore(Component, StoreQueries):
                     self._remember(sid, call[2])
                     continue
                 duplicates, current = set(result[0]), result[1]
+                for event_id, at in zip(result[0], result[2]):
+                    if event_id in carried and float(at) >= since:
+                        stored.append(carried[event_id])
                 self._remember(sid, current)
                 left = [e for e in pending[sid] if e[0].event_id not in duplicates]
                 if left:

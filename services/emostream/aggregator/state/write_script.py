@@ -6,8 +6,9 @@ sessions and per-minute window buckets. Counters and buckets are coalesced in Py
 script does one read and one write per key, whatever the number of events. TTLs are refreshed
 at most every ``REFRESH_MS`` per stream (and whenever a key is created), not on every write.
 
-Returns 1 when stored; ``{duplicate ids, current session}`` when nothing was written (the
-caller drops the duplicates, recomputes the session from the current one and retries).
+Returns 1 when stored; ``{duplicate ids, current session, their markers' stored-at ms}`` when
+nothing was written (the caller drops the duplicates, recomputes the session from the current
+one and retries).
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ local m = cjson.decode(ARGV[1])
 local seen, state, events, tracks, tracks_at, sessions, stable =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local marks = redis.call('ZMSCORE', seen, unpack(m.ids))
-local dups = {}
-for i = 1, #m.ids do if marks[i] then dups[#dups + 1] = m.ids[i] end end
+local dups, scores = {}, {}
+for i = 1, #m.ids do
+  if marks[i] then dups[#dups + 1] = m.ids[i]; scores[#scores + 1] = marks[i] end
+end
 local st = redis.call('HMGET', state, 'session', 'events_total', 'last_frame_seq', 'faces',
                       'faces_n', 'ttl_at', unpack(m.elabels))
-if #dups > 0 or (st[1] or '') ~= m.expect then return {dups, st[1] or ''} end
+if #dups > 0 or (st[1] or '') ~= m.expect then return {dups, st[1] or '', scores} end
 local now = m.now
 local refresh = (not st[6]) or (now - tonumber(st[6]) > m.refresh_ms)
 if refresh then redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. m.seen_cutoff) end
