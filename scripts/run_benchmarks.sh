@@ -41,3 +41,8 @@ if [ -n "$YUNET" ]; then
 else
   run detect bench detect --fer2013 "$FER" --limit 300 --detectors haar --json
 fi
+# The aggregator: one node (one and three processes); the before/after pairs of BENCHMARKS.md ran
+# the same command on two checkouts (see there). On a loopback Redis Cluster:
+# scripts/bench_aggregator_cluster.py.
+run aggregator_after bench aggregator --json
+run aggregator_after_replicas3 bench aggregator --replicas 3 --events 60000 --json
