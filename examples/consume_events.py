@@ -22,7 +22,7 @@ async def main(bootstrap: str, topic: str, group: str) -> None:
     await consumer.start()
     try:
         async for record in consumer:
-            ev = EmotionEventV1.model_validate_json(record.value)
+            ev = EmotionEventV1.model_validate_json(record.value, extra="ignore")
             smoothed = ev.smoothed.label if ev.smoothed else "-"
             print(
                 f"{ev.stream_id} #{ev.frame_seq} track={ev.face.track_id} "

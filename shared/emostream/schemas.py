@@ -6,7 +6,7 @@ import hashlib
 import json
 import math
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 from pydantic import (
     AfterValidator,
@@ -267,15 +267,22 @@ class LiveMessageV1(BaseModel):
     data: EmotionEventV1 | EmotionChangeV1 | AlertV1 = Field(description="As its type says")
 
 
+def _open(node: object) -> object:
+    """The schema with ``additionalProperties: false`` dropped everywhere (docs/EVENTS.md)."""
+    if isinstance(node, dict):
+        return {
+            k: _open(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)
+        }
+    return [_open(v) for v in node] if isinstance(node, list) else node
+
+
 def json_schemas() -> dict[str, dict]:
-    """JSON Schemas of every published message type."""
-    return {
-        "EmotionEventV1": EmotionEventV1.model_json_schema(),
-        "EmotionChangeV1": EmotionChangeV1.model_json_schema(),
-        "AlertV1": AlertV1.model_json_schema(),
-        "DeadLetter": DeadLetter.model_json_schema(),
-        "LiveMessageV1": LiveMessageV1.model_json_schema(),
-    }
+    """Published JSON Schemas of every message type: they accept unknown fields, so consumers
+    validating with them keep working when a version gains an optional field. Producers still
+    validate strictly (the models forbid unknown fields); consumers parse with ``extra="ignore"``.
+    """
+    models = (EmotionEventV1, EmotionChangeV1, AlertV1, DeadLetter, LiveMessageV1)
+    return {m.__name__: cast(dict, _open(m.model_json_schema())) for m in models}
 
 
 def json_schemas_text() -> str:

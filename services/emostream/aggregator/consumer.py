@@ -105,7 +105,8 @@ class EventConsumer(BatchConsumer):
         events = []
         for r in records:
             try:
-                events.append(EmotionEventV1.model_validate_json(r.value or b""))
+                # Unknown fields are ignored (a newer producer's optional ones, docs/EVENTS.md).
+                events.append(EmotionEventV1.model_validate_json(r.value or b"", extra="ignore"))
             except ValidationError as exc:
                 self.dead_letters += 1
                 await send_dead_letter(
