@@ -53,6 +53,7 @@ class _Process:
     name = "process"
     stop_timeout_s = 5.0
     death_signal = signal.SIGKILL  # sent by the kernel if we die first (``local.child``)
+    port_wait_s = 10.0  # how long a start waits for its port to be released
 
     def __init__(self) -> None:
         self.port = 0
@@ -66,9 +67,15 @@ class _Process:
         env: dict[str, str] | None = None,
         log_path: Path | None = None,
     ) -> None:
-        if port_open(port):
-            # Tansu exits 0 when its port is taken, which would silently reuse a stranger's server.
-            raise DependencyUnavailable(f"port {port} is already in use; cannot start {self.name}")
+        # Tansu exits 0 when its port is taken, which would silently reuse a stranger's server:
+        # wait (bounded) for a port still held, e.g. by the previous broker of a restart.
+        deadline = time.monotonic() + self.port_wait_s
+        while port_open(port):
+            if time.monotonic() > deadline:
+                raise DependencyUnavailable(
+                    f"port {port} is already in use; cannot start {self.name}"
+                )
+            time.sleep(0.1)
         self.port = port
         stderr = subprocess.DEVNULL
         if log_path is not None:
@@ -95,6 +102,12 @@ class _Process:
                     f"{self.name} exited with {self._proc.returncode} at start"
                 )
             if port_open(port):
+                time.sleep(0.1)  # a server that found its port taken exits at once (Tansu: 0)
+                if self._proc.poll() is not None:
+                    raise DependencyUnavailable(
+                        f"{self.name} exited with {self._proc.returncode}: port {port} is "
+                        "another process's"
+                    )
                 log.info(f"{self.name} started", port=port, pid=self._proc.pid)
                 return
             time.sleep(0.05)

@@ -9,6 +9,8 @@ A ``BatchConsumer`` owns a consumer and a producer and runs, until stopped:
 3. hands the readable records to the subclass's ``handle``, which processes them, publishes
    what they produce, waits for every acknowledgement and only then calls ``commit`` with the
    offsets after the batch (at-least-once: a crash before the commit replays the batch);
+   While the broker refuses the outputs (an outage, topics lost), the batch is handled again
+   with a capped back-off until it goes through (``outage.until_published``);
 4. dead-letters the unreadable records (after the records before them were committed) and
    commits past them, so a poison record is skipped once, never re-read;
 5. when nothing was fetched, checks that the topic still exists (recreating it if the broker
@@ -36,6 +38,7 @@ from emostream.kafka.broker_watch import BrokerWatch
 from emostream.kafka.clients import make_consumer, make_producer
 from emostream.kafka.commit_policy import commit_after_ack
 from emostream.kafka.dead_letters import dead_letter_unreadable
+from emostream.kafka.outage import until_published
 from emostream.kafka.record_fetch import Unreadable, fetch_batch, past
 from emostream.runtime.component import Component
 from emostream.runtime.health import progress_check
@@ -117,7 +120,9 @@ class BatchConsumer(Component):
         self._consumer: AIOKafkaConsumer = make_consumer(kafka, [], group_id, client_name)
         self._consumer.subscribe([topic], listener=_FinishBatchOnRevoke(self))
         self._producer: AIOKafkaProducer = make_producer(kafka, client_name)
-        self.broker_watch = BrokerWatch(kafka, self._consumer, topic, group_id)
+        # Checks back off to 5 s at most while the broker is away: a broker that came back
+        # without the topic gets it within seconds, not after a long back-off.
+        self.broker_watch = BrokerWatch(kafka, self._consumer, topic, group_id, max_backoff_s=5.0)
         self._stop_requested = asyncio.Event()
         self._idle = asyncio.Event()  # set while no batch is in hand
         self._idle.set()
@@ -233,8 +238,9 @@ class BatchConsumer(Component):
             await self._handle_one(prepared)
 
     async def _handle_one(self, prepared) -> None:
+        """``handle``; while the broker refuses its outputs, again (``outage.until_published``)."""
         try:
-            await self.handle(prepared)
+            await until_published(lambda: self.handle(prepared), self.broker_watch, self.wait_stop)
         finally:
             self._done_one()
         self.last_progress = time.monotonic()

@@ -59,6 +59,11 @@ class TopicWatch:
         self._backoff_s = check_interval_s
         self.topics_recreated = 0
 
+    def check_now(self) -> None:
+        """Make the next ``ensure_topic`` check at once (a send or commit just failed)."""
+        self._next_check = time.monotonic()
+        self._backoff_s = self.check_interval_s
+
     async def ensure_topic(self) -> bool:
         """At most every ``check_interval_s``: recreate the topics if ours is gone.
 
