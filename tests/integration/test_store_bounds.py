@@ -82,3 +82,30 @@ async def test_a_track_idle_past_track_idle_s_leaves(redis_settings):
         await store.add_events([old, _event(1, 0, "new", now)])
         tracks = await store.tracks(STREAM, 10 * 24 * 3600, int(now.timestamp() * 1000))
         assert [t["track_id"] for t in tracks] == ["new"]
+
+
+async def test_every_key_of_a_stream_expires(redis_settings):
+    """Keys created on a stream's first batch and later (sessions, tracks, feeds) all get a TTL."""
+    from emostream.aggregator.feeds import FeedStore
+    from tests.synthetic import make_event
+
+    now = datetime.now(UTC)
+    async with EventStore(redis_settings, RetentionOptions(session_gap_seconds=1)) as store:
+        await store.add_events([make_event(-30, stream=STREAM, seq=0, track=None, base=now)])
+        later = [
+            make_event(
+                t, stream=STREAM, seq=10 + t, smoothed={"label": "happy", "changed": True}, base=now
+            )
+            for t in range(3)
+        ]
+        fresh = await store.add_new_events(later)  # closes the first session, adds tracks
+        await FeedStore(store.redis, store.p, store.retention).add_changes(fresh)
+        keys = [k async for k in store.redis.scan_iter(f"{store.p}:stream:*", count=1000)]
+        assert {k.rsplit(":", 1)[-1] for k in keys} >= {
+            "sessions",
+            "tracks",
+            "tracks_at",
+            "changes",
+        }
+        no_ttl = [k for k in keys if await store.redis.ttl(k) < 0]
+        assert no_ttl == []

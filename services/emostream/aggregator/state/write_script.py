@@ -40,8 +40,11 @@ local st = redis.call('HMGET', state, 'session', 'events_total', 'last_frame_seq
                       'faces_n', 'ttl_at', unpack(m.elabels))
 if #dups > 0 or (st[1] or '') ~= m.expect then return {dups, st[1] or '', scores} end
 local now = m.now
-local refresh = (not st[6]) or (now - tonumber(st[6]) > m.refresh_ms)
-if refresh then redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. m.seen_cutoff) end
+local first = not st[6]  -- a new (or expired) stream: none of its keys exist yet
+local refresh = first or (now - tonumber(st[6]) > m.refresh_ms)
+if refresh and not first then
+  redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. m.seen_cutoff)
+end
 local z = {}
 for i = 1, #m.ids do z[#z + 1] = now; z[#z + 1] = m.ids[i] end
 redis.call('ZADD', seen, unpack(z))
@@ -108,8 +111,11 @@ for j, inc in ipairs(m.mins) do
   redis.call('HSET', key, unpack(out))
   if not cur[1] then redis.call('EXPIRE', key, m.win_ttl) end
 end
-if refresh then
-  for i = 2, #STREAM_PARTS do redis.call('EXPIRE', KEYS[i], m.ttl) end
+if refresh then  -- the stable hash: its writer (feeds) sets its TTL on every write
+  local parts = {state, events}
+  if not first or #m.tracks > 0 then parts[#parts + 1] = tracks; parts[#parts + 1] = tracks_at end
+  if not first or #m.closed > 0 then parts[#parts + 1] = sessions end
+  for _, k in ipairs(parts) do redis.call('EXPIRE', k, m.ttl) end
   redis.call('EXPIRE', seen, m.seen_ttl)
 end
 return 1
