@@ -22,6 +22,7 @@ from emostream.api_limits import ReadBudgetOptions
 from emostream.fleet_options import FleetOptions
 from emostream.metrics_options import ApiMetricsOptions, StreamMetricsOptions
 from emostream.retention import RetentionOptions
+from emostream.secret_files import SecretFilesSource
 from emostream.settings import (
     DetectorOptions,
     HttpServerOptions,
@@ -214,6 +215,15 @@ class ServiceSettings(BaseSettings):
     kafka: KafkaOptions = KafkaOptions()
     log: LogOptions = LogOptions()
     http_server: HttpServerOptions = HttpServerOptions()
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        """``EMOSTREAM_X_FILE=/path`` too (emostream.secret_files): after the environment,
+        before ``.env``."""
+        files = SecretFilesSource(settings_cls)
+        return (init_settings, env_settings, files, dotenv_settings, file_secret_settings)
 
     def reached_hosts(self) -> list[str]:
         """Hosts this service binds or connects to (placeholder secrets need all on loopback)."""

@@ -106,7 +106,7 @@ def unknown_variable_warnings(environ: Mapping[str, str] | None = None) -> list[
     known = known_variables()
     lines = []
     for name, (_, where) in sorted(_configured(environ).items()):
-        if name in known:
+        if name in known or name.removesuffix("_FILE") in known:  # X_FILE: emostream.secret_files
             continue
         near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
         hint = f"; did you mean {near[0]}?" if near else ""
@@ -153,6 +153,8 @@ def explain_settings_error(
 ) -> str:
     """pydantic-settings names only the section of a JSON value that does not parse: find the
     variable."""
+    if str(exc).startswith(PREFIX) or str(exc).startswith(f"both {PREFIX}"):
+        return str(exc)  # emostream.secret_files names the variable itself
     match = re.search(r'field "([^"]+)"', str(exc))
     section = match.group(1).upper() if match else ""
     fields = variable_names(cls)

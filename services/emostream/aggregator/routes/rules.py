@@ -6,12 +6,26 @@ from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 
 from emostream.aggregator.deps import AdminScope, ApiContext, Context, ReadBudgetScope, ReadScope
 from emostream.aggregator.responses import Deliveries, RuleList
+from emostream.aggregator.rules.idempotency import (
+    IDEMPOTENCY_KEY_PATTERN,
+    IdempotencyConflict,
+    RuleIdempotency,
+)
 from emostream.aggregator.rules.model import RULE_ID_PATTERN, Rule, RuleSpec, new_rule
-from emostream.aggregator.rules.store import MAX_RULES
+from emostream.aggregator.rules.store import MAX_RULES, RuleStore
 from emostream.aggregator.webhooks.urls import masked_url
 
 RuleId = Annotated[str, Path(pattern=RULE_ID_PATTERN, description="Rule id (32 hex digits)")]
 ApiKey = Annotated[str | None, Header(include_in_schema=False)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Retry-safe creation: the same key and body within 24 h give the same rule "
+        "(201, Idempotent-Replayed: true); the same key with another body gets 422",
+    ),
+]
 
 
 def rules_router(max_deliveries: int) -> APIRouter:
@@ -73,7 +87,13 @@ async def _get(ctx: ApiContext, rule_id: str) -> Rule:
     return found
 
 
-async def create_rule(spec: RuleSpec, ctx: Context) -> Rule:
+async def create_rule(
+    spec: RuleSpec,
+    ctx: Context,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+    x_api_key: ApiKey = None,
+) -> Rule:
     """Create a rule (admin). Alerts go to the alerts topic and, if set, to ``webhook_url``."""
     if spec.webhook_url and not ctx.webhooks_enabled:
         raise HTTPException(
@@ -81,12 +101,32 @@ async def create_rule(spec: RuleSpec, ctx: Context) -> Rule:
             detail="webhook_url needs a signing secret on the aggregator: "
             "set EMOSTREAM_ALERTS__WEBHOOK_SECRET",
         )
-    rules = ctx.rules()
+    rules, rule = ctx.rules(), new_rule(spec)
+    if idempotency_key is None:
+        await _create(rules, rule)
+        return rule
+    keys = RuleIdempotency(ctx.store.redis, ctx.store.p)
+    try:
+        claim = await keys.claim(x_api_key, idempotency_key, spec, rule)
+    except IdempotencyConflict:
+        raise HTTPException(
+            422, detail="this Idempotency-Key was used with a different request body"
+        ) from None
+    if claim.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+        return claim.rule
+    try:
+        await _create(rules, rule)
+    except Exception:
+        await keys.release(x_api_key, idempotency_key)  # not created: a retry may try again
+        raise
+    return rule
+
+
+async def _create(rules: RuleStore, rule: Rule) -> None:
     if await rules.count() >= MAX_RULES:
         raise HTTPException(409, detail=f"at most {MAX_RULES} rules; delete some first")
-    rule = new_rule(spec)
     await rules.create(rule)
-    return rule
 
 
 async def list_rules(ctx: Context, x_api_key: ApiKey = None) -> RuleList:
