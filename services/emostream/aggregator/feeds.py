@@ -1,6 +1,6 @@
 """Per-stream feeds of stable-emotion changes and alerts, paged newest first, pushed live.
 
-Keys (``{p}`` is the configured prefix), next to ``EventStore``'s:
+Keys (``{p}`` is the configured prefix; the stream id is the hash tag, as in ``EventStore``'s):
   {p}:stream:{id}:changes   ZSET score capture ms, member ``{event_id} {EmotionChangeV1 JSON}``;
                             the newest ``max_changes_per_stream`` kept, TTL stream_ttl_s
   {p}:stream:{id}:alerts    ZSET score fired-at ms, member ``{alert_id} {AlertV1 JSON}``;
