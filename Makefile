@@ -31,7 +31,7 @@ integration: $(VENV)/.installed
 	$(PY) -m pytest tests/integration
 
 # Offline: ruff and mypy come from the venv; their settings are in pyproject.toml.
-LINT_PATHS := shared services tests scripts examples
+LINT_PATHS := shared services tests scripts examples clients
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
