@@ -202,3 +202,21 @@ async def test_the_live_subscription_survives_a_redis_restart():
         await hub.leave(client)
     finally:
         server.stop()
+
+
+async def test_joining_while_redis_is_away_is_a_redis_error():
+    """The API answers a RedisError with 503: a live client joining while Redis is down too."""
+    from pydantic import SecretStr
+    from redis.exceptions import RedisError
+
+    from emostream.aggregator.live.hub import LiveHub
+    from emostream.local.servers import free_port
+    from emostream.settings import RedisOptions
+
+    away = RedisOptions(url=SecretStr(f"redis://127.0.0.1:{free_port()}/0"), key_prefix="away")
+    hub = LiveHub(away)
+    try:
+        with pytest.raises(RedisError):
+            await hub.join(None)
+    finally:
+        await hub.stop()

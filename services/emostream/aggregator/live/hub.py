@@ -17,7 +17,8 @@ import json
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisClusterException, RedisError
 
 from emostream.aggregator.live.wire import decode
 from emostream.aggregator.state.connect import AnyRedis, connect
@@ -135,9 +136,12 @@ class LiveHub(Component):
 
     async def _subscribe(self) -> None:
         if self._redis is None:  # its own connections: no pool is shared with viewers
-            self._redis, self.cluster = await connect(
-                self.settings.url.get_secret_value(), decode_responses=True, max_connections=2
-            )
+            try:
+                self._redis, self.cluster = await connect(
+                    self.settings.url.get_secret_value(), decode_responses=True, max_connections=2
+                )
+            except DependencyUnavailable as exc:  # the API answers 503 to a RedisError
+                raise RedisConnectionError(str(exc)) from exc
         self._pubsub = self._redis.pubsub()
         if self.cluster:
             channels = [live_channel(self.prefix, i) for i in range(INDEX_PARTS)]
@@ -173,7 +177,7 @@ class LiveHub(Component):
                 if self._pubsub is None:
                     await self._subscribe()
                 msg = await self._next_message()
-            except (RedisError, OSError, DependencyUnavailable) as exc:
+            except (RedisError, RedisClusterException, OSError) as exc:
                 log.warning("live subscription lost, resubscribing", error=str(exc), retry_s=delay)
                 pubsub, self._pubsub = self._pubsub, None
                 client, self._redis = self._redis, None  # a cluster may have moved: reconnect
