@@ -44,9 +44,9 @@ async def test_a_refused_batch_is_handled_again_until_it_goes_through(monkeypatc
         await asyncio.sleep(delay)
         return False
 
-    watch = FakeWatch()
-    assert await until_published(handle, watch, wait_stop) is True
-    assert len(calls) == 3 and watch.checks == 2 and watch.now == 2
+    watch, retries = FakeWatch(), []
+    assert await until_published(handle, watch, wait_stop, lambda: retries.append(1)) is True
+    assert len(calls) == 3 and watch.checks == 2 and watch.now == 2 and len(retries) == 2
 
 
 async def test_a_stop_during_an_outage_leaves_the_batch_uncommitted():

@@ -240,9 +240,14 @@ class BatchConsumer(Component):
     async def _handle_one(self, prepared) -> None:
         """``handle``; while the broker refuses its outputs, again (``outage.until_published``)."""
         try:
-            await until_published(lambda: self.handle(prepared), self.broker_watch, self.wait_stop)
+            await until_published(
+                lambda: self.handle(prepared), self.broker_watch, self.wait_stop, self._progressed
+            )
         finally:
             self._done_one()
+        self.last_progress = time.monotonic()
+
+    def _progressed(self) -> None:
         self.last_progress = time.monotonic()
 
     def _done_one(self) -> None:

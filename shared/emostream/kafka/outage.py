@@ -28,12 +28,14 @@ async def until_published(
     handle: Callable[[], Awaitable[object]],
     watch: TopicWatch,
     wait_stop: Callable[[float], Awaitable[bool]],
+    on_retry: Callable[[], None] = lambda: None,
 ) -> bool:
     """Run ``handle`` until it raises no ``KafkaError``; False if a stop came first (the batch
     is then left uncommitted: its partition's next owner replays it).
 
     ``handle`` must be safe to repeat: what it publishes carries deterministic ids, so a retry
-    after a partial publish only makes duplicates, which downstream drops.
+    after a partial publish only makes duplicates, which downstream drops. ``on_retry`` runs
+    before each wait (the loop marks its progress: a broker outage is no reason to restart it).
     """
     delay, failures = FIRST_RETRY_S, 0
     while True:
@@ -52,6 +54,7 @@ async def until_published(
             )
         watch.check_now()
         await watch.ensure_topic()
+        on_retry()
         if await wait_stop(delay):
             log.warning("stop requested during a broker outage: the batch will be replayed")
             return False
