@@ -169,3 +169,22 @@ async def test_live_push_from_every_master(redis_cluster: RedisCluster6):
     assert len(got) == len(events)  # every stream's events, whichever master stored them
     kinds = [kind for kind, _ in typed]
     assert kinds.count("event") == PER_STREAM and kinds.count("change") == 2
+
+
+async def test_no_cluster_node_answering_is_a_503(redis_cluster: RedisCluster6):
+    from redis.asyncio.cluster import RedisCluster
+
+    from emostream.local.servers import free_port
+
+    async with EventStore(cluster_settings(redis_cluster)) as store:
+        app = create_app(store)
+        live, store._redis = store._redis, RedisCluster(host="127.0.0.1", port=free_port())
+        try:
+            async with httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://127.0.0.1"
+            ) as api:
+                r = await api.get("/v1/streams")
+        finally:
+            await store._redis.aclose()
+            store._redis = live
+    assert r.status_code == 503, r.text

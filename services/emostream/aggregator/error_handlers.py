@@ -7,12 +7,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(RedisError, redis_down)
+    app.add_exception_handler(RedisClusterException, redis_down)  # no cluster node answers
 
 
 async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -21,7 +22,7 @@ async def invalid_request(request: Request, exc: RequestValidationError) -> JSON
     return JSONResponse({"detail": _sendable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
-async def redis_down(request: Request, exc: RedisError) -> JSONResponse:
+async def redis_down(request: Request, exc: RedisError | RedisClusterException) -> JSONResponse:
     return JSONResponse(
         {"detail": "state store (Redis) unavailable, retry shortly"},
         status_code=503,
