@@ -16,6 +16,7 @@ BENCH_MODULES = (
     "worker",
     "dashboard",
     "aggregator",
+    "fleet",
 )
 
 

@@ -60,6 +60,7 @@ class Camera:
         self.last_error: str | None = None
         self.error_since: str | None = None
         self._sent_at_status = (0, time.monotonic())
+        self._next_at = 0.0  # when the next frame is due (monotonic)
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"camera-{spec.stream_id[:24]}")
         self._task: asyncio.Task | None = None
         self.partition: object = None  # the registry partition it came from (set by its fleet)
@@ -144,7 +145,7 @@ class Camera:
         frames, live = await self._open()
         pending: set[asyncio.Future] = set()
         got = 0
-        next_at = time.monotonic()
+        next_at = max(self._next_at, time.monotonic())  # a looping file keeps its pace
         try:
             while True:
                 frame = await self._in_thread(next, frames, _END)
@@ -161,6 +162,7 @@ class Camera:
                     next_at = time.monotonic() + period_s
                     continue
                 next_at = max(next_at + period_s, time.monotonic() - period_s)
+                self._next_at = next_at
                 await self._publish(frame, live, pending)
         finally:
             self._thread.submit(getattr(frames, "close", lambda: None))
