@@ -19,6 +19,7 @@ from typing import Any
 from emostream.aggregator.state.keys import stream_key
 from emostream.aggregator.state.sessions import Session
 from emostream.config import RetentionOptions
+from emostream.labels import EMOTIONS
 from emostream.schemas import EmotionEventV1
 
 DEDUPE_TTL_S = 3600  # an event id stays a duplicate this long after it was stored
@@ -140,8 +141,7 @@ def plan(
     the closed and the new one."""
     expect, closed, current = sessions
     last = max(events, key=lambda e: (e[0].frame_seq, e[0].face.index))[0]
-    emotions, tracks, faces, mins = _coalesce(events, last.frame_seq)
-    newest_ms = max(ev.captured_ms for ev, _ in events)
+    emotions, tracks, faces, mins, newest_ms = _coalesce(events, last.frame_seq)
     session = current.dumps()
     meta = {
         "sid": sid,
@@ -178,25 +178,33 @@ def plan(
 
 def _coalesce(
     events: list[tuple[EmotionEventV1, str]], last_seq: int
-) -> tuple[dict[str, int], dict[str, list[Any]], list[int], dict[int, dict[str, float]]]:
+) -> tuple[dict[str, int], dict[str, list[Any]], list[int], dict[int, dict[str, float]], int]:
     """Per batch: emotion counts (``e:{label}``), each track's latest event ``[id, ARGV
-    index, capture ms]``, the ARGV indices of the last frame's faces (by face index) and the
-    per-minute bucket increments."""
+    index, capture ms]``, the ARGV indices of the last frame's faces (by face index), the
+    per-minute bucket increments and the newest capture ms."""
     emotions: dict[str, int] = {}
     tracks: dict[str, list[Any]] = {}
     faces = []
-    mins: dict[int, dict[str, float]] = {}
+    seconds: dict[int, tuple[dict[str, int], list[float]]] = {}  # t -> label counts, prob sums
+    newest = 0
     for i, (ev, _) in enumerate(events):
-        label = f"e:{ev.emotion.label}"
+        ms = ev.captured_ms
+        newest = max(newest, ms)
+        label = ev.emotion.label
         emotions[label] = emotions.get(label, 0) + 1
         if ev.face.track_id:
-            tracks[ev.face.track_id] = [ev.face.track_id, i + 2, ev.captured_ms]
+            tracks[ev.face.track_id] = [ev.face.track_id, i + 2, ms]
         if ev.frame_seq == last_seq:
             faces.append((ev.face.index, i + 2))
-        t = ev.captured_ms // 1000
+        counts, sums = seconds.setdefault(ms // 1000, ({}, [0.0] * len(EMOTIONS)))
+        counts[label] = counts.get(label, 0) + 1
+        for j, p in enumerate(ev.emotion.probabilities.values()):  # in EMOTIONS order
+            sums[j] += p
+    mins: dict[int, dict[str, float]] = {}
+    for t, (counts, sums) in seconds.items():
         bucket = mins.setdefault(t // 60, {})
-        for field in (f"{t}:n", f"{t}:n:{label[2:]}"):
-            bucket[field] = bucket.get(field, 0) + 1
-        for lab, p in ev.emotion.probabilities.items():
-            bucket[f"{t}:p:{lab}"] = bucket.get(f"{t}:p:{lab}", 0.0) + p
-    return emotions, tracks, [i for _, i in sorted(faces)], mins
+        bucket[f"{t}:n"] = sum(counts.values())
+        bucket |= {f"{t}:n:{label}": n for label, n in counts.items()}
+        bucket |= {f"{t}:p:{label}": p for label, p in zip(EMOTIONS, sums)}
+    labels = {f"e:{label}": n for label, n in emotions.items()}
+    return labels, tracks, [i for _, i in sorted(faces)], mins, newest
