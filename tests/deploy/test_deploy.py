@@ -295,7 +295,9 @@ def test_compose_topics():
         "emostream.changes": 12,
         "emostream.dlq": 3,
         "emostream.alerts": 3,
+        "emostream.cameras": 12,
     }
+    assert topics["emostream.cameras"]["configs"]["cleanup.policy"] == "compact"  # registry
     frames = topics["emostream.frames"]["configs"]
     assert int(frames["retention.ms"]) <= 15 * 60 * 1000
     assert int(frames["segment.ms"]) <= int(frames["retention.ms"])  # else retention never bites
@@ -571,7 +573,8 @@ def test_compose_env_builds_each_services_settings(build_settings):
             s.kafka.changes_topic,
             s.kafka.alerts_topic,
         }
-        assert wanted == set(topics), name
+        assert wanted | {"emostream.cameras"} == set(topics), name
+        assert getattr(s, "fleet", None) is None or s.fleet.cameras_topic in topics, name
         assert s.kafka.max_message_bytes <= int(
             topics[s.kafka.frames_topic]["configs"]["max.message.bytes"]
         ), name
@@ -589,7 +592,11 @@ def test_compose_env_builds_each_services_settings(build_settings):
             assert s.model.device == ("cuda" if "gpu" in service.get("profiles", []) else "cpu")
             grace_s = int(service["stop_grace_period"].removesuffix("s"))
             assert grace_s > s.worker.shutdown_grace_s
-        if command == "ingest":
+        if command == "ingest" and name == "ingest-fleet":  # issue 35: cameras as data
+            assert s.ingest.source == "fleet" and service["command"] == ["ingest"]
+            assert s.redis.url.get_secret_value() == "redis://redis:6379/0"
+            assert f":{s.ingest.metrics_port}/livez" in " ".join(service["healthcheck"]["test"])
+        elif command == "ingest":
             assert s.ingest.source == "sample" and s.ingest.loop is True
             assert f":{s.ingest.metrics_port}/livez" in " ".join(service["healthcheck"]["test"])
             assert s.ingest.metrics_host == "0.0.0.0", name
@@ -634,7 +641,13 @@ def test_k8s_env_builds_each_services_settings(build_settings):
             s.kafka.dlq_topic,
             s.kafka.changes_topic,
             s.kafka.alerts_topic,
+            "emostream.cameras",
         } == set(k8s_topics())
+        if command == "ingest":  # one fleet Deployment, N replicas (issue 35)
+            assert s.ingest.source == "fleet" and doc["spec"]["replicas"] >= 2
+            assert "strategy" not in doc["spec"]  # a rolling update only moves cameras
+            assert s.fleet.cameras_topic in k8s_topics()
+            assert s.redis.url.get_secret_value().startswith("redis://")
         if command == "aggregator":
             assert s.redis.url.get_secret_value().startswith("redis://")
             assert s.api.host == "0.0.0.0"
