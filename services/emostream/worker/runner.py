@@ -9,13 +9,14 @@ from dataclasses import dataclass
 import structlog
 
 from emostream import metrics
+from emostream.cloudevents_headers import attrs_for, kafka_headers
 from emostream.config import WorkerOptions
 from emostream.kafka.batch_consumer import BatchConsumer
 from emostream.kafka.clients import next_offsets
 from emostream.kafka.dead_letters import send_dead_letter
 from emostream.settings import KafkaOptions
-from emostream.worker.batch import BatchResult, DetectedBatch, RawFrame
-from emostream.worker.processing import FrameProcessor
+from emostream.worker.batch import BatchResult, RawFrame
+from emostream.worker.protocol import AnyProcessor
 from emostream.worker.steering import LatencySteer
 from emostream.worker.timings import BatchTimes, StageTotals
 
@@ -28,30 +29,25 @@ class _InHand:
 
     records: list
     raw: list[RawFrame]
-    detected: DetectedBatch | None  # None: the processor runs both stages in ``handle``
+    prepared: object  # what the processor's ``prepare`` made of ``raw``
     queue_wait_s: float  # summed over frames: capture (record timestamp) to fetch
     prepare_s: float
     prepared_at: float
-
-
-def _staged(processor) -> bool:
-    """Whether the worker may run the processor's stages apart: only when its ``process`` is
-    ``finish(prepare())`` (a subclass that overrides ``process`` gets it called as such)."""
-    return getattr(type(processor).process, "staged", False) is True
 
 
 class Worker(BatchConsumer):
     """At-least-once frames -> events. ``start``/``stop`` or ``async with``; ``run`` until stopped.
 
     The consume loop, commits and rebalance handling are ``BatchConsumer``'s; the worker adds
-    ``prepare`` (decode, detect, track in a thread) and ``handle`` (classify in a thread,
-    publish, commit after acknowledgement). The loop overlaps them: batch k+1 is fetched and
-    detected while batch k is classified and published. Each batch's size and fetch wait come
-    from a ``LatencySteer`` aiming at ``target_latency_ms``.
+    ``prepare`` (the processor's ``prepare`` in a thread: decode, detect, ...) and ``handle``
+    (its ``finish`` in a thread: classify, events; publish, commit after acknowledgement), for
+    either processing path (``worker.protocol.Processor``). The loop overlaps them: batch k+1
+    is fetched and detected while batch k is classified and published. Each batch's size and
+    fetch wait come from a ``LatencySteer`` aiming at ``target_latency_ms``.
     """
 
     def __init__(
-        self, kafka: KafkaOptions, options: WorkerOptions, processor: FrameProcessor
+        self, kafka: KafkaOptions, options: WorkerOptions, processor: AnyProcessor
     ) -> None:
         super().__init__(
             kafka,
@@ -65,7 +61,6 @@ class Worker(BatchConsumer):
         )
         self.options = options
         self.processor = processor
-        self.staged = _staged(processor)
         self.steer = LatencySteer(
             options.target_latency_ms, options.max_batch_frames, options.max_wait_ms
         )
@@ -105,26 +100,21 @@ class Worker(BatchConsumer):
             RawFrame(r.topic, r.partition, r.offset, r.value, list(r.headers or []))
             for r in records
         ]
-        detected = None
-        if self.staged:
-            detected = await asyncio.to_thread(self.processor.prepare, raw)
+        prepared = await asyncio.to_thread(self.processor.prepare, raw)
         t1 = time.perf_counter()
-        return _InHand(records, raw, detected, queue_wait_s, t1 - t0, t1)
+        return _InHand(records, raw, prepared, queue_wait_s, t1 - t0, t1)
 
     async def handle(self, batch: _InHand) -> BatchResult:
         """Finish one batch; publish events and dead letters; then commit.
 
-        Order: (1) finish the frames in a thread (classify, smooth; with an unstaged processor
-        all of ``process``); (2) send events and dead letters and wait for every
-        acknowledgement; (3) only then commit, per partition, the offset after the last record
-        of this batch. A crash before (3) replays the batch; event ids are deterministic, so the
-        aggregator drops the duplicates. Batches reach this in fetch order, one at a time.
+        Order: (1) finish the frames in a thread (classify, smooth, events); (2) send events and
+        dead letters and wait for every acknowledgement; (3) only then commit, per partition, the
+        offset after the last record of this batch. A crash before (3) replays the batch; event
+        ids are deterministic, so the aggregator drops the duplicates. Batches reach this in
+        fetch order, one at a time.
         """
         t0 = time.perf_counter()
-        if batch.detected is not None:
-            result = await asyncio.to_thread(self.processor.finish, batch.detected)
-        else:
-            result = await asyncio.to_thread(self.processor.process, batch.raw)
+        result = await asyncio.to_thread(self.processor.finish, batch.prepared)
         t_processed = time.perf_counter()
         await self._publish(result)
         t_published = time.perf_counter()
@@ -148,7 +138,7 @@ class Worker(BatchConsumer):
                         topic,
                         msg.model_dump_json().encode(),
                         key=msg.stream_id.encode(),
-                        headers=[("emostream-schema", schema)],
+                        headers=[("emostream-schema", schema), *kafka_headers(attrs_for(msg))],
                     )
                 )
         if futures:

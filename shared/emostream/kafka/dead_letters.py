@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer
 
+from emostream.cloudevents_headers import dead_letter_attrs, is_cloudevents_header, kafka_headers
 from emostream.kafka.record_fetch import Unreadable
 from emostream.schemas import DeadLetter
 
@@ -64,16 +65,45 @@ async def send_dead_letter(
         ("emostream-dlq-record", letter.model_dump_json().encode()),
     ]
     kept: list[tuple[str, bytes | None]] = [
-        (k, v) for k, v in headers if not k.startswith("emostream-dlq-")
+        (k, v)
+        for k, v in headers
+        if not k.startswith("emostream-dlq-") and not is_cloudevents_header(k)
     ]
     key = (stream_id or "unknown").encode()[:256]
     value = (value or b"") if keep_value else b""
+    extra += _cloudevent(letter, headers, value)
     if max_bytes is not None:
         value, kept, truncated = _fit(value, kept, extra, key, max_bytes)
         if truncated:
             extra.append((H_TRUNCATED, truncated.encode()))
     await producer.send_and_wait(topic, value, key=key, headers=kept + extra)
     return letter
+
+
+def _cloudevent(
+    letter: DeadLetter, headers: list[tuple[str, bytes]], value: bytes
+) -> list[tuple[str, bytes]]:
+    """CloudEvents headers of the dead letter (the original's ``ce_*`` are replaced): its data
+    is the original value, so its content type is the original's (none when the value is
+    left out); the original's CloudEvents id and type stay readable under ``-original-``."""
+    original = {k.lower(): v for k, v in headers if is_cloudevents_header(k)}
+    content_type = None
+    if value:
+        content_type = original.get("content-type", b"application/octet-stream").decode(
+            errors="replace"
+        )
+    attrs = dead_letter_attrs(
+        letter.source_topic,
+        letter.source_partition,
+        letter.source_offset,
+        letter.failed_at,
+        content_type,
+    )
+    kept = [(f"emostream-dlq-original-{k}", v) for k, v in original.items() if k in _ORIGINAL]
+    return kafka_headers(attrs) + kept
+
+
+_ORIGINAL = ("ce_id", "ce_type", "ce_source")
 
 
 def _size(headers: Sequence[tuple[str, bytes | None]]) -> int:

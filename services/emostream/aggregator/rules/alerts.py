@@ -21,6 +21,7 @@ from emostream import metrics
 from emostream.aggregator.rules.model import Rule, RuleIndex, evaluate_events, state_key
 from emostream.aggregator.rules.store import RuleStore, StateKey
 from emostream.aggregator.webhooks.delivery import WebhookDispatcher
+from emostream.cloudevents_headers import attrs_for, kafka_headers
 from emostream.schemas import AlertV1, EmotionEventV1
 
 log = structlog.get_logger(__name__)
@@ -104,7 +105,7 @@ class AlertEngine:
                 self.topic,
                 alert.model_dump_json().encode(),
                 key=alert.stream_id.encode(),
-                headers=[("emostream-schema", b"alert/1")],
+                headers=[("emostream-schema", b"alert/1"), *kafka_headers(attrs_for(alert))],
             )
         except KafkaError as exc:
             metrics.ALERT_ERRORS.labels("publish").inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emostream.cloudevents_headers import attrs_for, http_headers
 from emostream.config import AlertOptions
 from emostream.schemas import AlertV1
 from emostream.webhooks import signed_headers as standard_headers
@@ -27,7 +28,13 @@ def signed_headers(secrets: list[str], item: Delivery, attempt: int, body: bytes
         **standard_headers(secrets, item.alert.alert_id, body),
         "X-Emostream-Alert-Id": item.alert.alert_id,
         "X-Emostream-Attempt": str(attempt),
+        **cloudevent_headers(item.alert),
     }
+
+
+def cloudevent_headers(alert: AlertV1) -> dict[str, str]:
+    """CloudEvents HTTP binary mode (``ce-id`` is the alert id, as ``webhook-id``)."""
+    return http_headers(attrs_for(alert))
 
 
 def new_entry(item: Delivery) -> dict[str, Any]:
