@@ -4,6 +4,7 @@ registry API) and three fleet ingests; frames are read off the frames topic."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import uuid
@@ -52,6 +53,18 @@ async def _register(api: httpx.AsyncClient) -> None:
     assert r.status_code == 403
 
 
+def _running(ingests: list) -> int:
+    """Cameras the ingests' /metrics say they run (``emostream_fleet_cameras``, per ingest)."""
+    found = 0
+    for proc in ingests:
+        text = httpx.get(f"http://127.0.0.1:{proc.port}/metrics", timeout=5).text
+        found += sum(
+            int(float(n))
+            for n in re.findall(r'emostream_fleet_cameras\{state="running"\} (\S+)', text)
+        )
+    return found
+
+
 async def _bad_source_reported(api: httpx.AsyncClient) -> dict | None:
     status = (await api.get("/v1/cameras/bad", headers=READ)).json()["status"]
     return status if status and status.get("last_error") else None
@@ -81,6 +94,7 @@ async def test_fleet_runs_moves_and_changes_cameras(kafka_settings, redis_settin
             await _register(api)
             start = time.time()
             await until(lambda: _all_fresh(w, start), 60, "frames of all 12 cameras")
+            await until(lambda: _running(ingests) == 12, 10, "the gauges")  # no stream labels
             status, _ = await until(lambda: _bad_source_reported(api), 30, "the bad source's error")
             assert "missing" in status["last_error"] or "no.mp4" in status["last_error"]
             t = time.time()
@@ -109,8 +123,9 @@ async def test_fleet_runs_moves_and_changes_cameras(kafka_settings, redis_settin
             assert w.since("cam-02", deleted_at + 5) == []
             assert (await api.get("/v1/cameras/cam-02", headers=READ)).status_code == 404
             await until(lambda: _all_fresh(w, time.time() - 2), 10, "the others still run")
-            for cam in CAMERAS:
-                assert w.longest_overlap(cam) <= 10, (cam, w.longest_overlap(cam))
+            overlap = max(w.longest_overlap(cam) for cam in CAMERAS)
+            print(f"longest time two runs of one camera published together: {overlap:.1f} s")
+            assert overlap <= 10
     finally:
         await api.aclose()
         for proc in ingests:

@@ -25,6 +25,7 @@ from emostream.cameras.model import CameraSpec, check_source, resolved_path
 from emostream.errors import ConfigError
 from emostream.fleet_options import FleetOptions
 from emostream.frames import FrameMeta, encode_frame, frame_headers
+from emostream.ingest import fleet_metrics
 from emostream.ingest.sources import fit_width, open_source
 
 log = structlog.get_logger(__name__)
@@ -120,6 +121,7 @@ class Camera:
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.fleet.backoff_max_s)
             self.reconnects += 1
+            fleet_metrics.RECONNECTS.inc()
 
     def _failed(self, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"[:500]

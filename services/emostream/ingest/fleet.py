@@ -27,6 +27,7 @@ from emostream.cameras.status import StatusWriter
 from emostream.cameras.topic import caught_up, ensure_cameras_topic
 from emostream.errors import DependencyUnavailable
 from emostream.fleet_options import FleetOptions
+from emostream.ingest import fleet_metrics
 from emostream.ingest.camera import Camera
 from emostream.kafka.clients import make_consumer, make_producer
 from emostream.runtime.component import Component
@@ -193,6 +194,8 @@ class Fleet(Component):
 
     def status_docs(self) -> list[dict]:
         docs = [c.status(self.ingest_id) for c in self.cameras.values()]
+        states = [d["state"] for d in docs] + ["refused"] * len(self.refused)
+        fleet_metrics.observe(states, len(self.specs))
         for stream_id, why in self.refused.items():
             docs.append(
                 {"stream_id": stream_id, "ingest": self.ingest_id, "state": "refused"}
