@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     group.add_argument(
         "--check",
         metavar="DIR",
-        help="exit 1 if the schemas are incompatible with the snapshots in DIR (tests/schemas/events)",
+        help="exit 1 if the schemas are incompatible with the snapshots in DIR "
+        "(tests/schemas/events)",
     )
     group.add_argument("--write", metavar="DIR", help="write the snapshots to DIR")
     s.set_defaults(func=_cmd_schema)
