@@ -49,7 +49,7 @@ RUN useradd --system --uid ${APP_UID} --user-group --create-home --home-dir /hom
     emostream
 COPY --from=cuda-build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
-    EMOSTREAM_MODEL__DEVICE=cuda
+    EMOSTREAM_MODEL__DEVICE=cuda EMOSTREAM_WORKER__PATH=device
 WORKDIR /home/emostream
 USER ${APP_UID}:${APP_UID}
 EXPOSE 8000 9102

@@ -174,6 +174,12 @@ class WorkerOptions(HealthOptions):
         description="Keep a rejected frame's image bytes in its dead letter (for replay); off: "
         "only the reason, offsets, size and SHA-256 (dead letters are kept 7 days)",
     )
+    path: Literal["auto", "cpu", "device"] = Field(
+        "auto",
+        description="Processing path: cpu (OpenCV decode and detection per stream in threads), "
+        "device (decode, detection and crops batched as torch ops on the model's device: the "
+        "GPU path, also runs on a CPU), auto (device when CUDA is available, else cpu)",
+    )
 
 
 class ApiOptions(BaseModel):

@@ -517,6 +517,7 @@ def test_kustomize_output_validates(target):
         e["name"]: e.get("value")
         for e in worker["spec"]["template"]["spec"]["containers"][0]["env"]
     }
+    assert env.get("EMOSTREAM_WORKER__PATH") == ("device" if target == "overlays/gpu" else None)
     cpus = str(int(resources["requests"]["cpu"]))
     assert env["EMOSTREAM_MODEL__THREADS"] == env["EMOSTREAM_DETECTOR__THREADS"] == cpus
     scaled = next(d for d in docs if d["kind"] == "ScaledObject")
@@ -590,6 +591,8 @@ def test_compose_env_builds_each_services_settings(build_settings):
             assert f":{s.worker.metrics_port}/" in " ".join(service["healthcheck"]["test"])
             assert s.worker.metrics_host == "0.0.0.0", name  # the default is loopback
             assert s.model.device == ("cuda" if "gpu" in service.get("profiles", []) else "cpu")
+            on_gpu = "gpu" in service.get("profiles", [])
+            assert s.worker.path == ("device" if on_gpu else "auto"), name
             grace_s = int(service["stop_grace_period"].removesuffix("s"))
             assert grace_s > s.worker.shutdown_grace_s
         if command == "ingest" and name == "ingest-fleet":  # issue 35: cameras as data

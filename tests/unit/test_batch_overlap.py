@@ -9,15 +9,10 @@ from types import SimpleNamespace
 import pytest
 from aiokafka import TopicPartition
 
-from emostream.inference import EmotionEngine
 from emostream.kafka import batch_consumer
 from emostream.kafka.batch_consumer import BatchConsumer
 from emostream.kafka.record_fetch import Fetched
-from emostream.models import untrained_model
 from emostream.settings import KafkaOptions
-from emostream.vision.detector import HaarDetector
-from emostream.worker.processing import FrameProcessor
-from emostream.worker.runner import _staged
 
 TP0 = TopicPartition("t", 0)
 
@@ -97,13 +92,3 @@ async def test_a_failed_batch_fails_the_loop_and_nothing_after_it_is_committed(f
     assert commits == [2]
     assert c.idle
     await c.stop()
-
-
-def test_only_a_processor_whose_process_is_its_two_stages_is_overlapped():
-    class Overridden(FrameProcessor):
-        def process(self, frames):
-            return super().process(frames)
-
-    engine = EmotionEngine(untrained_model(), device="cpu")
-    assert _staged(FrameProcessor(HaarDetector(), engine))
-    assert not _staged(Overridden(HaarDetector(), engine))

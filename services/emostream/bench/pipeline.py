@@ -90,8 +90,6 @@ class RecordingProcessor:
     def process(self, frames):
         return self.finish(self.prepare(frames))
 
-    process.staged = True  # type: ignore[attr-defined]  # the worker may overlap the stages
-
     def prepare(self, frames):
         return self.inner.prepare(frames)
 
@@ -198,7 +196,7 @@ async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str =
         "target_latency_ms": opts.target_latency_ms,
         "dtype": str(inner.engine.dtype).removeprefix("torch."),
         "detector": settings.detector.kind,
-        "full_scan_interval_s": inner.full_scan_interval_s,
+        "full_scan_interval_s": settings.detector.full_scan_interval_s,
         **measured,
         "ingest_process": not o.ingest_in_process,
     }

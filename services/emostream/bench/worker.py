@@ -7,10 +7,13 @@ interleaved in capture order and cut into micro-batches, as a worker consuming m
 gets them.
 
 Two paths run on the same records, in the same process:
-- ``cpu_path``: ``FrameProcessor`` as ``emostream worker`` builds it (the configured settings,
-  ``--detector`` overriding the detector kind), on the first ``--reference-frames`` records;
-- ``device_path``: ``DeviceFrameProcessor`` on ``--device`` (decode, detection and crops batched
-  as torch ops; on CUDA, nvJPEG and the GPU) on all ``--frames`` records.
+- ``cpu_path``: ``FrameProcessor`` as ``emostream worker`` builds it with
+  ``EMOSTREAM_WORKER__PATH=cpu`` (the configured settings, ``--detector`` overriding the
+  detector kind), on the first ``--reference-frames`` records;
+- ``device_path``: ``DeviceFrameProcessor`` as the worker builds it with ``path=device`` on
+  ``--device`` (decode, detection and crops batched as torch ops; on CUDA, nvJPEG and the GPU)
+  on all ``--frames`` records.
+Both come from the worker's one factory (``worker.factory.build_processor``).
 Reported: frames/s, faces/s and per-batch p50/p99 latency of each, the device path's speed-up,
 and its agreement with the CPU path on the frames both processed: the fraction of the CPU
 path's faces with a device-path box of IoU >= 0.9, and of matched faces with the same dominant
@@ -97,22 +100,19 @@ def _check_device(device: str) -> torch.device:
 
 
 def _device_path(settings, engine, dev, records, batch_frames, warmup, host_decode, overlap):
-    """``DeviceFrameProcessor`` as the worker's settings configure it; figures and events."""
-    from emostream.worker.device_processing import DeviceFrameProcessor
+    """``DeviceFrameProcessor`` as the worker builds it (``path=device``); figures and events."""
+    from emostream.worker.factory import build_processor
 
-    det = settings.detector
-    gpu = DeviceFrameProcessor(
-        engine,
-        device=str(dev),
-        max_width_px=det.max_width_px,
-        min_face_px=det.min_face_px,
-        max_faces=det.max_faces,
-        score_threshold=det.score_threshold,
+    dev_settings = settings.model_copy(deep=True)
+    dev_settings.worker = dev_settings.worker.model_copy(update={"path": "device"})
+    gpu = build_processor(
+        dev_settings,
+        split_threads=False,
+        engine=engine,
         host_decode=host_decode,
         timing=not overlap,  # stage timing syncs: not with overlap
-        smoothing=settings.smoothing,
-        track_min_hits=settings.worker.track_min_hits,
     )
+    gpu.max_frame_age_ms = None  # recorded frames are not live; never stale
     try:
         figures, events = run_path(gpu, records, batch_frames, dev, warmup, overlap)
     finally:
@@ -130,9 +130,11 @@ def _device_path(settings, engine, dev, records, batch_frames, warmup, host_deco
 
 def _cpu_path(settings, records, batch_frames, warmup):
     """``FrameProcessor`` as ``emostream worker`` builds it; it, figures and events."""
-    from emostream.worker.main import build_processor
+    from emostream.worker.factory import build_processor
 
-    cpu = build_processor(settings, split_threads=False)  # batches one at a time, no overlap
+    cpu_settings = settings.model_copy(deep=True)
+    cpu_settings.worker = cpu_settings.worker.model_copy(update={"path": "cpu"})
+    cpu = build_processor(cpu_settings, split_threads=False)  # batches one at a time, no overlap
     try:
         figures, events = run_path(cpu, records, batch_frames, torch.device("cpu"), warmup)
     finally:

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from emostream.schemas import EmotionEventV1
-from emostream.worker.processing import FrameProcessor, RawFrame
+from emostream.worker.batch import RawFrame
+from emostream.worker.protocol import AnyProcessor
 
 
 def _batches(records: list[RawFrame], size: int) -> Iterator[list[RawFrame]]:
@@ -28,7 +29,7 @@ def _results(
 ) -> Iterator[tuple[object, float]]:
     """(result, latency ms) per batch. With ``overlap``, batch k+1 is decoded and detected in a
     second thread (on its own CUDA stream) while batch k is tracked, classified and built;
-    latency then runs from its preparation's start."""
+    latency then runs from its preparation's start (as the worker overlaps them)."""
     if not overlap:
         for batch in batches:
             t = time.perf_counter()
@@ -36,10 +37,9 @@ def _results(
             _sync(device)
             yield result, (time.perf_counter() - t) * 1000
         return
-    side = torch.cuda.Stream(device) if device.type == "cuda" else None
 
     def prepare(batch):
-        return time.perf_counter(), processor.prepare(batch, side)
+        return time.perf_counter(), processor.prepare(batch)
 
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as ahead:
         pending = ahead.submit(prepare, batches[0]) if batches else None
@@ -53,7 +53,7 @@ def _results(
 
 
 def run_path(
-    processor: FrameProcessor,
+    processor: AnyProcessor,
     records: list[RawFrame],
     batch_frames: int,
     device: torch.device,
@@ -98,6 +98,7 @@ def reference_events(settings, records: list[RawFrame], batch_frames: int) -> li
     ref.detector = ref.detector.model_copy(
         update={"kind": "yunet_torch", "full_scan_interval_s": 0.0, "threads": 1}
     )
+    ref.worker = ref.worker.model_copy(update={"path": "cpu"})
     processor = build_processor(ref, split_threads=False)
     try:
         return run_path(processor, records, batch_frames, torch.device("cpu"), [])[1]

@@ -12,12 +12,15 @@ capture order; a bad frame rejected alone) and the same stages, with the pixel w
    then classified from the device tensor; one copy of the probabilities back; events built by
    the same ``ClassifyStage`` as the CPU path.
 
-Every frame gets a full-frame scan (on a GPU a scan costs less than deciding to skip it).
+Every frame gets a full-frame scan (on a GPU a scan costs less than deciding to skip it). On
+CUDA, ``prepare`` runs on a side stream of its own, so the worker's overlap of the stages (batch
+k+1 prepared while batch k is finished) overlaps on the card too. The worker builds it with
+``EMOSTREAM_WORKER__PATH=device`` (or ``auto`` where CUDA is present); on the CPU it runs the
+same torch ops, which is how the tests run it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import dataclass, field
 
@@ -27,17 +30,18 @@ import torch
 from emostream.errors import InvalidFrame
 from emostream.frames import FrameMeta
 from emostream.inference import EmotionEngine
+from emostream.settings import SmoothingOptions
 from emostream.vision import Detection
 from emostream.vision.device_ops import bgr_to_gray, crop_resize
 from emostream.worker.batch import BatchResult, Detected, RawFrame
-from emostream.worker.detect_stage import Box, admit, kept_boxes, track_faces
+from emostream.worker.detect_stage import Box, admit, is_stale, kept_boxes, track_faces
 from emostream.worker.device_decode import DeviceDecoder
 from emostream.worker.device_detect import DeviceDetector
-from emostream.worker.processing import FrameProcessor
+from emostream.worker.protocol import ProcessorBase
 
 
 @dataclass
-class Prepared:
+class DeviceBatch:
     """A batch after decode and detection, before tracking (``DeviceFrameProcessor.prepare``)."""
 
     result: BatchResult
@@ -47,8 +51,9 @@ class Prepared:
     ready: torch.cuda.Event | None = None  # recorded on the stream that made ``images``
 
 
-class DeviceFrameProcessor(FrameProcessor):
-    """``FrameProcessor`` with decode, detection and crops batched on ``device`` (see module)."""
+class DeviceFrameProcessor(ProcessorBase[DeviceBatch]):
+    """The worker's processor with decode, detection and crops batched on ``device`` (see
+    module); tracking, smoothing and events as ``FrameProcessor``'s (``ProcessorBase``)."""
 
     def __init__(
         self,
@@ -61,8 +66,13 @@ class DeviceFrameProcessor(FrameProcessor):
         host_decode: bool = False,
         decode_threads: int | None = None,
         timing: bool = False,
-        **kwargs,
+        smoothing: SmoothingOptions | None = None,
+        max_frame_age_ms: int | None = None,
+        track_min_hits: int = 1,
+        max_streams: int = 1000,
     ) -> None:
+        super().__init__(engine, smoothing, track_min_hits, max_streams)
+        self.max_frame_age_ms = max_frame_age_ms
         self.device = torch.device(device)
         self.decoder = DeviceDecoder(self.device, host_decode, decode_threads)
         self.device_detector = DeviceDetector(
@@ -70,39 +80,38 @@ class DeviceFrameProcessor(FrameProcessor):
         )
         self.timing = timing
         self.stage_s: dict[str, float] = {}  # with ``timing``: seconds per stage, summed
-        super().__init__(self.device_detector.yunet, engine, **kwargs)
+        cuda = self.device.type == "cuda"
+        self._side = torch.cuda.Stream(self.device) if cuda else None  # ``prepare``'s stream
 
     @property
     def host_decode(self) -> bool:
         return self.decoder.host_decode
 
     def close(self) -> None:
-        super().close()
         self.decoder.close()
 
-    def _lap(self, stage: str, t0: float) -> float:
-        """With ``timing``: wait for the device, add the time since ``t0`` to ``stage``."""
-        if not self.timing:
-            return t0
-        if self.device.type == "cuda":
+    def _lap(self, stage: str, t0: float, result: BatchResult) -> float:
+        """The time since ``t0`` to ``stage`` of ``result`` (the worker's stage totals); with
+        ``timing`` after waiting for the device, and summed in ``stage_s`` too."""
+        if self.timing and self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         now = time.perf_counter()
-        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + now - t0
+        result.add_time(stage, now - t0)
+        if self.timing:
+            self.stage_s[stage] = self.stage_s.get(stage, 0.0) + now - t0
         return now
 
-    def process(self, frames: list[RawFrame]) -> BatchResult:
-        return self.finish(self.prepare(frames))
-
-    def prepare(self, frames: list[RawFrame], stream: torch.cuda.Stream | None = None) -> Prepared:
+    def prepare(self, frames: list[RawFrame]) -> DeviceBatch:
         """Headers, decode and detection: no per-stream state, so batch k+1 may be prepared
-        (in another thread, on CUDA ``stream``) while batch k is finished."""
+        (in another thread, on CUDA on a side stream) while batch k is finished."""
         result = BatchResult()
         accepted = admit(frames, result, self.max_frame_age_ms)
-        prepared = Prepared(result)
-        with torch.cuda.stream(stream) if stream is not None else contextlib.nullcontext():
+        prepared = DeviceBatch(result)
+        stream = self._side
+        with torch.cuda.stream(stream):  # None: the current stream
             t = time.perf_counter()
             decoded = self.decoder.decode_all([raw.value for _, raw in accepted])
-            t = self._lap("decode", t)
+            t = self._lap("decode", t, result)
             for (meta, raw), image in zip(accepted, decoded):
                 if isinstance(image, InvalidFrame):
                     result.reject(raw, image.reason, str(image), meta.stream_id)
@@ -116,13 +125,13 @@ class DeviceFrameProcessor(FrameProcessor):
                     detail = f"detection failed: {exc}"
                     result.reject(raw, "processing_error", detail, meta.stream_id)
                 prepared.items, prepared.images = [], []
-            self._lap("detect", t)
+            self._lap("detect", t, result)
             if stream is not None:
                 prepared.ready = torch.cuda.Event()
                 prepared.ready.record(stream)
         return prepared
 
-    def finish(self, prepared: Prepared) -> BatchResult:
+    def finish(self, prepared: DeviceBatch) -> BatchResult:
         """Tracking (in stream and capture order), crops, classification, events."""
         result = prepared.result
         if prepared.ready is not None:  # the frames were made on another CUDA stream
@@ -133,30 +142,37 @@ class DeviceFrameProcessor(FrameProcessor):
         t = time.perf_counter()
         frames_out, boxes, frame_index = self._track(prepared)
         result.frames_ok += len(frames_out)
-        t = self._lap("track", t)
+        t = self._lap("track", t, result)
         if boxes:
             probs = self._classify(prepared.images, boxes, frame_index)
-            t = self._lap("crop_classify", t)
+            t = self._lap("classify", t, result)
             self.emit(result, frames_out, probs)
-            self._lap("events", t)
+            self._lap("events", t, result)
+        self.forget_ended(frames_out)
         result.sort_rejected()
         return result
 
-    def _track(self, prepared: Prepared) -> tuple[list[Detected], list[Box], list[int]]:
+    def _track(self, prepared: DeviceBatch) -> tuple[list[Detected], list[Box], list[int]]:
         """Tracking per stream in capture order; the crop boxes of confirmed faces and the index
-        of the frame each is cut from."""
+        of the frame each is cut from. Frames that aged past the limit meanwhile are dropped
+        (counted), as on the CPU path."""
         frames_out: list[Detected] = []
         boxes: list[Box] = []
         frame_index: list[int] = []
+        result = prepared.result
         for i, ((meta, raw), image, dets) in enumerate(
             zip(prepared.items, prepared.images, prepared.detections)
         ):
+            if is_stale(meta, self.max_frame_age_ms):
+                result.count_stale(meta.stream_id)
+                continue
             st = self.streams.get(meta.stream_id)
             t_s = meta.captured_ms / 1000
             st.last_full_scan_s = t_s
             h, w = image.shape[-2:]
             frame = Detected(meta, raw)
-            for box, face in track_faces(st, kept_boxes(dets, w, h), t_s):
+            tracked = track_faces(st, kept_boxes(dets, w, h), t_s, frame.ended_tracks.append)
+            for box, face in tracked:
                 boxes.append(box)
                 frame_index.append(i)
                 frame.faces.append(face)

@@ -7,21 +7,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import numpy as np
-
 from emostream.inference import EmotionEngine
-from emostream.schemas import ModelInfo
 from emostream.settings import SmoothingOptions
 from emostream.vision import FaceDetector
-from emostream.worker.batch import BatchResult, Detected, DetectedBatch, RawFrame, Rejected
-from emostream.worker.classify_stage import ClassifyStage
+from emostream.worker.batch import BatchResult, DetectedBatch, RawFrame, Rejected
 from emostream.worker.detect_stage import DetectStage, admit
-from emostream.worker.streams import StreamStates
+from emostream.worker.protocol import ProcessorBase
 
 __all__ = ["BatchResult", "FrameProcessor", "RawFrame", "Rejected"]
 
 
-class FrameProcessor:
+class FrameProcessor(ProcessorBase[DetectedBatch]):
     """Turns raw frame records into emotion events; never raises for a bad frame.
 
     Tracking state lives per stream in this worker (``StreamStates``: at most ``max_streams``,
@@ -46,21 +42,10 @@ class FrameProcessor:
         detector_factory: Callable[[], FaceDetector] | None = None,
         track_min_hits: int = 1,
     ) -> None:
-        self.engine = engine
+        super().__init__(engine, smoothing, track_min_hits, max_streams)
         self.detect_stage = DetectStage(
             detector, full_scan_interval_s, detect_threads, detector_factory, max_frame_age_ms
         )
-        self.classify_stage = ClassifyStage(engine)
-        self.streams = StreamStates(
-            self.classify_stage.labels,
-            smoothing or SmoothingOptions(),
-            track_min_hits,
-            max_streams,
-        )
-
-    @property
-    def model_info(self) -> ModelInfo:
-        return self.classify_stage.model_info
 
     @property
     def detector(self) -> FaceDetector:
@@ -78,12 +63,6 @@ class FrameProcessor:
     @max_frame_age_ms.setter
     def max_frame_age_ms(self, value: int | None) -> None:
         self.detect_stage.max_frame_age_ms = value
-
-    def process(self, frames: list[RawFrame]) -> BatchResult:
-        """Both stages, one after the other (the worker may overlap them across batches)."""
-        return self.finish(self.prepare(frames))
-
-    process.staged = True  # type: ignore[attr-defined]  # process == finish(prepare()), see runner
 
     def prepare(self, frames: list[RawFrame]) -> DetectedBatch:
         """Admit, decode, detect, track, crop. Batch k+1 may be prepared while batch k is in
@@ -117,17 +96,9 @@ class FrameProcessor:
             self.emit(result, kept, probs)
             result.add_time("classify", t1 - t0)
             result.add_time("events", time.perf_counter() - t1)
-        for d in kept:
-            if d.ended_tracks:
-                smoother = self.streams.get(d.meta.stream_id).smoother
-                for track_id in d.ended_tracks:
-                    smoother.forget(track_id)
+        self.forget_ended(kept)
         result.sort_rejected()
         return result
-
-    def emit(self, result: BatchResult, frames: list[Detected], probs: np.ndarray) -> None:
-        """Classified faces of ``frames`` (``probs`` in face order) to events in ``result``."""
-        self.classify_stage.emit(result, frames, probs, self.streams)
 
     def close(self) -> None:
         self.detect_stage.close()
