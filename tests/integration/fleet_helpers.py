@@ -4,26 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import cv2
-import numpy as np
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from emostream.frames import parse_headers
+from emostream.ingest.sources import sample_frames
 from emostream.local.servers import ServiceProcess, free_port, settings_env
 from emostream.settings import KafkaOptions, RedisOptions
 
 
-def image_folder(path: Path, n: int = 4) -> Path:
-    """``n`` small JPEGs (a moving square) in ``path``."""
+def image_folder(path: Path, n: int = 20) -> Path:
+    """``n`` frames of the sample clip (a face drifting, 640x360) as JPEGs in ``path``."""
     path.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
-        img = np.full((120, 160, 3), 40, np.uint8)
-        cv2.rectangle(img, (10 + 20 * i, 30), (50 + 20 * i, 70), (0, 200, 255), -1)
-        cv2.imwrite(str(path / f"f{i:02d}.jpg"), img)
+    for i, frame in enumerate(itertools.islice(sample_frames(4 * n), 0, None, 4)):
+        cv2.imwrite(str(path / f"f{i:02d}.jpg"), frame)
     return path
 
 

@@ -16,6 +16,7 @@ from emostream.local.servers import free_port
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.fleet_helpers import FrameWatch, fleet_env, fleet_ingest, image_folder
 from tests.integration.fleet_helpers import wait_for as until
+from tests.integration.worker_run import running_worker
 
 pytestmark = pytest.mark.asyncio
 ADMIN = {"X-API-Key": "fleet-admin-key-0123"}
@@ -38,7 +39,9 @@ async def _register(api: httpx.AsyncClient) -> None:
     assert r.status_code == 401
     for cam in CAMERAS:
         r = await api.post(
-            "/v1/cameras", json={"stream_id": cam, "source": "clips", "fps": 5}, headers=ADMIN
+            "/v1/cameras",
+            json={"stream_id": cam, "source": "clips", "fps": 5, "live": True},
+            headers=ADMIN,
         )
         assert r.status_code == 201, r.text
     r = await api.post(
@@ -70,7 +73,18 @@ async def _bad_source_reported(api: httpx.AsyncClient) -> dict | None:
     return status if status and status.get("last_error") else None
 
 
-async def test_fleet_runs_moves_and_changes_cameras(kafka_settings, redis_settings, tmp_path):
+async def _events_everywhere(api: httpx.AsyncClient) -> bool:
+    for cam in sorted(_alive):
+        r = await api.get(f"/v1/streams/{cam}/events", params={"limit": 1}, headers=READ)
+        if r.status_code != 200 or not r.json()["events"]:
+            return False
+    return True
+
+
+@pytest.mark.timeout(420)
+async def test_fleet_runs_moves_and_changes_cameras(
+    kafka_settings, redis_settings, tmp_path, group_id
+):
     tag = uuid.uuid4().hex[:8]
     image_folder(tmp_path / "clips")
     env = fleet_env(kafka_settings, redis_settings, tag, tmp_path)
@@ -126,6 +140,14 @@ async def test_fleet_runs_moves_and_changes_cameras(kafka_settings, redis_settin
             overlap = max(w.longest_overlap(cam) for cam in CAMERAS)
             print(f"longest time two runs of one camera published together: {overlap:.1f} s")
             assert overlap <= 10
+
+            # A worker turns every camera's frames into events the API serves (live frames: a
+            # backlog older than 2 s is dropped, not processed).
+            async with running_worker(kafka_settings, group_id("worker"), max_batch_frames=8):
+                _, took = await until(
+                    lambda: _events_everywhere(api), 120, "events of every camera"
+                )
+            print(f"every camera had events {took:.1f} s after the worker started")
     finally:
         await api.aclose()
         for proc in ingests:
