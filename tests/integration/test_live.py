@@ -53,6 +53,7 @@ async def test_websocket_and_sse_push(redis_settings):
                             if line.startswith("data: "):
                                 data = json.loads(line[6:])
                                 break
+        await app.state.live_hub.stop()  # it lingers for resumes (live.replay)
     assert msg["stream_id"] == "lobby" and msg["frame_seq"] == 7  # the 'other' stream filtered out
     assert ws_latency < 1.0
     assert data["stream_id"] == "lobby" and data["frame_seq"] == 7

@@ -16,6 +16,7 @@ from emostream.aggregator.deps import ApiContext
 from emostream.aggregator.error_handlers import install_error_handlers
 from emostream.aggregator.limits import BodySizeLimit
 from emostream.aggregator.live.hub import LiveHub
+from emostream.aggregator.live.replay import LINGER_S
 from emostream.aggregator.metrics_endpoint import mount_metrics
 from emostream.aggregator.origin_check import BrowserChecks
 from emostream.aggregator.read_budget import ReadBudget
@@ -64,7 +65,7 @@ def create_app(
     )
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     mount_metrics(app, metrics or ApiMetricsOptions(), read_keys or [], admin_keys or [])
-    hub = LiveHub(store.settings, max_clients=max_live_clients)
+    hub = LiveHub(store.settings, max_clients=max_live_clients, linger_s=LINGER_S)
     app.state.live_hub = hub
     app.state.api = ApiContext(
         store,

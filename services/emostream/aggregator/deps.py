@@ -11,12 +11,13 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, HTTPException, Path
+from fastapi import Depends, Header, HTTPException, Path, Request
 from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
 from emostream.aggregator.auth import check_scope, is_admin
 from emostream.aggregator.live.hub import LiveHub
+from emostream.aggregator.query_check import reject_unknown_query
 from emostream.aggregator.read_budget import REFUSED, ReadBudget, read_cost, retry_after
 from emostream.aggregator.rules.store import RuleStore
 from emostream.aggregator.state.store import EventStore
@@ -62,9 +63,13 @@ def get_store(ctx: Context) -> EventStore:
 Store = Annotated[EventStore, Depends(get_store)]
 
 
-async def require_read(ctx: Context, x_api_key: Annotated[str | None, Header()] = None) -> None:
-    """401 without a valid key; open when no keys are configured."""
+async def require_read(
+    request: Request, ctx: Context, x_api_key: Annotated[str | None, Header()] = None
+) -> None:
+    """401 without a valid key (open when no keys are configured); then 422 for a query
+    parameter the route does not take."""
     check_scope(x_api_key, "read", ctx.read_keys, ctx.admin_keys)
+    reject_unknown_query(request)
 
 
 async def require_admin(ctx: Context, x_api_key: Annotated[str | None, Header()] = None) -> None:

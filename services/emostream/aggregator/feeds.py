@@ -119,6 +119,29 @@ class FeedStore(StorePart):
         full = len(rows) == limit + PAGE_SLACK
         return out, (cursor if full else None)
 
+    async def page_after(
+        self, stream_id: str, kind: FeedKind, limit: int, after: str
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Up to ``limit`` entries newer than ``after`` (``<ms>:<id>``), oldest first, and the
+        cursor of the next page (None once caught up: poll again with the last entry's
+        ``<ms>:<id>``). ``0:`` starts at the oldest entry kept."""
+        ms, _, after_id = after.partition(":")
+        rows = await self.redis.zrangebyscore(
+            self._k(stream_id, kind), ms, "+inf", start=0, num=limit + PAGE_SLACK, withscores=True
+        )
+        out: list[dict[str, Any]] = []
+        cursor = None
+        for member, score in rows:
+            item_id, _, doc = member.partition(" ")
+            if str(int(score)) == ms and item_id <= after_id:
+                continue
+            if len(out) == limit:
+                return out, cursor
+            out.append(json.loads(doc))
+            cursor = f"{int(score)}:{item_id}"
+        full = len(rows) == limit + PAGE_SLACK
+        return out, (cursor if full else None)
+
 
 def _ms(ev: EmotionEventV1) -> int:
     return int(ev.captured_at.timestamp() * 1000)

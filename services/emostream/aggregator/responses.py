@@ -47,8 +47,11 @@ class StreamState(BaseModel):
 
 class RecentEvents(BaseModel):
     stream_id: str
-    events: list[dict[str, Any]] = Field(description="Newest first (EmotionEventV1)")
+    events: list[dict[str, Any]] = Field(
+        description="Newest first (EmotionEventV1); with ``after``: oldest first"
+    )
     count: int
+    next_cursor: str | None = Field(None, description="``after`` paging: the next page's cursor")
 
 
 class Window(BaseModel):

@@ -6,6 +6,7 @@ nothing in Redis.
 """
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -16,22 +17,31 @@ from emostream.aggregator.live.hub import LiveClient, LiveHub
 SSE_NAMES = {"event": "emotion", "change": "change", "alert": "alert"}  # SSE ``event:`` names
 HEARTBEAT_S = 15.0
 POLL_S = 1.0  # how often an idle SSE stream checks for a disconnected client
+RETRY_MS = 1000  # the reconnect delay SSE clients are told
+GAP = json.dumps(
+    {"detail": "Last-Event-ID is outside the replay window: read the missed items from the API"}
+)
 
 
 async def sse_stream(
     hub: LiveHub, client: LiveClient, is_disconnected: Callable[[], Awaitable[bool]]
 ) -> AsyncIterator[str]:
-    """``event: emotion|change|alert`` + ``data: <JSON>`` records, a comment heartbeat when idle."""
+    """``id: <event id>`` + ``event: emotion|change|alert`` + ``data: <the WebSocket message>``
+    records, a comment heartbeat when idle. A resume that cannot be served whole starts with
+    ``event: gap`` (read what was missed from the paged API)."""
     try:
         last_sent = time.monotonic()
-        yield ": connected\n\n"
+        yield f": connected\nretry: {RETRY_MS}\n\n"
+        if client.gap:
+            yield f"event: gap\ndata: {GAP}\n\n"
         while True:
-            item = await client.next_item(POLL_S)
+            item = await client.next_message(POLL_S)
             if await is_disconnected():
                 return
             if item is not None:
                 last_sent = time.monotonic()
-                yield f"event: {SSE_NAMES[item[0]]}\ndata: {item[1]}\n\n"
+                event_id, kind, text = item
+                yield f"id: {event_id}\nevent: {SSE_NAMES[kind]}\ndata: {text}\n\n"
             elif time.monotonic() - last_sent > HEARTBEAT_S:
                 last_sent = time.monotonic()
                 yield ": ping\n\n"

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from emostream.aggregator.deps import Context, KnownStream, ReadBudgetScope, ReadScope, StreamId
 from emostream.aggregator.feeds import FeedStore
@@ -13,9 +13,19 @@ Before = Annotated[
     str | None,
     Query(
         pattern=r"^[0-9]{1,16}:[0-9a-f]{0,64}$",
-        description="next_cursor of the previous page (``<ms>:<id>``)",
+        description="next_cursor of the previous page (``<ms>:<id>``): older entries",
     ),
 ]
+After = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{1,16}:[0-9a-f]{0,64}$",
+        description="Page forward: entries newer than ``<ms>:<id>`` (an entry's capture or "
+        "fire ms and id; ``0:`` from the oldest kept), oldest first; next_cursor is null once "
+        "caught up",
+    ),
+]
+Page = tuple[int, str | None, str | None]  # limit, before, after
 
 
 def feeds_router(max_limit: int) -> APIRouter:
@@ -23,23 +33,27 @@ def feeds_router(max_limit: int) -> APIRouter:
     router = APIRouter(prefix="/v1/streams/{stream_id}", dependencies=[ReadScope, ReadBudgetScope])
     Limit = Annotated[int, Query(ge=1, le=max_limit)]
 
-    async def paging(limit: Limit = 50, before: Before = None) -> tuple[int, str | None]:
-        return limit, before
+    async def paging(limit: Limit = 50, before: Before = None, after: After = None) -> Page:
+        if before is not None and after is not None:
+            raise HTTPException(422, detail="before and after page opposite ways: give one")
+        return limit, before, after
 
-    Paging = Annotated[tuple[int, str | None], Depends(paging)]
+    Paging = Annotated[Page, Depends(paging)]
 
     @router.get("/changes")
     async def changes(
         stream_id: StreamId, ctx: Context, known: KnownStream, page: Paging
     ) -> ChangesPage:
-        """Stable-emotion changes of the stream's tracks (EmotionChangeV1), newest first."""
+        """Stable-emotion changes of the stream's tracks (EmotionChangeV1), newest first
+        (``after``: oldest first, forward)."""
         return ChangesPage.model_validate(await _page(ctx, known, stream_id, "changes", page))
 
     @router.get("/alerts")
     async def alerts(
         stream_id: StreamId, ctx: Context, known: KnownStream, page: Paging
     ) -> AlertsPage:
-        """Alerts fired on the stream (AlertV1), newest first, each with its webhook delivery."""
+        """Alerts fired on the stream (AlertV1), newest first (``after``: oldest first), each
+        with its webhook delivery."""
         doc = await _page(ctx, known, stream_id, "alerts", page)
         await _with_deliveries(ctx.rules(), doc["alerts"])
         return AlertsPage.model_validate(doc)
@@ -83,10 +97,13 @@ async def _with_deliveries(rules: RuleStore, alerts: list[dict[str, Any]]) -> No
         }
 
 
-async def _page(
-    ctx: Any, known: Any, stream_id: str, kind: str, page: tuple[int, str | None]
-) -> dict[str, Any]:
+async def _page(ctx: Any, known: Any, stream_id: str, kind: str, page: Page) -> dict[str, Any]:
     """One page of a stream's ``kind`` feed (404 for an unknown stream), as the response's dict."""
     await known(stream_id)
-    items, cursor = await _feeds(ctx).page(stream_id, kind, *page)
+    limit, before, after = page
+    feeds = _feeds(ctx)
+    if after is not None:
+        items, cursor = await feeds.page_after(stream_id, kind, limit, after)  # type: ignore[arg-type]
+    else:
+        items, cursor = await feeds.page(stream_id, kind, limit, before)  # type: ignore[arg-type]
     return {"stream_id": stream_id, kind: items, "count": len(items), "next_cursor": cursor}

@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, WebSocket
+from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
@@ -25,12 +25,22 @@ router = APIRouter(prefix="/v1/live")
 
 @router.get("/sse", dependencies=[ReadScope])
 async def live_sse(
-    request: Request, ctx: Context, stream_id: StreamFilter = None, kind: KindFilter = None
+    request: Request,
+    ctx: Context,
+    stream_id: StreamFilter = None,
+    kind: KindFilter = None,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
 ):
     """Server-Sent Events: each newly stored event (filter with repeated ``stream_id``), and
-    the stable-emotion changes and alerts when ``kind`` asks for them."""
+    the stable-emotion changes and alerts when ``kind`` asks for them; ``data`` is what the
+    WebSocket sends. Each record has an ``id:``; a client reconnecting with ``Last-Event-ID``
+    (browsers' EventSource does) first gets what it missed, from the last 10,000 messages of
+    this replica while its subscription lasted (it outlives the last client by 60 s), else an
+    ``event: gap`` record."""
     hub = ctx.hub
-    client = await hub.join(set(stream_id) if stream_id else None, set(kind) if kind else None)
+    client = await hub.join(
+        set(stream_id) if stream_id else None, set(kind) if kind else None, last_event_id
+    )
     if client is None:
         raise HTTPException(
             503,

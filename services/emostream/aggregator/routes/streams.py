@@ -14,6 +14,7 @@ from emostream.aggregator.deps import (
     Store,
     StreamId,
 )
+from emostream.aggregator.event_pages import events_after
 from emostream.aggregator.responses import (
     RecentEvents,
     StreamsPage,
@@ -30,6 +31,15 @@ Cursor = Annotated[
         description="next_cursor of the previous page",
     ),
 ]
+EventsAfter = Annotated[
+    str | None,
+    Query(
+        pattern=r"^[0-9]{1,16}:[0-9a-f]{0,64}$",
+        description="Page forward: events stored after the one with this ``<capture ms>:"
+        "<event_id>`` (``0:`` from the oldest kept), oldest first; next_cursor is null once "
+        "caught up",
+    ),
+]
 WindowSizes = Annotated[list[int] | None, Query(description="seconds, 1-3600; repeatable")]
 
 
@@ -44,11 +54,17 @@ def streams_router(max_events_limit: int) -> APIRouter:
         stream_id: StreamId,
         store: Store,
         limit: Annotated[int, Query(ge=1, le=max_events_limit)] = 50,
+        after: EventsAfter = None,
     ) -> RecentEvents:
-        items = await store.recent_events(stream_id, limit)
+        """The newest events, newest first; with ``after``, forward from that event."""
+        cursor = None
+        if after is None:
+            items = await store.recent_events(stream_id, limit)
+        else:
+            items, cursor = await events_after(store, stream_id, limit, after)
         if not items and await store.stream_state(stream_id) is None:
             raise HTTPException(404, detail=f"unknown stream {stream_id!r}")
-        return RecentEvents(stream_id=stream_id, events=items, count=len(items))
+        return RecentEvents(stream_id=stream_id, events=items, count=len(items), next_cursor=cursor)
 
     router.add_api_route("/{stream_id}/windows", windows, methods=["GET"])
     router.add_api_route("/{stream_id}/tracks", tracks, methods=["GET"])
