@@ -15,7 +15,7 @@ import contextlib
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import IllegalStateError, KafkaError
 
 from emostream.cameras.model import CameraSpec, decode, encode
 from emostream.fleet_options import FleetOptions
@@ -55,10 +55,13 @@ async def ensure_cameras_topic(kafka: KafkaOptions, fleet: FleetOptions) -> None
 
 async def caught_up(consumer: AIOKafkaConsumer, partitions: set[TopicPartition]) -> bool:
     """Whether every partition was read up to the highwater mark of its last fetch."""
-    for tp in partitions:
-        high = consumer.highwater(tp)
-        if high is None or await consumer.position(tp) < high:
-            return False
+    try:
+        for tp in partitions:
+            high = consumer.highwater(tp)
+            if high is None or await consumer.position(tp) < high:
+                return False
+    except IllegalStateError:  # no longer assigned (a rebalance under way): not yet
+        return False
     return True
 
 
