@@ -99,4 +99,5 @@ async def test_limits_and_an_unready_or_absent_registry(registry):
         r = await c.get("/v1/cameras/c0", headers=READ)
         assert r.status_code == 503 and r.headers["retry-after"] == "2"
     async with client(None) as c:
-        assert (await c.get("/v1/cameras", headers=READ)).status_code == 404
+        assert (await c.get("/v1/cameras", headers=READ)).json() == {"cameras": [], "count": 0}
+        assert (await c.get("/v1/cameras/c0", headers=READ)).status_code == 404

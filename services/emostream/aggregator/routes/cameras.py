@@ -86,6 +86,8 @@ async def add_camera(spec: CameraSpec, conn: HTTPConnection, ctx: Context) -> di
 @router.get("", dependencies=[ReadScope, ReadBudgetScope])
 async def list_cameras(conn: HTTPConnection, ctx: Context, x_api_key: ApiKeyHeader = None) -> dict:
     """Every camera, sorted by stream id, with its status (null: no ingest reports it now)."""
+    if getattr(conn.app.state, "cameras", None) is None:  # no registry here: no camera
+        return {"cameras": [], "count": 0}
     log, _ = _registry(conn)
     specs = sorted(log.cameras.values(), key=lambda s: s.stream_id)
     statuses = await read_statuses(ctx.store.redis, ctx.store.p, [s.stream_id for s in specs])

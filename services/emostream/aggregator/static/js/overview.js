@@ -3,6 +3,7 @@
 // a stale badge. History from the API first, then the live connection.
 
 import { api, enc, keys, pages } from "./api.js";
+import { cameraPanel } from "./cameras.js";
 import { Live } from "./live.js";
 import { Model, Redraw, TIMELINE_S } from "./model.js";
 import {
@@ -78,7 +79,8 @@ async function loadHistory(model, id) {
 export async function overview(root, { setStatus, stats }) {
   const model = new Model();
   const cards = h("div", null, { cls: "cards" });
-  root.replaceChildren(h("h1", "Streams"), legend(), cards);
+  const cameras = cameraPanel();
+  root.replaceChildren(h("h1", "Streams"), cameras.el, legend(), cards);
   let streams;
   try {
     streams = await pages("/v1/streams?limit=100", "streams", 200, "cursor");
@@ -86,6 +88,7 @@ export async function overview(root, { setStatus, stats }) {
       if (err.refused) throw err;  // a stream that just expired is not an error
     })));
   } catch (err) {
+    cameras.stop();
     showFailure(root, err, setStatus);
     return { stop() {} };
   }
@@ -114,6 +117,6 @@ export async function overview(root, { setStatus, stats }) {
   });
   live.connect();
   const tick = setInterval(() => redraw.request(), 1000);  // ages, stale badges
-  return { stop() { clearInterval(tick); live.close(); } };
+  return { stop() { clearInterval(tick); live.close(); cameras.stop(); } };
 }
 
