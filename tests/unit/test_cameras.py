@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+
 import pytest
 
+import emostream.ingest.main as ingest_main
 from emostream.cameras.model import (
     CameraPatch,
     CameraSpec,
@@ -13,6 +17,7 @@ from emostream.cameras.model import (
     encode,
     patched,
 )
+from emostream.cli import services
 from emostream.fleet_options import FleetOptions
 
 
@@ -84,3 +89,30 @@ def test_patch_replaces_only_the_given_fields():
     out = patched(spec, CameraPatch(fps=1))
     assert (out.fps, out.resize, out.source) == (1, 640, "rtsp://h/s")
     assert patched(spec, CameraPatch.model_validate({"resize": None})).resize is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "source"),
+    [
+        ([], {}, "fleet"),  # no source at all: a member of the camera fleet
+        (["--source", "sample"], {}, "sample"),
+        ([], {"EMOSTREAM_INGEST__SOURCE": "http"}, "http"),
+    ],
+)
+def test_ingest_without_a_source_joins_the_fleet(monkeypatch, argv, env, source):
+    for name in list(os.environ):
+        if name.startswith("EMOSTREAM_"):
+            monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    seen = {}
+
+    async def fake_run(settings):
+        seen["source"] = settings.ingest.source
+        return 0
+
+    monkeypatch.setattr(ingest_main, "run_ingest", fake_run)
+    parser = argparse.ArgumentParser()
+    services.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["ingest", *argv])
+    assert args.func(args) == 0 and seen["source"] == source
