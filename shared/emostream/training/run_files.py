@@ -9,6 +9,7 @@ from pathlib import Path
 import structlog
 import torch
 
+from emostream.extras import import_extra
 from emostream.models.checkpoint import save_checkpoint
 from emostream.training.epoch import EpochSetup
 from emostream.training.evaluate import save_confusion_png
@@ -98,8 +99,7 @@ def append_metrics(path: Path, row: dict) -> None:
 
 def plot_curves(history: list[dict], path: Path) -> None:
     """Loss and accuracy per epoch, train and validation, as a PNG."""
-    import matplotlib
-
+    matplotlib = import_extra("matplotlib", "train", "plotting")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
