@@ -112,16 +112,24 @@ def test_both_paths_give_the_same_events_on_the_same_frames(engine, astronaut_bg
 
 
 def test_the_device_path_drops_stale_live_frames_and_rejects_bad_ones(engine, astronaut_bgr):
-    dev = build_processor(_settings("device", max_frame_age_ms=500), False, engine=engine)
+    dev = build_processor(_settings("device", max_frame_age_ms=30_000), False, engine=engine)
     good = encode_frame(cv2.resize(astronaut_bgr, (640, 480)))
     now = int(time.time() * 1000)
     frames = [
         RawFrame("frames", 0, 0, good, frame_headers(FrameMeta("live", 0, now, live=True))),
-        RawFrame("frames", 0, 1, good, frame_headers(FrameMeta("live", 1, now - 5000, live=True))),
+        RawFrame(
+            "frames", 0, 1, good, frame_headers(FrameMeta("live", 1, now - 120_000, live=True))
+        ),
         RawFrame("frames", 0, 2, b"not a jpeg", frame_headers(FrameMeta("live", 2, now))),
     ]
     result = dev.process(frames)
+    # aged past the limit between detection and tracking (a busy worker): dropped, counted
+    prepared = dev.prepare(frames[:1])
+    dev.max_frame_age_ms = 1
+    time.sleep(0.01)
+    late = dev.finish(prepared)
     dev.close()
+    assert late.frames_ok == 0 and late.stale_dropped == {"live": 1} and not late.events
     assert result.frames_ok == 1 and result.stale_dropped == {"live": 1}
     assert [r.frame.offset for r in result.rejected] == [2]
     assert {"decode", "detect", "track"} <= result.stage_s.keys()  # the worker's stage totals
