@@ -87,3 +87,13 @@ async def test_a_source_outside_the_root_never_opens(tmp_path):
     camera = Camera(CameraSpec(stream_id="cam", source="../x"), Sent(), "frames", fleet)
     await _run(camera, 0.3)
     assert "must lie under" in camera.last_error
+
+
+async def test_a_live_flagged_folder_loops_without_a_reconnect(tmp_path):
+    _folder(tmp_path / "clip", 2)  # "live" sets the frames' freshness policy, not the looping
+    sent = Sent()
+    spec = CameraSpec(stream_id="cam", source="clip", fps=10, live=True)
+    camera = Camera(spec, sent, "frames", FleetOptions(source_root=str(tmp_path)))
+    await _run(camera, 2.0)
+    assert camera.last_error is None and camera.reconnects == 0  # before: "the stream ended"
+    assert len(sent.records) >= 17 and parse_headers(sent.records[0][2]).live

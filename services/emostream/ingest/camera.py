@@ -134,17 +134,18 @@ class Camera:
     async def _in_thread(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
-    async def _open(self) -> tuple[Iterator[np.ndarray], bool]:
-        """The source's frames and whether it is live; raises when it may not or cannot be read."""
+    async def _open(self) -> tuple[Iterator[np.ndarray], bool, bool]:
+        """The source's frames, whether it is a feed (a URL or webcam: its end is a drop) and
+        whether its frames are live; raises when it may not or cannot be read."""
         kind = check_source(self.spec.source, self.fleet, resolve=True)
         source = resolved_path(self.spec.source, self.fleet) if kind == "path" else self.spec.source
         frames = await self._in_thread(open_source, source)
-        live = self.spec.live if self.spec.live is not None else kind in ("url", "webcam")
-        return frames, live
+        feed = kind in ("url", "webcam")
+        return frames, feed, self.spec.live if self.spec.live is not None else feed
 
     async def _stream(self) -> bool:
         """One pass of the source; True: go on at once (a file's end with ``loop``)."""
-        frames, live = await self._open()
+        frames, feed, live = await self._open()
         pending: set[asyncio.Future] = set()
         got = 0
         next_at = max(self._next_at, time.monotonic())  # a looping file keeps its pace
@@ -172,7 +173,7 @@ class Camera:
                 await asyncio.wait(pending, timeout=10)
         if not got:
             raise ConfigError(f"source {self.spec.source!r} yielded no frame")
-        if live:
+        if feed:
             raise ConnectionError("the stream ended")
         return self.spec.loop
 
