@@ -1,4 +1,7 @@
-"""Project errors. Each carries what the error hook needs to decide: dead-letter or retry."""
+"""Project errors, all under `EmostreamError`; `reason` is the dead-letter / metric label.
+
+The command line prints any of them as one line (no traceback): they are the user's input errors.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,6 @@ from __future__ import annotations
 class EmostreamError(Exception):
     """Root of every project error."""
 
-    retriable: bool = False
     reason: str = "error"
 
     def __init__(self, message: str, *, reason: str | None = None) -> None:
@@ -28,7 +30,18 @@ class ConfigError(EmostreamError):
 
 
 class DependencyUnavailable(EmostreamError):
-    """Kafka or Redis is not reachable; retried with backoff."""
+    """Kafka or Redis is not reachable."""
 
-    retriable = True
     reason = "unavailable"
+
+
+class CheckpointError(ConfigError, ValueError):
+    """A checkpoint file is missing, corrupt or does not match its architecture."""
+
+    reason = "checkpoint"
+
+
+class DatasetError(ConfigError, ValueError):
+    """The dataset file or folder is missing or malformed."""
+
+    reason = "dataset"

@@ -9,10 +9,9 @@ import numpy as np
 import structlog
 import torch
 
-from emostream.errors import ConfigError
+from emostream.errors import CheckpointError, ConfigError
 from emostream.models.checkpoint import (
     DEFAULT_CHECKPOINT,
-    CheckpointError,
     EmotionClassifier,
     EnsembleClassifier,
     load_checkpoint,

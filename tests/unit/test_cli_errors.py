@@ -214,3 +214,17 @@ def test_version_comes_from_the_package_metadata(capsys):
         build_parser().parse_args(["--version"])
     assert done.value.code == 0
     assert capsys.readouterr().out.strip() == f"emostream {metadata.version('emostream')}"
+
+
+def test_checkpoint_and_dataset_errors_are_under_the_error_root():
+    """The command line prints project errors as one line by `isinstance(exc, EmostreamError)`;
+    the model's and the dataset's input errors belong to that root (and stay ValueErrors)."""
+    from emostream.errors import CheckpointError, ConfigError, DatasetError, EmostreamError
+    from emostream.models import CheckpointError as from_models
+    from emostream.training import DatasetError as from_training
+
+    for cls in (CheckpointError, DatasetError):
+        assert issubclass(cls, EmostreamError) and issubclass(cls, ConfigError)
+        assert issubclass(cls, ValueError)
+    assert from_models is CheckpointError and from_training is DatasetError
+    assert not hasattr(EmostreamError, "retriable")

@@ -34,22 +34,6 @@ def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
 # Commands that load no model or detector (and should not import torch to find the cache).
 _NO_MODELS = {"ingest", "aggregator", "schema", "migrate-store"}
 
-# Input errors raised outside the EmostreamError tree (module, class); looked up only once their
-# module is imported, so handling them never imports torch.
-_USER_ERRORS = (
-    ("emostream.models.checkpoint", "CheckpointError"),
-    ("emostream.training.fer2013", "DatasetError"),
-)
-
-
-def _user_errors() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = [EmostreamError]
-    for module, name in _USER_ERRORS:
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and issubclass(cls, BaseException):
-            found.append(cls)
-    return tuple(found)
-
 
 def _exit_at_once_on_interrupt() -> None:
     """The command is over and has cleaned up: a Ctrl-C while the interpreter shuts down (torch's
@@ -77,7 +61,7 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        if isinstance(exc, _user_errors()):
+        if isinstance(exc, EmostreamError):
             message = str(exc)
         elif isinstance(exc, OSError) and exc.filename is not None:  # a file the user named
             message = f"{exc.filename}: {exc.strerror or exc}"

@@ -1,8 +1,8 @@
 """Emotion models: the Residual Masking Network, its registry and checkpoints."""
 
+from emostream.errors import CheckpointError
 from emostream.models.checkpoint import (
     DEFAULT_CHECKPOINT,
-    CheckpointError,
     EmotionClassifier,
     EnsembleClassifier,
     load_checkpoint,

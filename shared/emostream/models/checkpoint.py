@@ -11,16 +11,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emostream.errors import CheckpointError
 from emostream.models.registry import Preprocessing, get_spec
 from emostream.models.rmn import ResMasking, RMNConfig
 
 FORMAT = "emostream.rmn/1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 DEFAULT_CHECKPOINT = WEIGHTS_DIR / "rmn_compact_fer2013.pt"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file is missing, corrupt or does not match its architecture."""
 
 
 class EmotionClassifier(nn.Module):

@@ -32,7 +32,6 @@ OFFICIAL_FILES = (
 class HubUnavailable(EmostreamError):
     """The hub cannot be reached (offline machine, firewall) or a download failed."""
 
-    retriable = True
     reason = "hub_unavailable"
 
 

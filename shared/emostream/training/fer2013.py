@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emostream.errors import DatasetError
 from emostream.images import is_image_path
 from emostream.labels import EMOTIONS
 
@@ -20,10 +21,6 @@ _FOLDER_PREFIX = {
     "PublicTest_": "PublicTest",
     "PrivateTest_": "PrivateTest",
 }
-
-
-class DatasetError(ValueError):
-    """The dataset file or folder is missing or malformed."""
 
 
 @dataclass
