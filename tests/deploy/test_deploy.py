@@ -19,9 +19,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from emostream.aggregator.auth import check_bind
+from emostream.aggregator.auth import API_KEYS_SETTING
 from emostream.config import AggregatorSettings, IngestSettings, WorkerSettings
 from emostream.errors import ConfigError
+from emostream.runtime.api_keys import check_bind
 from emostream.runtime.secret_check import refuse_placeholder_secrets
 from emostream.settings import KafkaOptions
 
@@ -584,7 +585,9 @@ def test_compose_env_builds_each_services_settings(build_settings):
             assert s.api.host == "0.0.0.0" and s.api.port == 8000
             keys = [k.get_secret_value() for k in s.api.read_keys]
             assert keys == json.loads(DOT_ENV["EMOSTREAM_API__READ_KEYS"])
-            check_bind(s.api.host, s.api.read_keys, s.api.admin_keys)
+            check_bind(
+                s.api.host, [*s.api.read_keys, *s.api.admin_keys], "the API", API_KEYS_SETTING
+            )
             assert s.alerts.webhook_secret is not None
             assert str(s.api.port) in " ".join(service["healthcheck"]["test"])
         if command == "worker":
@@ -655,7 +658,9 @@ def test_k8s_env_builds_each_services_settings(build_settings):
             assert s.redis.url.get_secret_value().startswith("redis://")
             assert s.api.host == "0.0.0.0"
             assert [k.get_secret_value() for k in s.api.read_keys] == PLACEHOLDER_KEYS
-            check_bind(s.api.host, s.api.read_keys, s.api.admin_keys)
+            check_bind(
+                s.api.host, [*s.api.read_keys, *s.api.admin_keys], "the API", API_KEYS_SETTING
+            )
             ports = {p["name"]: p["containerPort"] for p in container["ports"]}
             assert ports["http"] == s.api.port
             assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"

@@ -3,9 +3,10 @@ import pytest
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
-from emostream.aggregator.auth import check_bind, key_allowed, require_scope
+from emostream.aggregator.auth import API_KEYS_SETTING, key_allowed, require_scope
 from emostream.config import AggregatorSettings
 from emostream.errors import ConfigError
+from emostream.runtime.api_keys import check_bind
 
 READ, ADMIN = [SecretStr("r-key")], [SecretStr("a-key")]
 
@@ -51,10 +52,10 @@ async def test_open_without_keys():
 
 
 def test_refuses_public_bind_without_keys():
-    with pytest.raises(ConfigError, match="without API keys"):
-        check_bind("0.0.0.0", [], [])
-    check_bind("127.0.0.1", [], [])
-    check_bind("0.0.0.0", READ, [])
+    with pytest.raises(ConfigError, match="without API keys: set EMOSTREAM_API__READ_KEYS or"):
+        check_bind("0.0.0.0", [], "the API", API_KEYS_SETTING)
+    check_bind("127.0.0.1", [], "the API", API_KEYS_SETTING)
+    check_bind("0.0.0.0", READ, "the API", API_KEYS_SETTING)
 
 
 def test_keys_from_environment(monkeypatch):

@@ -11,6 +11,9 @@ from pydantic import SecretStr
 
 from emostream.runtime import api_keys
 
+# For ``api_keys.check_bind``'s message: the settings that give the API its keys.
+API_KEYS_SETTING = "EMOSTREAM_API__READ_KEYS or EMOSTREAM_API__ADMIN_KEYS"
+
 
 def key_allowed(
     key: str | None, scope: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]
@@ -56,9 +59,3 @@ def require_scope(scope: str, read_keys: list[SecretStr], admin_keys: list[Secre
         check_scope(x_api_key, scope, read_keys, admin_keys)
 
     return check
-
-
-def check_bind(host: str, read_keys: list[SecretStr], admin_keys: list[SecretStr]) -> None:
-    """Refuse to expose an unauthenticated API beyond this machine."""
-    keys_setting = "EMOSTREAM_API__READ_KEYS or EMOSTREAM_API__ADMIN_KEYS"
-    api_keys.check_bind(host, [*read_keys, *admin_keys], "the API", keys_setting)

@@ -7,7 +7,7 @@ import asyncio
 import structlog
 
 from emostream.aggregator.api import service_app
-from emostream.aggregator.auth import check_bind
+from emostream.aggregator.auth import API_KEYS_SETTING
 from emostream.aggregator.consumer import EventConsumer
 from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
@@ -15,6 +15,7 @@ from emostream.cameras.topic import CameraLog
 from emostream.config import AggregatorSettings, masked_dump
 from emostream.kafka.clients import ensure_topics
 from emostream.kafka.security import check_connection
+from emostream.runtime.api_keys import check_bind
 from emostream.runtime.lifecycle import ApiServer, install_stop_handlers
 from emostream.runtime.secret_check import refuse_placeholder_secrets
 
@@ -25,7 +26,7 @@ async def run_aggregator(settings: AggregatorSettings) -> int:
     log.info("config", **masked_dump(settings))
     refuse_placeholder_secrets(settings, settings.reached_hosts())
     api = settings.api
-    check_bind(api.host, api.read_keys, api.admin_keys)
+    check_bind(api.host, [*api.read_keys, *api.admin_keys], "the API", API_KEYS_SETTING)
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error
     await ensure_topics(settings.kafka)
     # The consumer writes through its own connection pool: API readers cannot starve it.

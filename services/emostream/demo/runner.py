@@ -14,7 +14,7 @@ import structlog
 from pydantic import SecretStr
 
 from emostream.aggregator.api import service_app
-from emostream.aggregator.auth import check_bind
+from emostream.aggregator.auth import API_KEYS_SETTING
 from emostream.aggregator.consumer import EventConsumer
 from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
@@ -24,6 +24,7 @@ from emostream.ingest.runner import Ingest
 from emostream.ingest.sources import probe_source
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import RedisServer, TansuBroker
+from emostream.runtime.api_keys import check_bind
 from emostream.runtime.lifecycle import ApiServer, check_port_free, install_stop_handlers
 from emostream.runtime.secret_check import refuse_placeholder_secrets
 from emostream.settings import RedisOptions
@@ -143,7 +144,8 @@ async def _serve_api(
 ) -> None:
     """Start the demo's HTTP API on ``stack`` and say where it is and which keys apply."""
     api_opts = trust_capture_page(settings.api, ingest_opts)
-    check_bind(api_opts.host, api_opts.read_keys, api_opts.admin_keys)
+    keys = [*api_opts.read_keys, *api_opts.admin_keys]
+    check_bind(api_opts.host, keys, "the API", API_KEYS_SETTING)
     app = service_app(store, consumer, api_opts, alerts)
     stack.push_async_callback(app.state.live_hub.stop)
     await stack.enter_async_context(
