@@ -46,7 +46,7 @@ async def forward(http: httpx.AsyncClient, path: str, key: str, after: str, limi
 
 async def test_changes_and_alerts_page_forward_each_item_once(api):
     store, http = api
-    feeds = FeedStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
     # Ties: three changes and two alerts share a capture (fire) time.
     events = [changed(t, "happy" if i % 2 else "sad", track=f"t{i}", seq=i, face=i)
               for i, t in enumerate([0, 1, 1, 1, 2, 3, 4])]  # fmt: skip

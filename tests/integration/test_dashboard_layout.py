@@ -60,7 +60,7 @@ async def seed(store: EventStore) -> None:
         for i in range(30)
     ]
     await store.add_events(events)
-    feeds = FeedStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
     await feeds.add_changes(events)
     at = events[-1].captured_at
     await feeds.add_alerts(

@@ -66,7 +66,7 @@ def cluster_settings(cluster: RedisCluster6) -> RedisOptions:
 
 
 async def store_all(store: EventStore, events: list[EmotionEventV1]) -> None:
-    feeds = FeedStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
     for i in range(0, len(events), 500):  # as the consumer does, a batch at a time
         fresh = await store.add_new_events(events[i : i + 500])
         await feeds.add_changes(fresh)
@@ -124,7 +124,7 @@ async def test_streams_spread_over_the_masters_and_read_as_on_one_node(
 async def test_rules_on_a_cluster(redis_cluster: RedisCluster6):
     settings = cluster_settings(redis_cluster)
     async with EventStore(settings) as store:
-        rules = RuleStore(store.redis, store.p, store.retention)
+        rules = RuleStore(store.redis, store.key_prefix, store.retention)
         spec = TypeAdapter(RuleSpec).validate_python({"kind": "stable_change", "name": "x"})
         rule = new_rule(spec)
         await rules.create(rule)

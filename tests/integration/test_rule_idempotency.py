@@ -51,7 +51,7 @@ async def test_the_same_key_and_body_give_the_same_rule(api):
     assert again.json() == first.json() and again.headers["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first.headers
     assert await rule_count(client) == 1
-    keys = [k async for k in store.redis.scan_iter(match=f"{store.p}:idempotency:*")]
+    keys = [k async for k in store.redis.scan_iter(match=f"{store.key_prefix}:idempotency:*")]
     assert len(keys) == 1
     assert IDEMPOTENCY_TTL_S - 5 < await store.redis.ttl(keys[0]) <= IDEMPOTENCY_TTL_S
 

@@ -249,7 +249,7 @@ async def test_read_keys_see_webhook_urls_without_credentials(redis_settings):
                 json={"kind": "stable_change", "name": "x", "webhook_url": secret_url},
             )
             rule_id = created.json()["id"]
-            await RuleStore(store.redis, store.p, store.retention).record_delivery(
+            await RuleStore(store.redis, store.key_prefix, store.retention).record_delivery(
                 rule_id, {"alert_id": "a", "url": secret_url}
             )
             as_reader = [

@@ -49,7 +49,7 @@ async def test_a_deleted_rules_delivery_log_stays_deleted(redis_settings):
     SPEC = TypeAdapter(RuleSpec)
 
     async with EventStore(redis_settings) as store:
-        rules = RuleStore(store.redis, store.p, store.retention)
+        rules = RuleStore(store.redis, store.key_prefix, store.retention)
         rule = new_rule(SPEC.validate_python({"kind": "stable_change", "name": "x"}))
         await rules.create(rule)
         assert await rules.record_delivery(rule.id, {"alert_id": "a"})

@@ -40,7 +40,7 @@ def _event(seq: int, index: int, track: str, at: datetime) -> EmotionEventV1:
 async def _largest_hash(store: EventStore) -> tuple[str, int]:
     """The largest hash under the store's prefix that is not a per-time window bucket."""
     sizes = []
-    async for key in store.redis.scan_iter(f"{store.p}:*", count=1000):
+    async for key in store.redis.scan_iter(f"{store.key_prefix}:*", count=1000):
         if ":sec:" in key or ":min:" in key or await store.redis.type(key) != "hash":
             continue
         sizes.append((key, await store.redis.hlen(key)))
@@ -99,8 +99,8 @@ async def test_every_key_of_a_stream_expires(redis_settings):
             for t in range(3)
         ]
         fresh = await store.add_new_events(later)  # closes the first session, adds tracks
-        await FeedStore(store.redis, store.p, store.retention).add_changes(fresh)
-        keys = [k async for k in store.redis.scan_iter(f"{store.p}:stream:*", count=1000)]
+        await FeedStore(store.redis, store.key_prefix, store.retention).add_changes(fresh)
+        keys = [k async for k in store.redis.scan_iter(f"{store.key_prefix}:stream:*", count=1000)]
         assert {k.rsplit(":", 1)[-1] for k in keys} >= {
             "sessions",
             "tracks",

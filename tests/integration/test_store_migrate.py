@@ -47,7 +47,7 @@ async def test_migrate_store_moves_the_old_layout_once(redis_settings, monkeypat
     monkeypatch.setenv("EMOSTREAM_REDIS__URL", redis_settings.url.get_secret_value())
     monkeypatch.setenv("EMOSTREAM_REDIS__KEY_PREFIX", redis_settings.key_prefix)
     async with EventStore(redis_settings) as store:
-        await _write_old_layout(store.redis, store.p, events)
+        await _write_old_layout(store.redis, store.key_prefix, events)
         assert await store.stream_state("old-cam:1") is None  # not readable before the move
 
         assert await main_async(["migrate-store"]) == 0
@@ -68,7 +68,9 @@ async def test_migrate_store_moves_the_old_layout_once(redis_settings, monkeypat
         later = EmotionEventV1.model_validate_json(event("old-cam:1", 3))
         assert len(await store.add_new_events([later])) == 1
         assert (await store.stream_state("old-cam:1"))["events_total"] == 4
-        assert [k async for k in store.redis.scan_iter(f"{store.p}:stream:old-cam:1:*")] == []
+        assert [
+            k async for k in store.redis.scan_iter(f"{store.key_prefix}:stream:old-cam:1:*")
+        ] == []
 
         assert await main_async(["migrate-store"]) == 0  # a second run finds nothing to move
         assert json.loads(capsys.readouterr().out)["streams"] == 0

@@ -63,7 +63,7 @@ async def store(redis_settings):
 
 
 async def test_changes_know_what_they_changed_from_and_page_newest_first(store):
-    feeds = FeedStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
     events = [
         changed(0, "happy"),
         make_event(1, stream=STREAM, track="t1", label="happy", base=BASE),  # no change
@@ -95,12 +95,12 @@ async def test_changes_know_what_they_changed_from_and_page_newest_first(store):
     await feeds.add_changes([changed(20 + i, "happy", seq=200 + i * 10) for i in range(3)])
     kept, _ = await feeds.page(STREAM, "changes", 50)
     assert len(kept) == 5  # max_changes_per_stream, the newest kept
-    assert await store.redis.ttl(f"{store.p}:stream:{{{STREAM}}}:changes") > 0
+    assert await store.redis.ttl(f"{store.key_prefix}:stream:{{{STREAM}}}:changes") > 0
 
 
 async def test_the_api_pages_changes_and_alerts_with_their_delivery(store):
-    feeds = FeedStore(store.redis, store.p, store.retention)
-    rules = RuleStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
+    rules = RuleStore(store.redis, store.key_prefix, store.retention)
     spec = ProbabilityAboveSpec(
         kind="probability_above", name="sad", emotions=["sad"], threshold=0.5, for_seconds=1.0
     )
@@ -143,7 +143,7 @@ async def test_the_api_pages_changes_and_alerts_with_their_delivery(store):
 
 
 async def test_live_clients_get_typed_changes_and_alerts_only_when_they_ask(store):
-    feeds = FeedStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
     hub = LiveHub(store.settings)
     typed = await hub.join({STREAM}, {"event", "change", "alert"})
     plain = await hub.join(None)
@@ -175,7 +175,7 @@ async def _sse_item(hub: LiveHub, store: EventStore) -> tuple[str, str]:
     client = await hub.join(None, {"change"})
     try:
         doc = json.dumps({"kind": "stable_change"})
-        await store.redis.publish(f"{store.p}:live", encode([("change", STREAM, doc)]))
+        await store.redis.publish(f"{store.key_prefix}:live", encode([("change", STREAM, doc)]))
         item = await client.next_item(2)
         assert item is not None
         return item

@@ -43,12 +43,12 @@ class EventConsumer(BatchConsumer):
         super().__init__(kafka, kafka.events_topic, options.group_id, "aggregator", **batching)
         self.options = options
         self.store = store
-        rules = RuleStore(store.redis, store.p, store.retention)
+        rules = RuleStore(store.redis, store.key_prefix, store.retention)
         self.webhooks = WebhookDispatcher(
             alerts or AlertOptions(), rules.record_delivery, rule_exists=rules.exists
         )
         self.alerts = AlertEngine(rules, self._producer, kafka.alerts_topic, self.webhooks)
-        self.feeds = FeedStore(store.redis, store.p, store.retention)
+        self.feeds = FeedStore(store.redis, store.key_prefix, store.retention)
         self.consumed = 0
         self.stored = 0
         self.redis_ok = True

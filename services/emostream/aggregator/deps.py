@@ -46,7 +46,7 @@ class ApiContext:
     def rules(self) -> RuleStore:
         """The rule store on the store's connection; called in a route, after its input is
         validated (FastAPI resolves dependencies first, and an unstarted store raises)."""
-        return RuleStore(self.store.redis, self.store.p, self.store.retention)
+        return RuleStore(self.store.redis, self.store.key_prefix, self.store.retention)
 
 
 def get_context(conn: HTTPConnection) -> ApiContext:

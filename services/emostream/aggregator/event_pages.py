@@ -26,7 +26,7 @@ async def events_after(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Up to ``limit`` events stored after the cursor's, oldest first, and the next cursor
     (None once caught up; ``0:`` starts at the oldest kept)."""
-    docs = await store.redis.lrange(stream_key(store.p, stream_id, "events"), 0, -1)
+    docs = await store.redis.lrange(stream_key(store.key_prefix, stream_id, "events"), 0, -1)
     events = [_load(d) for d in reversed(docs)]  # oldest first
     events = [e for e in events if e is not None]
     ms, _, event_id = after.partition(":")

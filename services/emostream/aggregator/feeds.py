@@ -22,6 +22,7 @@ import json
 from typing import Any, Literal
 
 from emostream.aggregator.live.wire import Item, queue_publish
+from emostream.aggregator.state.keys import stream_key
 from emostream.aggregator.state.part import StorePart
 from emostream.schemas import AlertV1, EmotionChangeV1, EmotionEventV1
 
@@ -42,7 +43,7 @@ class FeedStore(StorePart):
             tracks.setdefault(ev.stream_id, []).append(ev.face.track_id or "")
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, ids in tracks.items():
-                pipe.hmget(self._k(sid, "stable"), ids)
+                pipe.hmget(stream_key(self.key_prefix, sid, "stable"), ids)
             stored = dict(zip(tracks, await pipe.execute()))
         last: dict[tuple[str, str], str | None] = {
             (sid, tid): value for sid, ids in tracks.items() for tid, value in zip(ids, stored[sid])
@@ -57,8 +58,11 @@ class FeedStore(StorePart):
         await self._write("changes", [(c.stream_id, c.event_id, _ms_of(c), c) for c in out])
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, ids in tracks.items():
-                pipe.hset(self._k(sid, "stable"), mapping={t: last[(sid, t)] or "" for t in ids})
-                pipe.expire(self._k(sid, "stable"), self.retention.stream_ttl_s)
+                pipe.hset(
+                    stream_key(self.key_prefix, sid, "stable"),
+                    mapping={t: last[(sid, t)] or "" for t in ids},
+                )
+                pipe.expire(stream_key(self.key_prefix, sid, "stable"), self.retention.stream_ttl_s)
             await pipe.execute()
         return out
 
@@ -82,11 +86,11 @@ class FeedStore(StorePart):
             live.append((kind[:-1], sid, doc))
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, mapping in members.items():
-                pipe.zadd(self._k(sid, kind), mapping)
-            queue_publish(pipe, self.p, self.cluster, live)
+                pipe.zadd(stream_key(self.key_prefix, sid, kind), mapping)
+            queue_publish(pipe, self.key_prefix, self.cluster, live)
             for sid in members:
-                pipe.zremrangebyrank(self._k(sid, kind), 0, -keep - 1)
-                pipe.expire(self._k(sid, kind), self.retention.stream_ttl_s)
+                pipe.zremrangebyrank(stream_key(self.key_prefix, sid, kind), 0, -keep - 1)
+                pipe.expire(stream_key(self.key_prefix, sid, kind), self.retention.stream_ttl_s)
             await pipe.execute()
 
     async def page(
@@ -99,7 +103,7 @@ class FeedStore(StorePart):
             ms, _, after_id = before.partition(":")
             max_score = ms
         rows = await self.redis.zrevrangebyscore(
-            self._k(stream_id, kind),
+            stream_key(self.key_prefix, stream_id, kind),
             max_score,
             "-inf",
             start=0,
@@ -127,7 +131,12 @@ class FeedStore(StorePart):
         ``<ms>:<id>``). ``0:`` starts at the oldest entry kept."""
         ms, _, after_id = after.partition(":")
         rows = await self.redis.zrangebyscore(
-            self._k(stream_id, kind), ms, "+inf", start=0, num=limit + PAGE_SLACK, withscores=True
+            stream_key(self.key_prefix, stream_id, kind),
+            ms,
+            "+inf",
+            start=0,
+            num=limit + PAGE_SLACK,
+            withscores=True,
         )
         out: list[dict[str, Any]] = []
         cursor = None

@@ -110,7 +110,7 @@ def synthetic_alert(ev: EmotionEventV1) -> AlertV1:
 
 async def publish(store: EventStore, streams: list[str], fps: float, stop: asyncio.Event) -> int:
     """Frames for every stream at ``fps`` until ``stop``; returns the events stored."""
-    feeds = FeedStore(store.redis, store.p, store.retention)
+    feeds = FeedStore(store.redis, store.key_prefix, store.retention)
     started = datetime.now(UTC).replace(microsecond=0)
     period_s, seq, sent = 1.0 / fps, 0, 0
     next_at = time.monotonic()

@@ -90,7 +90,9 @@ async def list_cameras(conn: HTTPConnection, ctx: Context, x_api_key: ApiKeyHead
         return {"cameras": [], "count": 0}
     log, _ = _registry(conn)
     specs = sorted(log.cameras.values(), key=lambda s: s.stream_id)
-    statuses = await read_statuses(ctx.store.redis, ctx.store.p, [s.stream_id for s in specs])
+    statuses = await read_statuses(
+        ctx.store.redis, ctx.store.key_prefix, [s.stream_id for s in specs]
+    )
     admin = ctx.is_admin(x_api_key)
     shown = [_shown(s, statuses.get(s.stream_id), admin) for s in specs]
     return {"cameras": shown, "count": len(shown)}
@@ -102,7 +104,7 @@ async def get_camera(
 ) -> dict:
     log, _ = _registry(conn)
     spec = _found(log, stream_id)
-    statuses = await read_statuses(ctx.store.redis, ctx.store.p, [stream_id])
+    statuses = await read_statuses(ctx.store.redis, ctx.store.key_prefix, [stream_id])
     return _shown(spec, statuses.get(stream_id), ctx.is_admin(x_api_key))
 
 

@@ -63,7 +63,7 @@ def feeds_router(max_limit: int) -> APIRouter:
 
 def _feeds(ctx: Any) -> FeedStore:
     store = ctx.store
-    return FeedStore(store.redis, store.p, store.retention)
+    return FeedStore(store.redis, store.key_prefix, store.retention)
 
 
 async def _with_deliveries(rules: RuleStore, alerts: list[dict[str, Any]]) -> None:

@@ -105,7 +105,7 @@ async def create_rule(
     if idempotency_key is None:
         await _create(rules, rule)
         return rule
-    keys = RuleIdempotency(ctx.store.redis, ctx.store.p)
+    keys = RuleIdempotency(ctx.store.redis, ctx.store.key_prefix)
     try:
         claim = await keys.claim(x_api_key, idempotency_key, spec, rule)
     except IdempotencyConflict:

@@ -45,12 +45,13 @@ class RuleIdempotency:
 
     def __init__(self, redis: Redis, prefix: str, ttl_s: int = IDEMPOTENCY_TTL_S) -> None:
         self.redis = redis
-        self.p = prefix
+        self.key_prefix = prefix
         self.ttl_s = ttl_s
 
     def _key(self, scope: str | None, key: str) -> str:
         scope_hash = hashlib.sha256((scope or "").encode()).hexdigest()[:16]
-        return f"{self.p}:idempotency:rules:{scope_hash}:{hashlib.sha256(key.encode()).hexdigest()}"
+        key_hash = hashlib.sha256(key.encode()).hexdigest()
+        return f"{self.key_prefix}:idempotency:rules:{scope_hash}:{key_hash}"
 
     async def claim(self, scope: str | None, key: str, spec: RuleSpec, rule: Rule) -> Claim:
         """Claim ``key`` for ``rule`` (made from ``spec``), or find the rule it was used for.

@@ -49,24 +49,24 @@ class RuleStore(StorePart):
 
     def _state_key(self, key: StateKey) -> str:
         rule_id, stream_id, track_id = key
-        return f"{self.p}:rule:{rule_id}:state:{stream_id}:{track_id}"
+        return f"{self.key_prefix}:rule:{rule_id}:state:{stream_id}:{track_id}"
 
     def _deliveries_key(self, rule_id: str) -> str:
-        return deliveries_key(self.p, rule_id)
+        return deliveries_key(self.key_prefix, rule_id)
 
     async def count(self) -> int:
-        return int(await self.redis.hlen(f"{self.p}:rules"))
+        return int(await self.redis.hlen(f"{self.key_prefix}:rules"))
 
     async def create(self, rule: Rule) -> None:
-        await self.redis.hset(f"{self.p}:rules", rule.id, rule.model_dump_json())
+        await self.redis.hset(f"{self.key_prefix}:rules", rule.id, rule.model_dump_json())
 
     async def get(self, rule_id: str) -> Rule | None:
-        doc = await self.redis.hget(f"{self.p}:rules", rule_id)
+        doc = await self.redis.hget(f"{self.key_prefix}:rules", rule_id)
         return RULE.validate_json(doc) if doc else None
 
     async def list(self) -> list[Rule]:
         """Every valid rule, oldest first; a stored rule that no longer validates is skipped."""
-        docs = await self.redis.hgetall(f"{self.p}:rules")
+        docs = await self.redis.hgetall(f"{self.key_prefix}:rules")
         out = []
         for rule_id, doc in docs.items():
             try:
@@ -78,7 +78,9 @@ class RuleStore(StorePart):
     async def delete(self, rule_id: str) -> bool:
         """Remove a rule and its delivery log; its per-track state expires on its own."""
         async with self.redis.pipeline(transaction=not self.cluster) as pipe:
-            pipe.hdel(f"{self.p}:rules", rule_id)  # first: a late delivery then logs nothing
+            pipe.hdel(
+                f"{self.key_prefix}:rules", rule_id
+            )  # first: a late delivery then logs nothing
             pipe.delete(self._deliveries_key(rule_id))
             removed, _ = await pipe.execute()
         return bool(removed)
@@ -101,7 +103,7 @@ class RuleStore(StorePart):
             await pipe.execute()
 
     async def exists(self, rule_id: str) -> bool:
-        return bool(await self.redis.hexists(f"{self.p}:rules", rule_id))
+        return bool(await self.redis.hexists(f"{self.key_prefix}:rules", rule_id))
 
     async def record_delivery(self, rule_id: str, record: dict[str, Any]) -> bool:
         """Log a delivery, atomically only while the rule exists (a deleted rule's log stays
@@ -110,7 +112,7 @@ class RuleStore(StorePart):
         written = await self.redis.eval(
             _RECORD_IF_RULE_EXISTS,
             2,
-            f"{self.p}:rules",
+            f"{self.key_prefix}:rules",
             self._deliveries_key(rule_id),
             rule_id,
             json.dumps(record, separators=(",", ":")),

@@ -29,12 +29,9 @@ STREAM_PAGE_SLACK = 50  # extra ids read per page, for ties with the cursor's sc
 class StoreQueries:
     """Read queries over the keys ``EventStore`` writes."""
 
-    p: str
+    key_prefix: str
     retention: RetentionOptions
     redis: aioredis.Redis  # the store's started client (a property there)
-
-    def _k(self, stream_id: str, part: str) -> str:
-        return stream_key(self.p, stream_id, part)
 
     async def list_streams(self) -> list[dict[str, Any]]:
         """Every known stream, page by page (benchmarks and tests; the API pages)."""
@@ -57,7 +54,7 @@ class StoreQueries:
             max_score, _, after = cursor.partition(":")
         want = limit + STREAM_PAGE_SLACK
         async with self.redis.pipeline(transaction=False) as pipe:
-            for key in index_keys(self.p):
+            for key in index_keys(self.key_prefix):
                 pipe.zrevrangebyscore(key, max_score, "-inf", start=0, num=want, withscores=True)
             parts = await pipe.execute()
         # Ties on the score in descending id order, as one sorted set would list them.
@@ -65,7 +62,12 @@ class StoreQueries:
         ids = ids[::-1][:want]
         async with self.redis.pipeline(transaction=False) as pipe:
             for sid, _ in ids:
-                pipe.hmget(self._k(sid, "state"), "events_total", "last_event_at", "last_frame_seq")
+                pipe.hmget(
+                    stream_key(self.key_prefix, sid, "state"),
+                    "events_total",
+                    "last_event_at",
+                    "last_frame_seq",
+                )
             states = await pipe.execute()
         out: list[dict[str, Any]] = []
         last: tuple[str, str] | None = None
@@ -90,7 +92,7 @@ class StoreQueries:
         return out, (f"{last[1]}:{last[0]}" if full and last else None)
 
     async def stream_state(self, stream_id: str) -> dict[str, Any] | None:
-        state = await self.redis.hgetall(self._k(stream_id, "state"))
+        state = await self.redis.hgetall(stream_key(self.key_prefix, stream_id, "state"))
         if not state or "events_total" not in state:
             return None
         last_seq = int(state.get("last_frame_seq", 0))
@@ -120,7 +122,7 @@ class StoreQueries:
         minutes = list(range(first // 60, now_s // 60 + 1))
         async with self.redis.pipeline(transaction=False) as pipe:
             for minute in minutes:
-                pipe.hgetall(self._k(stream_id, f"min:{minute}"))
+                pipe.hgetall(stream_key(self.key_prefix, stream_id, f"min:{minute}"))
             buckets = await pipe.execute()
         per_second: dict[int, dict[str, str]] = {}
         for bucket in buckets:
@@ -147,7 +149,7 @@ class StoreQueries:
         self, stream_id: str, active_within_s: float, now_ms: int
     ) -> list[dict[str, Any]]:
         """Latest event (current smoothed state) of each track seen within ``active_within_s``."""
-        docs = await self.redis.hgetall(self._k(stream_id, "tracks"))
+        docs = await self.redis.hgetall(stream_key(self.key_prefix, stream_id, "tracks"))
         out = []
         for tid, doc in docs.items():
             ev = _readable(json.loads, doc, "track")
@@ -165,14 +167,16 @@ class StoreQueries:
         return sorted(out, key=lambda t: t["track_id"])
 
     async def recent_events(self, stream_id: str, limit: int) -> list[dict[str, Any]]:
-        docs = await self.redis.lrange(self._k(stream_id, "events"), 0, limit - 1)
+        docs = await self.redis.lrange(
+            stream_key(self.key_prefix, stream_id, "events"), 0, limit - 1
+        )
         return [ev for ev in (_readable(json.loads, d, "event") for d in docs) if ev is not None]
 
     async def sessions(self, stream_id: str, limit: int, now_ms: int) -> list[dict[str, Any]]:
         """Newest-first sessions: the current one (active or, after the gap, ended) first."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hget(self._k(stream_id, "state"), "session")
-            pipe.lrange(self._k(stream_id, "sessions"), 0, max(limit - 1, 0))
+            pipe.hget(stream_key(self.key_prefix, stream_id, "state"), "session")
+            pipe.lrange(stream_key(self.key_prefix, stream_id, "sessions"), 0, max(limit - 1, 0))
             current_doc, ended_docs = await pipe.execute()
         gap = self.retention.session_gap_seconds
         out = []

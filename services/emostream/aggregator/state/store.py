@@ -70,7 +70,7 @@ class EventStore(Component, StoreQueries):
     def __init__(self, settings: RedisOptions, retention: RetentionOptions | None = None) -> None:
         self.settings = settings
         self.retention = retention if retention is not None else RetentionOptions()
-        self.p = settings.key_prefix
+        self.key_prefix = settings.key_prefix
         self.cluster = False
         self._redis: AnyRedis | None = None
         self._replicas: ReplicaSync | None = None
@@ -86,7 +86,7 @@ class EventStore(Component, StoreQueries):
     async def _start(self) -> None:
         url = self.settings.url.get_secret_value()
         self._redis, self.cluster = await connect(url, decode_responses=True, socket_timeout=10)
-        self._replicas = ReplicaSync(self._redis, self.p) if self.cluster else None
+        self._replicas = ReplicaSync(self._redis, self.key_prefix) if self.cluster else None
 
     async def _stop(self) -> None:
         replicas, self._replicas = self._replicas, None
@@ -157,7 +157,10 @@ class EventStore(Component, StoreQueries):
             sessions = await self._advance_sessions(pending)
             sids = list(pending)
             now_ms = _now_ms()
-            calls = [plan(self.p, s, pending[s], sessions[s], self.retention, now_ms) for s in sids]
+            calls = [
+                plan(self.key_prefix, s, pending[s], sessions[s], self.retention, now_ms)
+                for s in sids
+            ]
             results = await self._run_scripts([call[:2] for call in calls])
             retry: Pending = {}
             for sid, call, result in zip(sids, calls, results):
@@ -210,7 +213,7 @@ class EventStore(Component, StoreQueries):
         if unknown:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for sid in unknown:
-                    pipe.hget(stream_key(self.p, sid, "state"), "session")
+                    pipe.hget(stream_key(self.key_prefix, sid, "state"), "session")
                 for sid, doc in zip(unknown, await pipe.execute()):
                     self._remember(sid, doc or "")
         out: Plans = {}
@@ -231,11 +234,11 @@ class EventStore(Component, StoreQueries):
             part[ev.stream_id] = max(part.get(ev.stream_id, 0), ev.captured_ms)
         async with self.redis.pipeline(transaction=False) as pipe:
             for part, members in newest.items():
-                pipe.zadd(index_key(self.p, part), members, gt=True)
+                pipe.zadd(index_key(self.key_prefix, part), members, gt=True)
             if time.monotonic() - self._trimmed_at > INDEX_TRIM_S:
                 self._trimmed_at = time.monotonic()
                 idle_before_ms = _now_ms() - self.retention.stream_ttl_s * 1000
-                for key in index_keys(self.p):
+                for key in index_keys(self.key_prefix):
                     pipe.zremrangebyscore(key, "-inf", f"({idle_before_ms}")
             await pipe.execute()
 
@@ -245,7 +248,9 @@ class EventStore(Component, StoreQueries):
             return
         try:
             async with self.redis.pipeline(transaction=False) as pipe:
-                queue_publish(pipe, self.p, self.cluster, [("event", s, d) for s, d in docs])
+                queue_publish(
+                    pipe, self.key_prefix, self.cluster, [("event", s, d) for s, d in docs]
+                )
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("live push of a batch skipped", error=str(exc), events=len(docs))
