@@ -19,7 +19,8 @@ from pydantic_settings import BaseSettings, SettingsError
 from emostream.errors import ConfigError
 
 PREFIX = "EMOSTREAM_"
-# Read by code outside the settings classes (model cache, hub mirror, tests and scripts).
+# Read outside the services' settings: the CLI's model cache (cli.model_cache.ModelCacheSettings),
+# tests and scripts.
 OTHER_VARIABLES = {
     "EMOSTREAM_CACHE_DIR",
     "EMOSTREAM_HUB_URL",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import time
 import uuid
@@ -12,6 +11,7 @@ from contextlib import AsyncExitStack, ExitStack
 import redis.asyncio as aioredis
 import structlog
 from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import API_KEYS_SETTING
@@ -178,13 +178,21 @@ async def _wind_down(
             t.cancel()
 
 
+class ExternalRedisSettings(BaseSettings):
+    """``REDIS_URL`` (the usual name, no prefix): a Redis the demo uses when it answers."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+    redis_url: SecretStr | None = None
+
+
 async def run_demo(settings: DemoSettings, duration_s: float | None, once: bool = False) -> int:
     started = time.monotonic()
     stop = asyncio.Event()
     install_stop_handlers(stop.set)
     # Checked before anything starts: a bad source or a taken port is one line, not a traceback.
     check_port_free(settings.api.host, settings.api.port, "demo API", PORT_FIX)
-    external = os.environ.get("REDIS_URL")
+    external_url = ExternalRedisSettings().redis_url
+    external = external_url.get_secret_value() if external_url else None
     redis_hosts = [] if settings.redis_mode == "embedded" or not external else [_host(external)]
     refuse_placeholder_secrets(settings, [*settings.reached_hosts(), *redis_hosts])
     await asyncio.to_thread(probe_source, settings.ingest.source)
