@@ -292,5 +292,8 @@ class ModelOptions(BaseModel):
         "on PublicTest for the packaged model, at twice the classifier cost",
     )
     threads: int | None = Field(
-        None, ge=1, description="Torch CPU threads; default: torch's own (the CPU count)"
+        None,
+        ge=1,
+        description="Torch CPU threads; default: a quarter of the CPU count (at least 1) in the "
+        "worker, whose classification overlaps detection; torch's own (the CPU count) in tools",
     )
