@@ -8,7 +8,7 @@ import structlog
 from pydantic import ValidationError
 from redis.exceptions import RedisClusterException, RedisError
 
-from emostream import metrics
+from emostream import metrics, tracing
 from emostream.aggregator.feeds import FeedStore
 from emostream.aggregator.rules.alerts import AlertEngine
 from emostream.aggregator.rules.store import RuleStore
@@ -102,11 +102,12 @@ class EventConsumer(BatchConsumer):
 
     async def handle(self, records: list) -> None:
         """Parse, store in Redis, dead-letter the invalid ones, run the rules, then commit."""
-        events = []
+        events, traced = [], []
         for r in records:
             try:
                 # Unknown fields are ignored (a newer producer's optional ones, docs/EVENTS.md).
                 events.append(EmotionEventV1.model_validate_json(r.value or b"", extra="ignore"))
+                traced.append(tracing.header(r.headers))
             except ValidationError as exc:
                 self.dead_letters += 1
                 await send_dead_letter(
@@ -123,13 +124,14 @@ class EventConsumer(BatchConsumer):
                     max_bytes=self.kafka.max_message_bytes,
                 )
         events = clamp_captures(events, self.options.max_capture_ahead_s, "aggregator")
-        with metrics.STORE_SECONDS.time():
-            fresh = await self._store_with_retry(events)
-        if fresh is None:  # stopping while Redis is down: leave offsets uncommitted
-            return
-        metrics.EVENTS_STORED.inc(len(fresh))
-        metrics.EVENTS_DUPLICATE.inc(len(events) - len(fresh))
-        self.stored += len(fresh)
-        await self._feed(fresh)
+        with tracing.store_span(traced):  # alerts' webhooks made inside join the trace
+            with metrics.STORE_SECONDS.time():
+                fresh = await self._store_with_retry(events)
+            if fresh is None:  # stopping while Redis is down: leave offsets uncommitted
+                return
+            metrics.EVENTS_STORED.inc(len(fresh))
+            metrics.EVENTS_DUPLICATE.inc(len(events) - len(fresh))
+            self.stored += len(fresh)
+            await self._feed(fresh)
         self.consumed += len(records)
         await self.commit(next_offsets(records))

@@ -6,6 +6,7 @@ import asyncio
 
 import structlog
 
+from emostream import tracing
 from emostream.aggregator.api import service_app
 from emostream.aggregator.auth import API_KEYS_SETTING
 from emostream.aggregator.consumer import EventConsumer
@@ -25,6 +26,7 @@ log = structlog.get_logger(__name__)
 async def run_aggregator(settings: AggregatorSettings) -> int:
     log.info("config", **masked_dump(settings))
     refuse_placeholder_secrets(settings, settings.reached_hosts())
+    tracing.configure_tracing("aggregator")  # OTEL_TRACES_EXPORTER; none by default
     api = settings.api
     check_bind(api.host, [*api.read_keys, *api.admin_keys], "the API", API_KEYS_SETTING)
     await check_connection(settings.kafka)  # a refused TLS handshake or login: one error

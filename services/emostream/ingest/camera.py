@@ -20,7 +20,7 @@ import numpy as np
 import structlog
 from aiokafka import AIOKafkaProducer
 
-from emostream import metrics
+from emostream import metrics, tracing
 from emostream.cameras.model import CameraSpec, check_source, resolved_path
 from emostream.errors import ConfigError
 from emostream.fleet_options import FleetOptions
@@ -184,9 +184,12 @@ class Camera:
         )
         meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000), live, self.run_id)
         self.seq += 1
+        headers = frame_headers(meta)
+        traced = tracing.start_publish(headers, self.stream_id)
         fut = await self.producer.send(
-            self.topic, payload, key=self.stream_id.encode(), headers=frame_headers(meta)
+            self.topic, payload, key=self.stream_id.encode(), headers=headers
         )
+        fut.add_done_callback(traced)
         pending.add(fut)
         fut.add_done_callback(self._on_done)
         fut.add_done_callback(pending.discard)

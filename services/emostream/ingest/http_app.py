@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException, Path, Request, WebS
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
-from emostream import metrics
+from emostream import metrics, tracing
 from emostream.aggregator.origin_check import BrowserChecks
 from emostream.config import IngestOptions
 from emostream.frames import STREAM_ID_RE
@@ -79,7 +79,9 @@ def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> Fast
             live,
             counters,
         )
-        fut = await publisher.publish(meta, payload, content_type)
+        # The server's span when FastAPI records one, else the client's traceparent, if sent
+        parent = tracing.current() or tracing.extract(request.headers.get("traceparent"))
+        fut = await publisher.publish(meta, payload, content_type, parent)
         where = await _acknowledged(fut, http.ack_timeout_s)
         metrics.INGEST_HTTP_FRAMES.labels("accepted").inc()
         return {"stream_id": stream_id, "seq": meta.seq, "captured_ms": meta.captured_ms, **where}

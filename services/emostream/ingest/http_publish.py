@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from emostream import metrics
+from emostream import metrics, tracing
 from emostream.capture_clock import DEFAULT_MAX_AHEAD_S, clamp_capture_ms
 from emostream.frames import H_CONTENT, FrameMeta, frame_headers
 from emostream.kafka.clients import make_producer
@@ -82,7 +82,13 @@ class FramePublisher(Component):
             self._room.clear()
             await self._room.wait()
 
-    async def publish(self, meta: FrameMeta, payload: bytes, content_type: str) -> asyncio.Future:
+    async def publish(
+        self,
+        meta: FrameMeta,
+        payload: bytes,
+        content_type: str,
+        trace_parent: tracing.Context | None = None,
+    ) -> asyncio.Future:
         """Hand one frame to the producer; the returned future resolves on acknowledgement.
 
         Raises ``IngestBusy`` when ``max_in_flight`` frames are unacknowledged or the producer
@@ -94,6 +100,7 @@ class FramePublisher(Component):
         meta = dataclasses.replace(meta, captured_ms=captured)
         headers = [(k, v) for k, v in frame_headers(meta) if k != H_CONTENT]
         headers.append((H_CONTENT, content_type.encode()))
+        traced = tracing.start_publish(headers, meta.stream_id, trace_parent)
         self._sending += 1
         try:
             send = self._producer.send(
@@ -106,6 +113,7 @@ class FramePublisher(Component):
             self._sending -= 1
             self._update()
         self._pending.add(fut)
+        fut.add_done_callback(traced)
         fut.add_done_callback(lambda f, stream=meta.stream_id: self._on_done(f, stream))
         self._update()
         return fut

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from emostream import tracing
 from emostream.config import IngestSettings, masked_dump
 from emostream.ingest.fleet_main import FLEET_SOURCE, run_fleet
 from emostream.ingest.http_only import run_http_only
@@ -22,6 +23,7 @@ log = structlog.get_logger(__name__)
 async def run_ingest(settings: IngestSettings) -> int:
     log.info("config", **masked_dump(settings))
     refuse_placeholder_secrets(settings, settings.reached_hosts())
+    tracing.configure_tracing("ingest")  # OTEL_TRACES_EXPORTER; none by default
     opts = settings.ingest
     if opts.source == HTTP_ONLY_SOURCE:
         return await run_http_only(settings)

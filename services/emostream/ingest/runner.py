@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import numpy as np
 import structlog
 
-from emostream import metrics
+from emostream import metrics, tracing
 from emostream.config import IngestOptions
 from emostream.errors import ConfigError
 from emostream.frames import FrameMeta, encode_frame, frame_headers, validate_stream_id
@@ -145,12 +145,13 @@ class Ingest(Component):
         )
         meta = FrameMeta(self.stream_id, self.seq, int(time.time() * 1000), self.live, self.run_id)
         self.seq += 1
-        return await self._producer.send(
-            self.kafka.frames_topic,
-            payload,
-            key=self.stream_id.encode(),
-            headers=frame_headers(meta),
+        headers = frame_headers(meta)
+        traced = tracing.start_publish(headers, self.stream_id)
+        fut = await self._producer.send(
+            self.kafka.frames_topic, payload, key=self.stream_id.encode(), headers=headers
         )
+        fut.add_done_callback(traced)
+        return fut
 
     def _on_done(self, fut: asyncio.Future) -> None:
         if fut.cancelled() or fut.exception() is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 
+from emostream import tracing
 from emostream.config import WorkerSettings, masked_dump
 from emostream.kafka.clients import ensure_topics
 from emostream.kafka.security import check_connection
@@ -21,6 +22,7 @@ log = structlog.get_logger(__name__)
 async def run_worker(settings: WorkerSettings) -> int:
     log.info("config", **masked_dump(settings))
     refuse_placeholder_secrets(settings, settings.reached_hosts())
+    tracing.configure_tracing("worker")  # OTEL_TRACES_EXPORTER; none by default
     # Before the model loads: a refused TLS handshake or login is one error within seconds.
     await check_connection(settings.kafka)
     processor = build_processor(settings)

@@ -16,6 +16,7 @@ from emostream.kafka.clients import next_offsets
 from emostream.kafka.dead_letters import send_dead_letter
 from emostream.settings import KafkaOptions
 from emostream.worker.batch import BatchResult, RawFrame
+from emostream.worker.frame_traces import BatchTraces
 from emostream.worker.protocol import AnyProcessor
 from emostream.worker.steering import LatencySteer
 from emostream.worker.timings import BatchTimes, StageTotals
@@ -33,6 +34,7 @@ class _InHand:
     queue_wait_s: float  # summed over frames: capture (record timestamp) to fetch
     prepare_s: float
     prepared_at: float
+    traces: BatchTraces
 
 
 class Worker(BatchConsumer):
@@ -100,9 +102,10 @@ class Worker(BatchConsumer):
             RawFrame(r.topic, r.partition, r.offset, r.value, list(r.headers or []))
             for r in records
         ]
+        traces = BatchTraces(raw)
         prepared = await asyncio.to_thread(self.processor.prepare, raw)
         t1 = time.perf_counter()
-        return _InHand(records, raw, prepared, queue_wait_s, t1 - t0, t1)
+        return _InHand(records, raw, prepared, queue_wait_s, t1 - t0, t1, traces)
 
     async def handle(self, batch: _InHand) -> BatchResult:
         """Finish one batch; publish events and dead letters; then commit.
@@ -113,10 +116,12 @@ class Worker(BatchConsumer):
         ids are deterministic, so the aggregator drops the duplicates. Batches reach this in
         fetch order, one at a time.
         """
-        t0 = time.perf_counter()
+        t0, finish_started_ns = time.perf_counter(), time.time_ns()
         result = await asyncio.to_thread(self.processor.finish, batch.prepared)
         t_processed = time.perf_counter()
-        await self._publish(result)
+        batch.traces.processed(result.stage_s, finish_started_ns)
+        await self._publish(result, batch.traces)
+        batch.traces.published()
         t_published = time.perf_counter()
         offsets = next_offsets(batch.records)
         await self.commit(offsets)
@@ -124,7 +129,7 @@ class Worker(BatchConsumer):
         self._observe(batch, result, offsets, (t0, t_processed, t_published, t_done))
         return result
 
-    async def _publish(self, result: BatchResult) -> None:
+    async def _publish(self, result: BatchResult, traces: BatchTraces) -> None:
         """Send events, changes and dead letters; return once every one is acknowledged."""
         futures = []
         outputs = [
@@ -138,7 +143,11 @@ class Worker(BatchConsumer):
                         topic,
                         msg.model_dump_json().encode(),
                         key=msg.stream_id.encode(),
-                        headers=[("emostream-schema", schema), *kafka_headers(attrs_for(msg))],
+                        headers=[
+                            ("emostream-schema", schema),
+                            *kafka_headers(attrs_for(msg)),
+                            *traces.header(msg.stream_id, msg.frame_seq),
+                        ],
                     )
                 )
         if futures:

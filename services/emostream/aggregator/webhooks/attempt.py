@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from emostream import tracing
 from emostream.cloudevents_headers import attrs_for, http_headers
 from emostream.config import AlertOptions
 from emostream.schemas import AlertV1
@@ -18,6 +19,8 @@ class Delivery:
     rule_id: str
     url: str
     alert: AlertV1
+    # The trace of the batch that raised the alert (the delivery span's parent), if any
+    trace: tracing.Context | None = field(default=None, compare=False)
 
 
 def signed_headers(secrets: list[str], item: Delivery, attempt: int, body: bytes) -> dict[str, str]:
@@ -29,6 +32,7 @@ def signed_headers(secrets: list[str], item: Delivery, attempt: int, body: bytes
         "X-Emostream-Alert-Id": item.alert.alert_id,
         "X-Emostream-Attempt": str(attempt),
         **cloudevent_headers(item.alert),
+        **({"traceparent": parent} if (parent := tracing.traceparent()) else {}),
     }
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import structlog
 
-from emostream import metrics
+from emostream import metrics, tracing
 from emostream.aggregator.webhooks.attempt import (
     RETRY_STATUSES,
     Delivery,
@@ -129,7 +129,7 @@ class WebhookDispatcher(Component):
     def submit(self, rule_id: str, url: str, alert: AlertV1) -> bool:
         """Queue one delivery without waiting; False (dropped, counted) when the queue is full."""
         try:
-            self._queue.put_nowait(Delivery(rule_id, url, alert))
+            self._queue.put_nowait(Delivery(rule_id, url, alert, tracing.current()))
         except asyncio.QueueFull:
             self._drop(Delivery(rule_id, url, alert), "webhook queue full, alert dropped")
             return False
@@ -203,7 +203,13 @@ class WebhookDispatcher(Component):
         return delay * (0.5 + random.random() / 2)  # jitter: receivers recovering see no stampede
 
     async def deliver(self, item: Delivery) -> dict[str, Any]:
-        """POST one alert with retries; returns the delivery-log entry."""
+        """POST one alert with retries; returns the delivery-log entry. One ``webhook delivery``
+        span in the alert's trace; each request carries its ``traceparent``."""
+        kind = tracing.trace.SpanKind.CLIENT
+        with tracing.child_span("webhook delivery", item.trace, kind, rule_id=item.rule_id):
+            return await self._deliver(item)
+
+    async def _deliver(self, item: Delivery) -> dict[str, Any]:
         body = item.alert.model_dump_json().encode()
         entry = new_entry(item)
         secrets = self.options.signing_secrets()
