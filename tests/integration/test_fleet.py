@@ -108,6 +108,13 @@ async def test_fleet_runs_moves_and_changes_cameras(
             await _register(api)
             start = time.time()
             await until(lambda: _all_fresh(w, start), 60, "frames of all 12 cameras")
+            # A worker turns every camera's frames into events the API serves (live frames: the
+            # backlog older than 2 s is dropped, not processed).
+            async with running_worker(kafka_settings, group_id("worker"), max_batch_frames=8):
+                _, took = await until(
+                    lambda: _events_everywhere(api), 120, "events of every camera"
+                )
+            print(f"every camera had events {took:.1f} s after the worker started")
             await until(lambda: _running(ingests) == 12, 10, "the gauges")  # no stream labels
             status, _ = await until(lambda: _bad_source_reported(api), 30, "the bad source's error")
             assert "missing" in status["last_error"] or "no.mp4" in status["last_error"]
@@ -116,6 +123,8 @@ async def test_fleet_runs_moves_and_changes_cameras(
 
             # SIGKILL the ingest that runs cam-00: its cameras move within 20 s.
             listed = (await api.get("/v1/cameras", headers=ADMIN)).json()["cameras"]
+            good = [c["status"] for c in listed if c["stream_id"] in CAMERAS]
+            assert [(st["state"], st["last_error"]) for st in good] == [("running", None)] * 12
             owner = next(c["status"]["ingest"] for c in listed if c["stream_id"] == "cam-00")
             victim = next(p for p in ingests if owner.endswith(f"-{p.pid}"))
             os.kill(victim.pid, signal.SIGKILL)
@@ -141,13 +150,6 @@ async def test_fleet_runs_moves_and_changes_cameras(
             print(f"longest time two runs of one camera published together: {overlap:.1f} s")
             assert overlap <= 10
 
-            # A worker turns every camera's frames into events the API serves (live frames: a
-            # backlog older than 2 s is dropped, not processed).
-            async with running_worker(kafka_settings, group_id("worker"), max_batch_frames=8):
-                _, took = await until(
-                    lambda: _events_everywhere(api), 120, "events of every camera"
-                )
-            print(f"every camera had events {took:.1f} s after the worker started")
     finally:
         await api.aclose()
         for proc in ingests:
