@@ -173,7 +173,7 @@ def test_a_frame_whose_event_cannot_be_built_is_dead_lettered_alone(astronaut_bg
 def test_one_frame_false_detection_never_becomes_an_event(astronaut_bgr):
     """A phantom face (background detected in one frame) yields no event; the real face does
     once its track is confirmed (min_hits consecutive frames)."""
-    from emostream.vision.detector import Detection
+    from emostream.vision.detection import Detection
 
     def phantom_once(image, call):
         faces = [Detection(180, 60, 100, 100, 0.99)]

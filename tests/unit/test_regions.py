@@ -6,7 +6,8 @@ import numpy as np
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import EmotionEngine
 from emostream.models import untrained_model
-from emostream.vision.detector import Detection, HaarDetector, build_detector
+from emostream.vision.detection import Detection
+from emostream.vision.detector import HaarDetector, build_detector
 from emostream.vision.regions import RegionDetector, suppress_duplicates
 from emostream.worker.processing import FrameProcessor, RawFrame
 

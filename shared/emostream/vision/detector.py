@@ -3,29 +3,13 @@ YuNet in PyTorch with packaged weights (``yunet_torch``, in ``emostream.vision.y
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import cv2
 import numpy as np
 
 from emostream.errors import ConfigError
-
-
-@dataclass(frozen=True)
-class Detection:
-    x: int
-    y: int
-    w: int
-    h: int
-    score: float
-
-
-class FaceDetector(Protocol):
-    name: str
-
-    def detect(self, image_bgr: np.ndarray) -> list[Detection]: ...
+from emostream.vision.detection import Detection, FaceDetector, yunet_rows_to_detections
 
 
 class HaarDetector:
@@ -61,23 +45,6 @@ class HaarDetector:
             found.append(Detection(int(x), int(y), int(w), int(h), score))
         found.sort(key=lambda d: d.w * d.h, reverse=True)
         return found[: self.max_faces]
-
-
-def yunet_rows_to_detections(
-    rows, width: int, height: int, min_face_px: int, max_faces: int
-) -> list[Detection]:
-    """YuNet output rows (x, y, w, h, 10 landmark values, score) -> clamped integer boxes, largest
-    first; shared by OpenCV's YuNet and the PyTorch one so both report faces the same way."""
-    found = []
-    for row in rows:
-        x, y, bw, bh = (int(round(float(v))) for v in row[:4])
-        x, y = max(x, 0), max(y, 0)
-        bw, bh = min(bw, width - x), min(bh, height - y)
-        if min(bw, bh) < min_face_px:
-            continue
-        found.append(Detection(x, y, bw, bh, float(min(max(row[-1], 0.0), 1.0))))
-    found.sort(key=lambda d: d.w * d.h, reverse=True)
-    return found[:max_faces]
 
 
 class YuNetDetector:

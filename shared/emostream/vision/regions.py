@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from emostream.tracking.tracker import iou
-from emostream.vision.detector import Detection, FaceDetector
+from emostream.vision.detection import Detection, FaceDetector
 
 Box = tuple[int, int, int, int]
 

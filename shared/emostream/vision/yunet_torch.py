@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from emostream.errors import ConfigError
-from emostream.vision.detector import Detection, yunet_rows_to_detections
+from emostream.vision.detection import Detection, yunet_rows_to_detections
 from emostream.vision.yunet_decode import batched_nms, decode
 from emostream.vision.yunet_net import INPUT_DIVISOR, YuNet
 
