@@ -26,10 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from emostream.bench.pipeline_http import http_ingests
-from emostream.bench.pipeline_ingest import CpuMeter, IngestProcess, InProcessIngests, cpu_model
-from emostream.config import IngestOptions, WorkerOptions, WorkerSettings
-from emostream.ingest.runner import Ingest
+from emostream.bench.pipeline_ingest import (
+    CpuMeter,
+    IngestProcess,
+    InProcessIngests,
+    cpu_model,
+    make_ingests,
+)
+from emostream.config import WorkerOptions, WorkerSettings
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import TansuBroker
 from emostream.settings import KafkaOptions
@@ -129,21 +133,6 @@ def _processor(settings: WorkerSettings, mode: str, max_age_ms: int) -> FramePro
     inner = build_processor(settings, split_threads=not naive)
     inner.max_frame_age_ms = None if naive else max_age_ms
     return inner
-
-
-def make_ingests(
-    kafka: KafkaOptions, streams: int, fps: float, kind: str = "kafka"
-) -> list[Ingest]:
-    """The run's cameras: ``streams`` live streams of the sample clip at ``fps`` each."""
-    if kind == "http":
-        return http_ingests(kafka, streams, fps)  # POSTs to ingest's HTTP server
-    ingests = [
-        Ingest(kafka, IngestOptions(source="sample", stream_id=f"cam-{i}", fps=fps, loop=True))
-        for i in range(streams)
-    ]
-    for ing in ingests:
-        ing.live = True  # behave as live cameras: stale frames may be dropped (batched mode)
-    return ingests
 
 
 @dataclass

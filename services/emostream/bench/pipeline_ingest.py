@@ -15,9 +15,27 @@ import os
 import platform
 import time
 
+from emostream.bench.pipeline_http import http_ingests
+from emostream.config import IngestOptions
+from emostream.ingest.runner import Ingest
 from emostream.settings import KafkaOptions
 
 _TICKS_S = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def make_ingests(
+    kafka: KafkaOptions, streams: int, fps: float, kind: str = "kafka"
+) -> list[Ingest]:
+    """The run's cameras: ``streams`` live streams of the sample clip at ``fps`` each."""
+    if kind == "http":
+        return http_ingests(kafka, streams, fps)  # POSTs to ingest's HTTP server
+    ingests = [
+        Ingest(kafka, IngestOptions(source="sample", stream_id=f"cam-{i}", fps=fps, loop=True))
+        for i in range(streams)
+    ]
+    for ing in ingests:
+        ing.live = True  # behave as live cameras: stale frames may be dropped (batched mode)
+    return ingests
 
 
 class IngestProcess:
@@ -94,8 +112,6 @@ def _child(kafka: dict, streams: int, fps: float, kind: str, counts, stop, ready
 
 
 async def _run_streams(kafka, streams, fps, kind, counts, stop, ready) -> None:
-    from emostream.bench.pipeline import make_ingests  # the parent's definition of the streams
-
     ingests = make_ingests(kafka, streams, fps, kind)
     for ing in ingests:
         await ing.start()
