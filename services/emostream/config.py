@@ -8,6 +8,10 @@ service, all derived from ``ServiceSettings``); a section of one is a ``*Options
 ``BaseModel``: ``KafkaOptions`` from ``emostream.settings``, ``IngestOptions`` here). A
 variable's name comes from the field names, never from a class name. The demo runs every
 service, so ``DemoSettings`` derives from all three instead of restating their sections.
+
+Which is which: ``emostream.settings`` (library, ``shared/``) holds the sections several services
+share; this module (``services/``) reads the environment. See docs/ARCHITECTURE.md ("Names that
+look alike").
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
-"""Typed settings sections shared by every service (environment: ``EMOSTREAM_``, ``__`` nesting).
+"""Settings *sections* shared by every service; ``emostream.config`` (services/) has the settings.
 
 Sections are plain ``BaseModel`` named ``*Options``; each service composes them into its own
-``*Settings`` (a ``BaseSettings``, see ``emostream.config``) built in ``main()``, never at import
-time. Variable names come from field names (``EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS``), not from
-class names.
+``*Settings`` (a ``BaseSettings`` in ``emostream.config``, which reads the environment:
+``EMOSTREAM_``, ``__`` nesting) built in ``main()``, never at import time. Variable names come
+from field names (``EMOSTREAM_KAFKA__BOOTSTRAP_SERVERS``), not from class names. Names that look
+alike: docs/ARCHITECTURE.md.
 """
 
 from __future__ import annotations

@@ -2,6 +2,9 @@
 
 ``from emostream.webhooks import verify`` is the receivers' import (see examples/); receivers
 without emostream verify with the ``standardwebhooks`` library or the README's snippet.
+
+Which is which: this package only signs and verifies (library, what receivers import); the
+delivery of alerts (URL checks, address guard, retries) is ``emostream.aggregator.webhooks``.
 """
 
 from emostream.webhooks.signing import (
