@@ -130,13 +130,9 @@ class FeedStore(StorePart):
         cursor of the next page (None once caught up: poll again with the last entry's
         ``<ms>:<id>``). ``0:`` starts at the oldest entry kept."""
         ms, _, after_id = after.partition(":")
+        key = stream_key(self.key_prefix, stream_id, kind)
         rows = await self.redis.zrangebyscore(
-            stream_key(self.key_prefix, stream_id, kind),
-            ms,
-            "+inf",
-            start=0,
-            num=limit + PAGE_SLACK,
-            withscores=True,
+            key, ms, "+inf", start=0, num=limit + PAGE_SLACK, withscores=True
         )
         out: list[dict[str, Any]] = []
         cursor = None
