@@ -16,19 +16,19 @@ from emostream.errors import EmostreamError
 
 def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
     """The whole command line; each command module adds its own sub-commands (help order)."""
-    p = argparse.ArgumentParser(prog="emostream", description=__doc__)
+    parser = argparse.ArgumentParser(prog="emostream", description=__doc__)
     # The namespace has no __init__.py to hold a version: it comes from the installed metadata.
-    p.add_argument(
+    parser.add_argument(
         "--version", action="version", version=f"emostream {metadata.version('emostream')}"
     )
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True)
     services.register(sub)
     schema.register(sub)
     train.register(sub)
     tools.register(sub)
     migrate_store.register(sub)
     bench.register(sub, with_benches)
-    return p
+    return parser
 
 
 # Commands that load no model or detector (and should not import torch to find the cache).
