@@ -109,12 +109,19 @@ def unknown_variable_warnings(environ: Mapping[str, str] | None = None) -> list[
     for name, (_, where) in sorted(_configured(environ).items()):
         if name in known or name.removesuffix("_FILE") in known:  # X_FILE: emostream.secret_files
             continue
-        near = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {near[0]}?" if near else ""
+        near = _nearest(name, known)
+        hint = f"; did you mean {near}?" if near else ""
         lines.append(
             f"emostream: warning: unknown setting {name} (in the {where}) is ignored{hint}"
         )
     return lines
+
+
+def _nearest(name: str, known: set[str]) -> str | None:
+    """The known name closest to ``name``, underscores aside (MAXBATCH is MAX_BATCH_FRAMES)."""
+    by_letters = {k.replace("_", ""): k for k in sorted(known)}
+    near = difflib.get_close_matches(name.replace("_", ""), list(by_letters), n=1, cutoff=0.6)
+    return by_letters[near[0]] if near else None
 
 
 def _short(value: object) -> str:
