@@ -18,6 +18,7 @@ from emostream.aggregator.limits import BodySizeLimit
 from emostream.aggregator.live.hub import LiveHub
 from emostream.aggregator.live.replay import LINGER_S
 from emostream.aggregator.metrics_endpoint import mount_metrics
+from emostream.aggregator.openapi_doc import DESCRIPTION, install_openapi
 from emostream.aggregator.origin_check import BrowserChecks
 from emostream.aggregator.read_budget import ReadBudget
 from emostream.aggregator.routes import cameras, dashboard, health, live
@@ -89,6 +90,7 @@ def create_app(
     )
     app.include_router(live.router)
     app.include_router(cameras.router)  # answers 404 until app.state.cameras is set
+    install_openapi(app, DESCRIPTION)  # the key scheme and every error status, per route
     return app
 
 

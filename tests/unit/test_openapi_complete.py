@@ -1,0 +1,55 @@
+"""The aggregator's OpenAPI document is complete (issue 36, 6): the API-key scheme, each route's
+error statuses with the ``ErrorBody`` model, typed events, the live endpoints described; the
+statuses are found from the routes' code, so a new ``raise HTTPException(...)`` is documented."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, HTTPException
+
+from emostream.aggregator import create_app
+from emostream.aggregator.deps import ReadScope
+from emostream.aggregator.openapi_doc import install_openapi
+from emostream.aggregator.state.store import EventStore
+from emostream.settings import RedisOptions
+
+
+def _teapot() -> None:
+    raise HTTPException(418, detail="short and stout")
+
+
+def test_statuses_raised_in_helpers_and_dependencies_are_documented():
+    router = APIRouter()
+
+    @router.get("/brew", dependencies=[ReadScope])
+    async def brew(strength: int = 1) -> dict:
+        _teapot()
+        return {}
+
+    app = FastAPI()
+    app.include_router(router)
+    install_openapi(app, "test")
+    op = app.openapi()["paths"]["/brew"]["get"]
+    assert {"401", "418", "421", "422"} <= set(op["responses"])
+    assert "403" not in op["responses"]  # a read scope never answers 403
+    assert op["security"] == [{"ApiKey": []}]
+    body = op["responses"]["418"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/ErrorBody"}
+
+
+def test_aggregator_document_declares_keys_errors_events_and_live():
+    doc = create_app(EventStore(RedisOptions())).openapi()
+    assert doc["components"]["securitySchemes"]["ApiKey"] == {
+        **doc["components"]["securitySchemes"]["ApiKey"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    rules = doc["paths"]["/v1/rules"]
+    assert {"401", "403", "409", "413", "422", "503"} <= set(rules["post"]["responses"])
+    assert {"401", "422", "429", "503"} <= set(rules["get"]["responses"])
+    assert "security" not in doc["paths"]["/healthz"]["get"]
+    events = doc["components"]["schemas"]["RecentEvents"]["properties"]["events"]
+    assert events["items"] == {"$ref": "#/components/schemas/EmotionEventV1"}
+    assert "EmotionEventV1" in doc["components"]["schemas"]
+    assert "text/event-stream" in doc["paths"]["/v1/live/sse"]["get"]["responses"]["200"]["content"]
+    assert "WebSocket /v1/live" in doc["info"]["description"]
