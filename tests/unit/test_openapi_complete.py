@@ -53,3 +53,23 @@ def test_aggregator_document_declares_keys_errors_events_and_live():
     assert "EmotionEventV1" in doc["components"]["schemas"]
     assert "text/event-stream" in doc["paths"]["/v1/live/sse"]["get"]["responses"]["200"]["content"]
     assert "WebSocket /v1/live" in doc["info"]["description"]
+
+
+def test_ingest_document_declares_the_key_the_image_body_and_every_status():
+    from pydantic import SecretStr
+
+    from emostream.config import IngestOptions
+    from emostream.ingest.http_app import create_ingest_app
+
+    class Publisher:
+        max_message_bytes = 1_048_576
+        run_id = "r"
+
+    app = create_ingest_app(Publisher(), IngestOptions(api_keys=[SecretStr("k" * 20)]))
+    doc = app.openapi()
+    op = doc["paths"]["/v1/streams/{stream_id}/frames"]["post"]
+    assert op["security"] == [{"ApiKey": []}]
+    assert set(op["requestBody"]["content"]) == {"image/jpeg", "image/png"}
+    assert {"401", "413", "415", "421", "422", "429", "503", "504"} <= set(op["responses"])
+    assert doc["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+    assert "/v1/streams/{stream_id}/ingest" in doc["info"]["description"]

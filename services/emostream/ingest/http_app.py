@@ -30,6 +30,7 @@ from emostream.ingest.http_frames import (
 )
 from emostream.ingest.http_publish import FramePublisher, IngestBusy
 from emostream.ingest.http_ws import IngestSession
+from emostream.ingest.openapi_doc import install_ingest_openapi
 from emostream.ingest.stream_seq import StreamCounters
 from emostream.runtime.api_keys import key_allowed
 from emostream.runtime.websocket import first_message_key
@@ -87,6 +88,7 @@ def create_ingest_app(publisher: FramePublisher, options: IngestOptions) -> Fast
         return {"stream_id": stream_id, "seq": meta.seq, "captured_ms": meta.captured_ms, **where}
 
     _websocket_route(app, publisher, options, max_bytes)
+    install_ingest_openapi(app)  # the key scheme, the image body, every status
     return app
 
 
