@@ -31,7 +31,7 @@ def test_statuses_raised_in_helpers_and_dependencies_are_documented():
     op = app.openapi()["paths"]["/brew"]["get"]
     assert {"401", "418", "421", "422"} <= set(op["responses"])
     assert "403" not in op["responses"]  # a read scope never answers 403
-    assert op["security"] == [{"ApiKey": []}]
+    assert op["security"] == [{"ApiKey": []}, {"Bearer": []}]
     body = op["responses"]["418"]["content"]["application/json"]["schema"]
     assert body == {"$ref": "#/components/schemas/ErrorBody"}
 
@@ -44,6 +44,7 @@ def test_aggregator_document_declares_keys_errors_events_and_live():
         "in": "header",
         "name": "X-API-Key",
     }
+    assert doc["components"]["securitySchemes"]["Bearer"]["scheme"] == "bearer"
     rules = doc["paths"]["/v1/rules"]
     assert {"401", "403", "409", "413", "422", "503"} <= set(rules["post"]["responses"])
     assert {"401", "422", "429", "503"} <= set(rules["get"]["responses"])
@@ -73,3 +74,23 @@ def test_ingest_document_declares_the_key_the_image_body_and_every_status():
     assert {"401", "413", "415", "421", "422", "429", "503", "504"} <= set(op["responses"])
     assert doc["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
     assert "/v1/streams/{stream_id}/ingest" in doc["info"]["description"]
+
+
+async def test_a_bearer_token_is_the_same_key():
+    import httpx
+    from pydantic import SecretStr
+
+    app = create_app(
+        EventStore(RedisOptions()), read_keys=[SecretStr("rk")], admin_keys=[SecretStr("ak")]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+
+        async def post(headers: dict) -> int:
+            return (await c.post("/v1/rules", json={"kind": "x"}, headers=headers)).status_code
+
+        assert await post({}) == 401
+        assert await post({"Authorization": "Bearer wrong"}) == 401
+        assert await post({"Authorization": "Basic rk"}) == 401
+        assert await post({"Authorization": "Bearer rk"}) == 403  # a read key: known, no scope
+        assert await post({"Authorization": "bearer ak"}) == 422  # admin: on to the body check
+        assert await post({"X-API-Key": "rk", "Authorization": "Bearer ak"}) == 403  # X-API-Key

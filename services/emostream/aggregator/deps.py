@@ -27,6 +27,19 @@ StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream
 ApiKeyHeader = Annotated[str | None, Header(include_in_schema=False)]
 
 
+def presented_key(x_api_key: ApiKeyHeader = None, authorization: ApiKeyHeader = None) -> str | None:
+    """The caller's key: ``X-API-Key``, else ``Authorization: Bearer <key>`` (both declared as
+    security schemes in the OpenAPI document)."""
+    if x_api_key is not None:
+        return x_api_key
+    if authorization is not None and authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return None
+
+
+PresentedKey = Annotated[str | None, Depends(presented_key)]
+
+
 @dataclass
 class ApiContext:
     """What the routes share: the (started) store, the live hub, the consumer and the keys."""
@@ -63,23 +76,19 @@ def get_store(ctx: Context) -> EventStore:
 Store = Annotated[EventStore, Depends(get_store)]
 
 
-async def require_read(
-    request: Request, ctx: Context, x_api_key: Annotated[str | None, Header()] = None
-) -> None:
+async def require_read(request: Request, ctx: Context, x_api_key: PresentedKey = None) -> None:
     """401 without a valid key (open when no keys are configured); then 422 for a query
     parameter the route does not take."""
     check_scope(x_api_key, "read", ctx.read_keys, ctx.admin_keys)
     reject_unknown_query(request)
 
 
-async def require_admin(ctx: Context, x_api_key: Annotated[str | None, Header()] = None) -> None:
+async def require_admin(ctx: Context, x_api_key: PresentedKey = None) -> None:
     """401 without a valid key, 403 with a read-only one; open when no keys are configured."""
     check_scope(x_api_key, "admin", ctx.read_keys, ctx.admin_keys)
 
 
-async def charge_read(
-    conn: HTTPConnection, ctx: Context, x_api_key: Annotated[str | None, Header()] = None
-) -> None:
+async def charge_read(conn: HTTPConnection, ctx: Context, x_api_key: PresentedKey = None) -> None:
     """429 with ``Retry-After`` when the caller (its key, or its address in keyless mode) or all
     callers together spent the read budget; runs after ``require_read``, so keys are valid."""
     if ctx.reads is None:

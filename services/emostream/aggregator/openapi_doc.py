@@ -26,12 +26,13 @@ from pydantic import BaseModel, Field
 from emostream.aggregator import deps
 from emostream.schemas import EmotionEventV1
 
-API_KEY_SCHEME = "ApiKey"
+API_KEY_SCHEME, BEARER_SCHEME = "ApiKey", "Bearer"
 DESCRIPTION = """\
 Emotion state, events, sessions, rules and alerts of the streams emostream processes.
 
-**Keys**: ``X-API-Key`` with a read key (GET routes) or an admin key (everything); health and
-``/metrics`` stay open. Errors answer ``{"detail": ...}`` (``ErrorBody``).
+**Keys**: ``X-API-Key`` (or ``Authorization: Bearer``) with a read key (GET routes) or an
+admin key (everything); health and ``/metrics`` stay open. Errors answer
+``{"detail": ...}`` (``ErrorBody``).
 
 **Live push** (newly stored events; with ``kind=``: changes and alerts too):
 - ``GET /v1/live/sse``: Server-Sent Events (documented below); resume with ``Last-Event-ID``.
@@ -155,15 +156,24 @@ def build(app: FastAPI, description: str) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     schemas["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
-    components["securitySchemes"] = {
+    about = (
+        "A read key (GET routes) or an admin key (everything). Without any key configured "
+        "the API is open and binds to loopback only."
+    )
+    schemes = components["securitySchemes"] = {
         API_KEY_SCHEME: {
             "type": "apiKey",
             "in": "header",
             "name": "X-API-Key",
-            "description": "A read key (GET routes) or an admin key (everything). Without any "
-            "key configured the API is open and binds to loopback only.",
-        }
+            "description": about,
+        },
+        BEARER_SCHEME: {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The same key. " + about,
+        },
     }
+    schemes[API_KEY_SCHEME]["description"] = about
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for route in api_routes(app):
         for method in route.methods:
@@ -176,7 +186,7 @@ def build(app: FastAPI, description: str) -> dict[str, Any]:
                 documented = responses.setdefault(str(status), {"description": reason})
                 documented["content"] = error  # 422 too: a message or the list of errors
             if _secured(route):
-                op["security"] = [{API_KEY_SCHEME: []}]
+                op["security"] = [{API_KEY_SCHEME: []}, {BEARER_SCHEME: []}]  # either
     _typed_events(doc)
     sse = doc["paths"].get("/v1/live/sse", {}).get("get")
     if sse is not None:

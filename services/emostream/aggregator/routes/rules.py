@@ -4,7 +4,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 
-from emostream.aggregator.deps import AdminScope, ApiContext, Context, ReadBudgetScope, ReadScope
+from emostream.aggregator.deps import (
+    AdminScope,
+    ApiContext,
+    Context,
+    PresentedKey,
+    ReadBudgetScope,
+    ReadScope,
+)
 from emostream.aggregator.responses import Deliveries, RuleList
 from emostream.aggregator.rules.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -16,7 +23,7 @@ from emostream.aggregator.rules.store import MAX_RULES, RuleStore
 from emostream.aggregator.webhooks.urls import masked_url
 
 RuleId = Annotated[str, Path(pattern=RULE_ID_PATTERN, description="Rule id (32 hex digits)")]
-ApiKey = Annotated[str | None, Header(include_in_schema=False)]
+ApiKey = PresentedKey  # X-API-Key or a bearer token
 IdempotencyKey = Annotated[
     str | None,
     Header(
