@@ -24,6 +24,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link
 
+from emostream.errors import ConfigError
+
 log = structlog.get_logger(__name__)
 
 TRACEPARENT = "traceparent"
@@ -62,11 +64,11 @@ def _exporter(name: str) -> Any:
         try:
             otlp = importlib.import_module("opentelemetry.exporter.otlp.proto.http.trace_exporter")
         except ImportError as exc:
-            raise RuntimeError(
+            raise ConfigError(
                 "OTEL_TRACES_EXPORTER=otlp needs: pip install opentelemetry-exporter-otlp"
             ) from exc
         return otlp.OTLPSpanExporter()
-    raise RuntimeError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (none, console, otlp)")
+    raise ConfigError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (none, console, otlp)")
 
 
 def recording() -> bool:

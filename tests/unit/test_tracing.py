@@ -60,3 +60,14 @@ def test_untraced_frames_and_events_carry_no_header():
     assert traces.header("cam", 0) == []
     with tracing.store_span([None]):
         assert tracing.current() is None
+
+
+def test_an_unknown_exporter_is_one_config_error(monkeypatch):
+    import pytest
+
+    from emostream.errors import ConfigError
+
+    monkeypatch.setenv("OTEL_TRACES_EXPORTER", "bogus")
+    with pytest.raises(ConfigError, match="unknown exporter 'bogus'"):
+        tracing.configure_tracing("worker")
+    assert not tracing.recording()
