@@ -29,12 +29,17 @@ PER_STREAM = 400  # 9,600 events: half before the kill, half after
 SHAPE = BacklogShape(events=STREAMS * PER_STREAM, streams=STREAMS, seed=34)
 
 
-async def produce(kafka, items: list[tuple[str, bytes]]) -> None:
+async def produce(kafka, items: list[tuple[str, bytes]], pause_s: float = 0.0) -> None:
+    """Send ``items``; with ``pause_s``, 200 at a time with that pause between (a flow, not a
+    backlog that a fast store drains before the test can act)."""
     producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=20)
     await producer.start()
     try:
-        for sid, value in items:
+        for i, (sid, value) in enumerate(items):
             await producer.send(kafka.events_topic, value, key=sid.encode())
+            if pause_s and i % 200 == 199:
+                await producer.flush()
+                await asyncio.sleep(pause_s)
         await producer.flush()
     finally:
         await producer.stop()
@@ -135,7 +140,8 @@ async def test_three_replicas_one_sigkilled_store_once_and_keep_live_push(
         for reader in readers:
             await reader.start()
 
-        await produce(kafka, items[: len(items) // 2])
+        # The first half as a flow over about 6 s: A is killed while it still arrives.
+        first_half = asyncio.create_task(produce(kafka, items[: len(items) // 2], pause_s=0.25))
         readings: list = []
 
         def a_stored() -> bool:
@@ -148,6 +154,7 @@ async def test_three_replicas_one_sigkilled_store_once_and_keep_live_push(
         assert killed_at < len(items) // 2, f"the first half drained before the kill: {killed_at}"
         procs[0][0].stop()  # reaps it
         seen_before_kill = [len(r.seen) for r in readers]
+        await first_half
 
         await produce(kafka, items[len(items) // 2 :])
 
