@@ -34,12 +34,13 @@ class SlowProcessor(FrameProcessor):
         self.in_first_batch = asyncio.Event()
         self.loop = asyncio.get_running_loop()
 
-    def process(self, frames):
+    def finish(self, batch):
+        """The worker's second stage (``process`` is not what it calls: it overlaps stages)."""
         if self.first_batch_s:
             self.loop.call_soon_threadsafe(self.in_first_batch.set)
             time.sleep(self.first_batch_s)
             self.first_batch_s = 0.0
-        result = super().process(frames)
+        result = super().finish(batch)
         self.seen += [(e.stream_id, e.frame_seq) for e in result.events]
         return result
 
