@@ -19,6 +19,7 @@ A member starts with its fixed-length id, so ties on the score page in id order
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 from emostream.aggregator.live.wire import Item, queue_publish
@@ -110,18 +111,11 @@ class FeedStore(StorePart):
             num=limit + PAGE_SLACK,
             withscores=True,
         )
-        out: list[dict[str, Any]] = []
-        cursor = None
-        for member, score in rows:
-            item_id, _, doc = member.partition(" ")
-            if after_id is not None and str(int(score)) == max_score and item_id >= after_id:
-                continue
-            if len(out) == limit:
-                return out, cursor
-            out.append(json.loads(doc))
-            cursor = f"{int(score)}:{item_id}"
-        full = len(rows) == limit + PAGE_SLACK
-        return out, (cursor if full else None)
+        return _walk(
+            rows,
+            limit,
+            lambda ms, item_id: after_id is not None and ms == max_score and item_id >= after_id,
+        )
 
     async def page_after(
         self, stream_id: str, kind: FeedKind, limit: int, after: str
@@ -134,18 +128,26 @@ class FeedStore(StorePart):
         rows = await self.redis.zrangebyscore(
             key, ms, "+inf", start=0, num=limit + PAGE_SLACK, withscores=True
         )
-        out: list[dict[str, Any]] = []
-        cursor = None
-        for member, score in rows:
-            item_id, _, doc = member.partition(" ")
-            if str(int(score)) == ms and item_id <= after_id:
-                continue
-            if len(out) == limit:
-                return out, cursor
-            out.append(json.loads(doc))
-            cursor = f"{int(score)}:{item_id}"
-        full = len(rows) == limit + PAGE_SLACK
-        return out, (cursor if full else None)
+        return _walk(rows, limit, lambda score, item_id: score == ms and item_id <= after_id)
+
+
+def _walk(
+    rows: list, limit: int, seen: Callable[[str, str], bool]
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Up to ``limit`` documents of ``rows`` (``(member, score)``, ``limit + PAGE_SLACK`` asked
+    for) past those ``seen(score, id)`` marks as already served, and the next page's cursor."""
+    out: list[dict[str, Any]] = []
+    cursor = None
+    for member, score in rows:
+        item_id, _, doc = member.partition(" ")
+        if seen(str(int(score)), item_id):
+            continue
+        if len(out) == limit:
+            return out, cursor
+        out.append(json.loads(doc))
+        cursor = f"{int(score)}:{item_id}"
+    full = len(rows) == limit + PAGE_SLACK
+    return out, (cursor if full else None)
 
 
 def _ms(ev: EmotionEventV1) -> int:
