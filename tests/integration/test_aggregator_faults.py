@@ -43,6 +43,19 @@ def event(stream: str, seq: int) -> bytes:
     )
 
 
+async def produce_events(kafka, streams: list[str], per_stream: int) -> None:
+    """``per_stream`` events of each stream (round-robin by sequence) on the events topic."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        for seq in range(per_stream):
+            for sid in streams:
+                await producer.send(kafka.events_topic, event(sid, seq), key=sid.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
 async def send(bootstrap: str, topic: str, values: list[bytes]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

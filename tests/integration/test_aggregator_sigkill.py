@@ -15,30 +15,17 @@ import time
 
 import pytest
 import redis
-from aiokafka import AIOKafkaProducer
 
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import free_port
 from tests.integration.aggregator_process import aggregator_process
-from tests.integration.test_aggregator_faults import event
+from tests.integration.test_aggregator_faults import produce_events
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.slow
 STREAMS = [f"kill-{i}" for i in range(4)]
 PER_STREAM = 4000  # 16,000 events in all: enough to outlast 12 short lives on a slow machine
 KILLS = 12
-
-
-async def produce_backlog(kafka) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=20)
-    await producer.start()
-    try:
-        for seq in range(PER_STREAM):
-            for sid in STREAMS:
-                await producer.send(kafka.events_topic, event(sid, seq), key=sid.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def aggregator(kafka, redis_settings, port: int, tmp_path):
@@ -67,7 +54,7 @@ def test_sigkilled_aggregator_stores_every_event_exactly_once(
     kafka_settings, redis_settings, tmp_path
 ):
     asyncio.run(ensure_topics(kafka_settings))
-    asyncio.run(produce_backlog(kafka_settings))
+    asyncio.run(produce_events(kafka_settings, STREAMS, PER_STREAM))
     total = PER_STREAM * len(STREAMS)
     prefix = redis_settings.key_prefix
     r = redis.Redis.from_url(redis_settings.url.get_secret_value(), decode_responses=True)

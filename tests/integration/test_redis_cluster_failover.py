@@ -26,24 +26,12 @@ from emostream.local.servers import free_port
 from emostream.settings import RedisOptions
 from tests.integration.aggregator_process import aggregator_process
 from tests.integration.redis_cluster import RedisCluster6
-from tests.integration.test_aggregator_faults import event
+from tests.integration.test_aggregator_faults import event, produce_events
 from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.slow
 STREAMS = [f"fail-{i}" for i in range(12)]
 PER_STREAM = 1500
-
-
-async def produce(kafka) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, acks="all", linger_ms=20)
-    await producer.start()
-    try:
-        for seq in range(PER_STREAM):
-            for sid in STREAMS:
-                await producer.send(kafka.events_topic, event(sid, seq), key=sid.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 def totals(cluster: RedisCluster6, prefix: str) -> dict[str, int]:
@@ -96,7 +84,7 @@ def test_a_killed_master_loses_no_event_and_counts_none_twice(
     )
     p = redis_opts.key_prefix
     asyncio.run(ensure_topics(kafka_settings))
-    asyncio.run(produce(kafka_settings))
+    asyncio.run(produce_events(kafka_settings, STREAMS, PER_STREAM))
     total = PER_STREAM * len(STREAMS)
     victim, on_victim = busiest_master(redis_cluster, p)
     port = free_port()
