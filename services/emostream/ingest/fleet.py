@@ -77,6 +77,7 @@ class Fleet(Component):
         await self._producer.start()
         await self._consumer.start()
         self._consumer.subscribe([self.fleet.cameras_topic], listener=_Listener(self))
+        log.info("fleet ingest started", ingest=self.ingest_id, group=self.fleet.group_id)
 
     async def _stop(self) -> None:
         self._stop_requested.set()

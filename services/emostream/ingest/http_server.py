@@ -17,7 +17,6 @@ from emostream.runtime.lifecycle import ApiServer
 from emostream.settings import HttpServerOptions, KafkaOptions
 
 log = structlog.get_logger(__name__)
-HTTP_ONLY_SOURCE = "http"  # --source http: no pull source, only frames sent over HTTP
 PORT_FIX = "set EMOSTREAM_INGEST__HTTP__PORT (0 disables)"
 
 
