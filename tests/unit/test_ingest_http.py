@@ -16,7 +16,6 @@ from pydantic import SecretStr
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from emostream.aggregator.origin_check import BrowserChecks
 from emostream.config import IngestHttpOptions, IngestOptions
 from emostream.errors import ConfigError
 from emostream.frames import H_CONTENT, H_LIVE, H_RUN, H_SEQ, H_STREAM
@@ -24,6 +23,7 @@ from emostream.ingest.http_app import create_ingest_app
 from emostream.ingest.http_publish import FramePublisher
 from emostream.runtime.api_keys import check_bind, key_allowed, key_matches
 from emostream.runtime.lifecycle import ApiServer
+from emostream.runtime.origin_check import BrowserChecks
 from emostream.settings import KafkaOptions
 
 KEY = "ingest-key-0123456789"

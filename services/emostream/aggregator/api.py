@@ -19,7 +19,6 @@ from emostream.aggregator.live.hub import LiveHub
 from emostream.aggregator.live.replay import LINGER_S
 from emostream.aggregator.metrics_endpoint import mount_metrics
 from emostream.aggregator.openapi_doc import DESCRIPTION, install_openapi
-from emostream.aggregator.origin_check import BrowserChecks
 from emostream.aggregator.read_budget import ReadBudget
 from emostream.aggregator.routes import cameras, dashboard, health, live
 from emostream.aggregator.routes.feeds import feeds_router
@@ -30,6 +29,7 @@ from emostream.aggregator.state.store import EventStore
 from emostream.api_limits import ReadBudgetOptions
 from emostream.config import AlertOptions, ApiOptions
 from emostream.metrics_options import ApiMetricsOptions
+from emostream.runtime.origin_check import BrowserChecks
 
 
 def create_app(

@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
 from emostream import metrics, tracing
-from emostream.aggregator.origin_check import BrowserChecks
 from emostream.config import IngestOptions
 from emostream.frames import STREAM_ID_RE
 from emostream.ingest.capture_page import capture_routes
@@ -33,6 +32,7 @@ from emostream.ingest.http_ws import IngestSession
 from emostream.ingest.openapi_doc import install_ingest_openapi
 from emostream.ingest.stream_seq import StreamCounters
 from emostream.runtime.api_keys import key_allowed
+from emostream.runtime.origin_check import BrowserChecks
 from emostream.runtime.websocket import first_message_key
 
 StreamId = Annotated[str, Path(pattern=STREAM_ID_RE.pattern, description="Stream id")]

@@ -9,11 +9,10 @@ in ``Host`` (``localhost``, a loopback address, or the bind address).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from urllib.parse import urlsplit
 
-LOOPBACK_NAMES = {"localhost"}
+from emostream.runtime.api_keys import is_loopback
 
 
 def _host_only(host_header: str) -> str:
@@ -25,17 +24,29 @@ def _host_only(host_header: str) -> str:
 
 
 def is_local_host(host: str, bind_host: str | None = None) -> bool:
+    """Whether a ``Host`` header names this machine.
+
+    Args:
+        host: The header's value, port and IPv6 brackets included.
+        bind_host: The address the server binds to, which also counts as this machine.
+
+    Returns:
+        True for ``localhost``, a loopback address or ``bind_host`` (no name lookup).
+    """
     name = _host_only(host)
-    if name in LOOPBACK_NAMES or (bind_host and name == _host_only(bind_host)):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return is_loopback(name) or bool(bind_host and name == _host_only(bind_host))
 
 
 class BrowserChecks:
-    """Refuse cross-site WebSockets always; with ``local_hosts_only``, non-local ``Host``s too."""
+    """Refuse cross-site WebSockets always; with ``local_hosts_only``, non-local ``Host``s too.
+
+    Args:
+        app: The ASGI app behind the checks.
+        local_hosts_only: Answer only requests whose ``Host`` is this machine (keyless mode).
+        bind_host: The server's bind address, accepted as this machine's name.
+        allowed_origins: Other origins (exact, e.g. the ingest capture page) whose pages may
+            open WebSockets here.
+    """
 
     def __init__(
         self,
