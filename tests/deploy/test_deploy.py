@@ -19,7 +19,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from emostream.aggregator.auth import API_KEYS_SETTING
+from emostream.aggregator.api.auth import API_KEYS_SETTING
 from emostream.config import AggregatorSettings, IngestSettings, WorkerSettings
 from emostream.errors import ConfigError
 from emostream.runtime.api_keys import check_bind

@@ -14,7 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import SecretStr
 
 from emostream.aggregator import create_app
-from emostream.aggregator.openapi_doc import api_routes
+from emostream.aggregator.api.openapi_doc import api_routes
 from emostream.aggregator.state.store import EventStore
 from emostream.api_limits import ReadBudgetOptions
 from emostream.config import AlertOptions

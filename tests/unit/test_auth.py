@@ -3,7 +3,7 @@ import pytest
 from fastapi import Depends, FastAPI
 from pydantic import SecretStr
 
-from emostream.aggregator.auth import API_KEYS_SETTING, key_allowed, require_scope
+from emostream.aggregator.api.auth import API_KEYS_SETTING, key_allowed, require_scope
 from emostream.config import AggregatorSettings
 from emostream.errors import ConfigError
 from emostream.runtime.api_keys import check_bind

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from emostream.aggregator.routes.dashboard import SERVED, STATIC
+from emostream.aggregator.api.routes.dashboard import SERVED, STATIC
 
 UPLOT = STATIC / "vendor" / "uplot"
 

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from emostream import metrics
 from emostream.aggregator import create_app
-from emostream.aggregator.metrics_endpoint import metrics_server
+from emostream.aggregator.api.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
 from emostream.config import IngestHttpOptions, IngestOptions
 from emostream.ingest.http_app import create_ingest_app

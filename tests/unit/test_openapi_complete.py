@@ -7,8 +7,8 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI, HTTPException
 
 from emostream.aggregator import create_app
-from emostream.aggregator.deps import ReadScope
-from emostream.aggregator.openapi_doc import install_openapi
+from emostream.aggregator.api.deps import ReadScope
+from emostream.aggregator.api.openapi_doc import install_openapi
 from emostream.aggregator.state.store import EventStore
 from emostream.settings import RedisOptions
 

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from emostream.aggregator import create_app
-from emostream.aggregator.read_budget import REFUSED, ReadBudget, read_cost
+from emostream.aggregator.api.read_budget import REFUSED, ReadBudget, read_cost
 from emostream.aggregator.state.store import EventStore
 from emostream.api_limits import ReadBudgetOptions
 from emostream.settings import RedisOptions

@@ -8,9 +8,9 @@ import structlog
 
 from emostream import tracing
 from emostream.aggregator.api import service_app
-from emostream.aggregator.auth import API_KEYS_SETTING
+from emostream.aggregator.api.auth import API_KEYS_SETTING
+from emostream.aggregator.api.metrics_endpoint import metrics_server
 from emostream.aggregator.consumer import EventConsumer
-from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
 from emostream.cameras.topic import CameraLog
 from emostream.config import AggregatorSettings, masked_dump

@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emostream.aggregator.api import service_app
-from emostream.aggregator.auth import API_KEYS_SETTING
+from emostream.aggregator.api.auth import API_KEYS_SETTING
+from emostream.aggregator.api.metrics_endpoint import metrics_server
 from emostream.aggregator.consumer import EventConsumer
-from emostream.aggregator.metrics_endpoint import metrics_server
 from emostream.aggregator.state.store import EventStore
 from emostream.config import AlertOptions, DemoSettings, IngestOptions
 from emostream.demo.capture import capture_options, capture_server, trust_capture_page

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from emostream.aggregator.openapi_doc import API_KEY_SCHEME, ErrorBody, api_routes, route_errors
+from emostream.aggregator.api.openapi_doc import API_KEY_SCHEME, ErrorBody, api_routes, route_errors
 
 FRAMES = "/v1/streams/{stream_id}/frames"
 DESCRIPTION = """\

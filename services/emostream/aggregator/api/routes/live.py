@@ -6,8 +6,8 @@ from fastapi import APIRouter, Header, HTTPException, Query, Request, WebSocket
 from fastapi.responses import StreamingResponse
 from starlette.background import BackgroundTask
 
-from emostream.aggregator.auth import key_allowed
-from emostream.aggregator.deps import Context, ReadScope
+from emostream.aggregator.api.auth import key_allowed
+from emostream.aggregator.api.deps import Context, ReadScope
 from emostream.aggregator.live.push import sse_stream, websocket_stream
 from emostream.runtime.websocket import first_message_key
 

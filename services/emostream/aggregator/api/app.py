@@ -1,7 +1,7 @@
-"""The aggregator's HTTP API (FastAPI): health, streams, per-stream state, events, sessions, rules.
+"""Build the aggregator's HTTP app (FastAPI): health, streams, state, events, sessions, rules.
 
-Routes live in ``emostream.aggregator.routes`` (one module per resource) and share what this
-module puts on ``app.state`` through ``emostream.aggregator.deps``.
+Routes live in ``emostream.aggregator.api.routes`` (one module per resource) and share what this
+module puts on ``app.state`` through ``emostream.aggregator.api.deps``.
 """
 
 from __future__ import annotations
@@ -11,20 +11,20 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import SecretStr
 
-from emostream.aggregator import log_redaction
-from emostream.aggregator.deps import ApiContext
-from emostream.aggregator.error_handlers import install_error_handlers
-from emostream.aggregator.limits import BodySizeLimit
+from emostream.aggregator.api import log_redaction
+from emostream.aggregator.api.deps import ApiContext
+from emostream.aggregator.api.error_handlers import install_error_handlers
+from emostream.aggregator.api.limits import BodySizeLimit
+from emostream.aggregator.api.metrics_endpoint import mount_metrics
+from emostream.aggregator.api.openapi_doc import DESCRIPTION, install_openapi
+from emostream.aggregator.api.read_budget import ReadBudget
+from emostream.aggregator.api.routes import cameras, dashboard, health, live
+from emostream.aggregator.api.routes.feeds import feeds_router
+from emostream.aggregator.api.routes.rules import rules_router
+from emostream.aggregator.api.routes.sessions import sessions_router
+from emostream.aggregator.api.routes.streams import streams_router
 from emostream.aggregator.live.hub import LiveHub
 from emostream.aggregator.live.replay import LINGER_S
-from emostream.aggregator.metrics_endpoint import mount_metrics
-from emostream.aggregator.openapi_doc import DESCRIPTION, install_openapi
-from emostream.aggregator.read_budget import ReadBudget
-from emostream.aggregator.routes import cameras, dashboard, health, live
-from emostream.aggregator.routes.feeds import feeds_router
-from emostream.aggregator.routes.rules import rules_router
-from emostream.aggregator.routes.sessions import sessions_router
-from emostream.aggregator.routes.streams import streams_router
 from emostream.aggregator.state.store import EventStore
 from emostream.api_limits import ReadBudgetOptions
 from emostream.config import AlertOptions, ApiOptions

@@ -5,8 +5,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query
 
-from emostream.aggregator.deps import KnownStream, ReadBudgetScope, ReadScope, Store, StreamId
-from emostream.aggregator.responses import Sessions, SessionView
+from emostream.aggregator.api.deps import KnownStream, ReadBudgetScope, ReadScope, Store, StreamId
+from emostream.aggregator.api.responses import Sessions, SessionView
 
 SessionId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Session id")]
 

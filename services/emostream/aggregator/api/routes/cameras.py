@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Response
 from starlette.requests import HTTPConnection
 
-from emostream.aggregator.deps import (
+from emostream.aggregator.api.deps import (
     AdminScope,
     ApiKeyHeader,
     Context,

@@ -3,8 +3,8 @@
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from emostream.aggregator.deps import Context
-from emostream.aggregator.responses import Health
+from emostream.aggregator.api.deps import Context
+from emostream.aggregator.api.responses import Health
 
 router = APIRouter()
 

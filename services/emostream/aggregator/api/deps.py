@@ -15,10 +15,10 @@ from fastapi import Depends, Header, HTTPException, Path, Request
 from pydantic import SecretStr
 from starlette.requests import HTTPConnection
 
-from emostream.aggregator.auth import check_scope, is_admin
+from emostream.aggregator.api.auth import check_scope, is_admin
+from emostream.aggregator.api.query_check import reject_unknown_query
+from emostream.aggregator.api.read_budget import REFUSED, ReadBudget, read_cost, retry_after
 from emostream.aggregator.live.hub import LiveHub
-from emostream.aggregator.query_check import reject_unknown_query
-from emostream.aggregator.read_budget import REFUSED, ReadBudget, read_cost, retry_after
 from emostream.aggregator.rules.store import RuleStore
 from emostream.aggregator.state.store import EventStore
 from emostream.frames import STREAM_ID_RE

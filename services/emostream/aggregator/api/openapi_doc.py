@@ -23,7 +23,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from emostream.aggregator import deps
+from emostream.aggregator.api import deps
 from emostream.schemas import EmotionEventV1
 
 API_KEY_SCHEME, BEARER_SCHEME = "ApiKey", "Bearer"

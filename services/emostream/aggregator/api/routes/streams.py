@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
 
-from emostream.aggregator.deps import (
+from emostream.aggregator.api.deps import (
     Context,
     KnownStream,
     ReadBudgetScope,
@@ -14,14 +14,14 @@ from emostream.aggregator.deps import (
     Store,
     StreamId,
 )
-from emostream.aggregator.event_pages import events_after
-from emostream.aggregator.responses import (
+from emostream.aggregator.api.responses import (
     RecentEvents,
     StreamsPage,
     StreamState,
     Tracks,
     Windows,
 )
+from emostream.aggregator.event_pages import events_after
 from emostream.aggregator.state.store import MAX_WINDOW_S
 
 Cursor = Annotated[

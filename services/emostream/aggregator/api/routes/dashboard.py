@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from emostream.aggregator.dashboard_policy import dashboard_csp
-from emostream.aggregator.deps import StreamId
+from emostream.aggregator.api.dashboard_policy import dashboard_csp
+from emostream.aggregator.api.deps import StreamId
 
-STATIC = Path(__file__).parents[1] / "static"
+STATIC = Path(__file__).parents[2] / "static"
 DASHBOARD = STATIC / "dashboard.html"
 TYPES = {
     ".js": "text/javascript; charset=utf-8",

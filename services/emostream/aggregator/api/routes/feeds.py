@@ -4,9 +4,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from emostream.aggregator.deps import Context, KnownStream, ReadBudgetScope, ReadScope, StreamId
+from emostream.aggregator.api.deps import Context, KnownStream, ReadBudgetScope, ReadScope, StreamId
+from emostream.aggregator.api.responses import AlertsPage, ChangesPage
 from emostream.aggregator.feeds import FeedStore
-from emostream.aggregator.responses import AlertsPage, ChangesPage
 from emostream.aggregator.rules.store import RuleStore
 
 Before = Annotated[

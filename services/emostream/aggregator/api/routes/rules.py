@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response
 
-from emostream.aggregator.deps import (
+from emostream.aggregator.api.deps import (
     AdminScope,
     ApiContext,
     Context,
@@ -12,7 +12,7 @@ from emostream.aggregator.deps import (
     ReadBudgetScope,
     ReadScope,
 )
-from emostream.aggregator.responses import Deliveries, RuleList
+from emostream.aggregator.api.responses import Deliveries, RuleList
 from emostream.aggregator.rules.idempotency import (
     IDEMPOTENCY_KEY_PATTERN,
     IdempotencyConflict,

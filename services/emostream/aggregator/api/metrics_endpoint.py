@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 from pydantic import SecretStr
 
-from emostream.aggregator.auth import key_allowed
+from emostream.aggregator.api.auth import key_allowed
 from emostream.metrics_options import ApiMetricsOptions
 from emostream.runtime.health import health_app
 from emostream.runtime.lifecycle import ApiServer
