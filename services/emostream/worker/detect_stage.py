@@ -155,18 +155,25 @@ class DetectStage:
     def _detect(self, st: StreamState, image: np.ndarray, t_s: float) -> list[Detection]:
         """Full-frame scan, or only around the stream's tracks when a scan is recent enough."""
         detector, regions = self._thread_detectors()
+        if self.scans_in_full(st, t_s):
+            return detector.detect(image)
+        return regions.detect(image, predicted_boxes(st, t_s))
+
+    def scans_in_full(self, st: StreamState, t_s: float) -> bool:
+        """Whether this frame gets a full-frame scan (noted as the stream's last), else a search
+        around the stream's tracks only."""
         # A capture clock that went backwards (camera reset) gets a full scan, not a long wait.
         if (
             self.full_scan_interval_s > 0
             and st.tracker.tracks
             and 0 <= t_s - st.last_full_scan_s < self.full_scan_interval_s
         ):
-            return regions.detect(image, [t.predicted(t_s) for t in st.tracker.tracks.values()])
+            return False
         first = st.last_full_scan_s == float("-inf")
         # A new stream's second scan comes early by its phase: scans stay at most the interval
         # apart, and streams that started together stop scanning in the same batch.
         st.last_full_scan_s = t_s - (st.scan_phase * self.full_scan_interval_s if first else 0.0)
-        return detector.detect(image)
+        return True
 
     def _stream(self, st: StreamState, items: list) -> list[Detected]:
         return [self._frame(st, meta, raw) for meta, raw in items]
@@ -178,7 +185,7 @@ class DetectStage:
         try:
             image = decode_frame(raw.value)
         except InvalidFrame as exc:
-            return Detected(meta, raw, rejected=Rejected(raw, exc.reason, str(exc), meta.stream_id))
+            return undecodable(meta, raw, exc)
         t1 = time.perf_counter()
         frame = self._detect_frame(st, meta, raw, image)
         frame.decode_s, frame.detect_s = t1 - t0, time.perf_counter() - t1
@@ -191,13 +198,33 @@ class DetectStage:
         try:
             detections = self._detect(st, image, t_s)
         except Exception as exc:  # noqa: BLE001 - a poison frame must not crash-loop the worker
-            detail = f"detection failed: {exc}"
-            return Detected(
-                meta, raw, rejected=Rejected(raw, "processing_error", detail, meta.stream_id)
-            )
-        gray, kept = official_faces(image, detections)
-        frame = Detected(meta, raw)
-        tracked = track_faces(st, kept, t_s, frame.ended_tracks.append)
-        frame.crops = crop_faces(gray, [box for box, _ in tracked])
-        frame.faces = [face for _, face in tracked]
-        return frame
+            return detection_failed(meta, raw, exc)
+        return tracked_frame(st, meta, raw, image, detections)
+
+
+def predicted_boxes(st: StreamState, t_s: float) -> list[Box]:
+    """Where the stream's tracks are expected at capture time ``t_s``."""
+    return [t.predicted(t_s) for t in st.tracker.tracks.values()]
+
+
+def undecodable(meta: FrameMeta, raw: RawFrame, exc: InvalidFrame) -> Detected:
+    """A frame that does not decode: rejected alone, with the decoder's reason."""
+    return Detected(meta, raw, rejected=Rejected(raw, exc.reason, str(exc), meta.stream_id))
+
+
+def detection_failed(meta: FrameMeta, raw: RawFrame, exc: Exception) -> Detected:
+    """A frame whose detection raised: rejected alone, to the dead-letter topic."""
+    detail = f"detection failed: {exc}"
+    return Detected(meta, raw, rejected=Rejected(raw, "processing_error", detail, meta.stream_id))
+
+
+def tracked_frame(
+    st: StreamState, meta: FrameMeta, raw: RawFrame, image: np.ndarray, detections: list[Detection]
+) -> Detected:
+    """A frame's detections tracked, with the confirmed faces' crops."""
+    gray, kept = official_faces(image, detections)
+    frame = Detected(meta, raw)
+    tracked = track_faces(st, kept, meta.captured_ms / 1000, frame.ended_tracks.append)
+    frame.crops = crop_faces(gray, [box for box, _ in tracked])
+    frame.faces = [face for _, face in tracked]
+    return frame

@@ -14,6 +14,8 @@ from emostream.config import WorkerSettings
 from emostream.inference import EmotionEngine, engine_from_settings
 from emostream.settings import DetectorOptions
 from emostream.vision import FaceDetector, build_detector
+from emostream.vision.window_search import WindowSearch
+from emostream.vision.yunet_torch import TorchYuNetDetector
 from emostream.worker.device_processing import DeviceFrameProcessor
 from emostream.worker.processing import FrameProcessor
 from emostream.worker.protocol import ProcessorBase
@@ -30,6 +32,15 @@ def detector_from_settings(det: DetectorOptions) -> FaceDetector:
         max_faces=det.max_faces,
         score_threshold=det.score_threshold,
     )
+
+
+def window_search_for(detector: FaceDetector, det: DetectorOptions) -> WindowSearch | None:
+    """The batched track-window search for the PyTorch YuNet (None for the other detectors,
+    which search windows one by one, per stream in threads)."""
+    yunet = getattr(detector, "inner", detector)
+    if not isinstance(yunet, TorchYuNetDetector):
+        return None
+    return WindowSearch(yunet, min_face_px=det.min_face_px, max_faces=det.max_faces)
 
 
 def split_cpu_threads(settings: WorkerSettings) -> None:
@@ -84,8 +95,9 @@ def build_processor(
             max_frame_age_ms=opts.max_frame_age_ms,
             track_min_hits=opts.track_min_hits,
         )
+    detector = detector_from_settings(det)
     return FrameProcessor(
-        detector_from_settings(det),
+        detector,
         engine,
         smoothing=settings.smoothing,
         max_frame_age_ms=opts.max_frame_age_ms,
@@ -93,4 +105,5 @@ def build_processor(
         detect_threads=det.threads,
         track_min_hits=opts.track_min_hits,
         detector_factory=lambda: detector_from_settings(det),
+        window_search=window_search_for(detector, det),
     )

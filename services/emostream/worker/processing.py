@@ -10,7 +10,9 @@ from collections.abc import Callable
 from emostream.inference import EmotionEngine
 from emostream.settings import SmoothingOptions
 from emostream.vision import FaceDetector
+from emostream.vision.window_search import WindowSearch
 from emostream.worker.batch import BatchResult, DetectedBatch, RawFrame, Rejected
+from emostream.worker.detect_lockstep import LockstepDetectStage
 from emostream.worker.detect_stage import DetectStage, admit
 from emostream.worker.protocol import ProcessorBase
 
@@ -27,7 +29,9 @@ class FrameProcessor(ProcessorBase[DetectedBatch]):
     one thread. With ``full_scan_interval_s`` > 0, a stream with live tracks gets a full-frame
     scan at most that often (capture time) and, in between, detection only around its tracks
     (``RegionDetector``); 0 scans every frame in full. A face yields events once its track is
-    confirmed (``track_min_hits`` consecutive frames with a detection).
+    confirmed (``track_min_hits`` consecutive frames with a detection). With ``window_search``
+    (YuNet) the streams step through their frames together instead, and the searches around
+    every stream's tracks run as one batch (``LockstepDetectStage``).
     """
 
     def __init__(
@@ -41,11 +45,18 @@ class FrameProcessor(ProcessorBase[DetectedBatch]):
         detect_threads: int | None = None,
         detector_factory: Callable[[], FaceDetector] | None = None,
         track_min_hits: int = 1,
+        window_search: WindowSearch | None = None,
     ) -> None:
         super().__init__(engine, smoothing, track_min_hits, max_streams)
-        self.detect_stage = DetectStage(
-            detector, full_scan_interval_s, detect_threads, detector_factory, max_frame_age_ms
-        )
+        self.detect_stage: DetectStage
+        if window_search is not None:
+            self.detect_stage = LockstepDetectStage(
+                detector, window_search, full_scan_interval_s, max_frame_age_ms
+            )
+        else:
+            self.detect_stage = DetectStage(
+                detector, full_scan_interval_s, detect_threads, detector_factory, max_frame_age_ms
+            )
 
     @property
     def detector(self) -> FaceDetector:

@@ -14,6 +14,7 @@ from emostream.tracking.tracker import iou
 from emostream.vision.detection import Detection, FaceDetector
 
 Box = tuple[int, int, int, int]
+Window = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
 
 
 def suppress_duplicates(detections: list[Detection], iou_threshold: float = 0.4) -> list[Detection]:
@@ -24,6 +25,18 @@ def suppress_duplicates(detections: list[Detection], iou_threshold: float = 0.4)
             kept.append(d)
     kept.sort(key=lambda d: d.w * d.h, reverse=True)
     return kept
+
+
+def search_window(box: Box, width: int, height: int, margin: float) -> Window | None:
+    """The window (x1, y1, x2, y2) around ``box`` padded by ``margin`` x its longer side,
+    clamped to the frame; None when less than 8 px of it is inside."""
+    x, y, w, h = box
+    pad = margin * max(w, h)
+    x1, y1 = max(int(x - pad), 0), max(int(y - pad), 0)
+    x2, y2 = min(int(x + w + pad), width), min(int(y + h + pad), height)
+    if x2 - x1 < 8 or y2 - y1 < 8:
+        return None
+    return x1, y1, x2, y2
 
 
 class RegionDetector:
@@ -39,15 +52,9 @@ class RegionDetector:
         self.face_px = face_px
         self.margin = margin
 
-    def region(self, box: Box, width: int, height: int) -> tuple[int, int, int, int] | None:
+    def region(self, box: Box, width: int, height: int) -> Window | None:
         """The search window (x1, y1, x2, y2) around ``box``, clamped to the frame."""
-        x, y, w, h = box
-        pad = self.margin * max(w, h)
-        x1, y1 = max(int(x - pad), 0), max(int(y - pad), 0)
-        x2, y2 = min(int(x + w + pad), width), min(int(y + h + pad), height)
-        if x2 - x1 < 8 or y2 - y1 < 8:
-            return None
-        return x1, y1, x2, y2
+        return search_window(box, width, height, self.margin)
 
     def detect(self, image: np.ndarray, boxes: list[Box]) -> list[Detection]:
         height, width = image.shape[:2]
