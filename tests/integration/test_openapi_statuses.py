@@ -14,11 +14,11 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import SecretStr
 
 from emostream.aggregator import create_app
-from emostream.aggregator.api.openapi_doc import api_routes
 from emostream.aggregator.state.store import EventStore
 from emostream.api_limits import ReadBudgetOptions
 from emostream.config import AlertOptions
 from emostream.local.servers import RedisServer, free_port
+from emostream.runtime.openapi import api_routes
 from emostream.settings import RedisOptions
 from tests.synthetic import make_event
 

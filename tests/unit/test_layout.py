@@ -1,5 +1,6 @@
 """The source layout holds: two roots, one `emostream` namespace, a module's name is its path;
-shared/ holds only what is shared; modules and functions stay small."""
+shared/ holds only what is shared; no service imports another's modules; modules and functions
+stay small."""
 
 from __future__ import annotations
 
@@ -73,22 +74,31 @@ def test_a_modules_dotted_name_is_its_path_below_its_root(name):
     assert Path(spec.origin).resolve() == expected.resolve()
 
 
-def _imported(path: Path, name: str) -> set[str]:
-    """The shared modules that the module ``name`` at ``path`` imports, anywhere in its body."""
+def _imports(path: Path, name: str) -> list[tuple[str, list[str]]]:
+    """Each import in the module ``name`` at ``path``, anywhere in its body, as (module, names
+    taken from it): ``import a.b`` is ("a.b", []), relative imports are resolved."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    found = set()
+    found = []
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            found += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                 base = ".".join(anchor + ([base] if base else []))
-            for alias in node.names:
-                found.add(
-                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in SHARED_MODULES else base
-                )
+            found.append((base, [alias.name for alias in node.names]))
+    return found
+
+
+def _imported(path: Path, name: str) -> set[str]:
+    """The shared modules that the module ``name`` at ``path`` imports, anywhere in its body."""
+    found = set()
+    for base, names in _imports(path, name):
+        if not names:
+            found.add(base)
+        for alias in names:
+            found.add(f"{base}.{alias}" if f"{base}.{alias}" in SHARED_MODULES else base)
     return found & set(SHARED_MODULES)
 
 
@@ -135,6 +145,54 @@ def _shared_violations() -> dict[str, list[str]]:
 
 def test_shared_holds_only_what_two_services_or_library_users_import():
     assert _shared_violations() == {}, "used by one service part (or none): move it there"
+
+
+# The deployable services. What two of them need lives in shared/ (emostream.runtime.origin_check,
+# emostream.runtime.openapi), never in one of them for the other to import.
+SERVICES = ("ingest", "worker", "aggregator")
+
+
+def _service(dotted: str) -> str | None:
+    """The service a dotted module name belongs to, or None."""
+    parts = dotted.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "emostream" and parts[1] in SERVICES else None
+
+
+def _cross_service_imports(modules: dict[str, Path]) -> dict[str, list[str]]:
+    """Service module -> the modules of other services it imports (lazily or not)."""
+    found = {}
+    for name, path in modules.items():
+        own = _service(name)
+        if own is None:
+            continue
+        foreign = set()
+        for base, names in _imports(path, name):
+            targets = [base] if _service(base) else [f"{base}.{alias}" for alias in names]
+            foreign |= {t for t in targets if _service(t) not in (None, own)}
+        if foreign:
+            found[name] = sorted(foreign)
+    return found
+
+
+def test_no_service_imports_another_services_modules():
+    assert _cross_service_imports(SERVICE_MODULES) == {}, "move what both need to shared/"
+
+
+def test_a_cross_service_import_is_found(tmp_path):
+    ingest = tmp_path / "ingest_doc.py"
+    ingest.write_text("from emostream.aggregator.api.openapi_doc import api_routes\n")
+    aggregator = tmp_path / "agg_main.py"
+    aggregator.write_text(
+        "from emostream.aggregator import deps\nfrom emostream.runtime import openapi\n"
+        "def late():\n    from emostream import ingest\n    import emostream.worker.main\n"
+    )
+    found = _cross_service_imports(
+        {"emostream.ingest.doc": ingest, "emostream.aggregator.main": aggregator}
+    )
+    assert found == {
+        "emostream.ingest.doc": ["emostream.aggregator.api.openapi_doc"],
+        "emostream.aggregator.main": ["emostream.ingest", "emostream.worker.main"],
+    }
 
 
 def _oversized() -> dict[str, int]:

@@ -4,11 +4,12 @@ answer with its body, and the WebSocket in the description (OpenAPI cannot type 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 
-from emostream.aggregator.api.openapi_doc import API_KEY_SCHEME, ErrorBody, api_routes, route_errors
+from emostream.runtime.openapi import API_KEY_SCHEME, ErrorBody, api_routes, route_errors
 
 FRAMES = "/v1/streams/{stream_id}/frames"
 DESCRIPTION = """\
@@ -35,6 +36,9 @@ HANDLED = {
     503: "Kafka send failed",
     504: "Kafka did not acknowledge the frame in time",
 }
+# Dependencies whose statuses are known without reading their code: none. The write-key check
+# is built per app (a closure over its keys), so its source is scanned (401) like the route's.
+DEPENDENCY_STATUSES: dict[Callable, set[int]] = {}
 
 
 def install_ingest_openapi(app: FastAPI) -> None:
@@ -67,7 +71,7 @@ def complete(app: FastAPI, doc: dict[str, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"image/jpeg": binary, "image/png": binary},
         }
-        statuses = route_errors(route) | set(HANDLED)
+        statuses = route_errors(route, DEPENDENCY_STATUSES) | set(HANDLED)
         for status in sorted(statuses):
             reason = HANDLED.get(status) or f"HTTP {status}"
             entry = op["responses"].setdefault(str(status), {"description": reason})

@@ -1,32 +1,35 @@
 """The aggregator's OpenAPI document, completed (issue 36, 6): the API-key scheme, and on every
 route each error status it can answer with its body (``ErrorBody``).
 
-A route's error statuses are found, not listed by hand: from its dependencies (the key scopes:
-401, 403 and the unknown-query 422; the read budget: 429; a known stream: 404; the store: 503
-when Redis is away), its parameters and body (422, and 413 past the body limit), and the
-``HTTPException(<status>`` raised in its function and the module functions it calls.
+A route's error statuses are found, not listed by hand (``emostream.runtime.openapi``): from
+its dependencies (the key scopes: 401, 403 and the unknown-query 422; the read budget: 429; a
+known stream: 404; the store: 503 when Redis is away), its parameters and body (422, and 413
+past the body limit), and the ``HTTPException(<status>`` raised in its function and the module
+functions it calls.
 ``tests/unit/test_openapi_complete.py`` checks statuses seen against the document.
 """
 
 from __future__ import annotations
 
-import inspect
-import re
-import sys
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field
 
 from emostream.aggregator.api import deps
+from emostream.runtime.openapi import (
+    API_KEY_SCHEME,
+    ErrorBody,
+    api_routes,
+    dependency_calls,
+    route_errors,
+)
 from emostream.schemas import EmotionEventV1
 
-API_KEY_SCHEME, BEARER_SCHEME = "ApiKey", "Bearer"
+BEARER_SCHEME = "Bearer"
 DESCRIPTION = """\
 Emotion state, events, sessions, rules and alerts of the streams emostream processes.
 
@@ -43,8 +46,6 @@ admin key (everything); health and ``/metrics`` stay open. Errors answer
   refused key closes with code 4401, too many clients with 1013, a cross-site origin not
   allowed answers 403.
 """
-_RAISED = re.compile(r"HTTPException\(\s*(\d{3})|status_code=(?:\d{3} if .*? else )?(\d{3})")
-_CALLED = re.compile(r"\b([A-Za-z_]\w*)\(")
 REASONS = {
     400: "The request cannot be served as configured (``detail`` says what to set)",
     401: "Missing or invalid API key (``WWW-Authenticate: ApiKey``)",
@@ -70,71 +71,8 @@ DEPENDENCY_STATUSES: dict[Callable, set[int]] = {
 }
 
 
-class ErrorBody(BaseModel):
-    """Every error's body: ``detail``, a message (or, for invalid input, the list of errors)."""
-
-    detail: str | list[dict[str, Any]] = Field(description="What went wrong")
-
-
-def _calls(dependant: Dependant) -> list[Callable]:
-    out = [dependant.call] if dependant.call else []
-    for sub in dependant.dependencies:
-        out += _calls(sub)
-    return out
-
-
-def _source_statuses(func: Callable, seen: set[Any]) -> set[int]:
-    """``HTTPException(<status>`` / ``status_code=`` in ``func`` and the functions of its module
-    that it calls (by name, recursively)."""
-    func = inspect.unwrap(func)
-    if func in seen or not callable(func):
-        return set()
-    seen.add(func)
-    try:
-        source = inspect.getsource(func)
-    except (OSError, TypeError):
-        return set()
-    found = {int(a or b) for a, b in _RAISED.findall(source)}
-    module = sys.modules.get(getattr(func, "__module__", ""), None)
-    for name in set(_CALLED.findall(source)):
-        target = getattr(module, name, None)
-        if inspect.isfunction(target) or inspect.iscoroutinefunction(target):
-            found |= _source_statuses(target, seen)
-    return found
-
-
-def route_errors(route: APIRoute) -> set[int]:
-    """Error statuses (>= 400) that ``route`` can answer."""
-    statuses: set[int] = set()
-    seen: set[Any] = set()
-    for call in _calls(route.dependant):
-        if call in DEPENDENCY_STATUSES:  # known: not scanned (its helpers serve other scopes)
-            statuses |= DEPENDENCY_STATUSES[call]
-        else:
-            statuses |= _source_statuses(call, seen)
-    statuses.add(421)  # the browser checks' middleware, in keyless mode, on every route
-    dependant = route.dependant
-    if dependant.query_params or dependant.path_params or dependant.body_params:
-        statuses.add(422)
-    if dependant.body_params:
-        statuses.add(413)
-    return {s for s in statuses if s >= 400}
-
-
-def api_routes(app: FastAPI) -> list[APIRoute]:
-    """The app's routes as served (FastAPI >= 0.160 keeps included routers as branches)."""
-    try:
-        from fastapi.routing import _iter_included_route_candidates as flatten
-    except ImportError:  # older FastAPI: included routes are copied onto the app
-
-        def flatten(routes: Any) -> Any:
-            return routes
-
-    return [r for r in flatten(app.routes) if isinstance(r, APIRoute) and r.include_in_schema]
-
-
 def _secured(route: APIRoute) -> bool:
-    calls = _calls(route.dependant)
+    calls = dependency_calls(route.dependant)
     return deps.require_read in calls or deps.require_admin in calls
 
 
@@ -181,7 +119,7 @@ def build(app: FastAPI, description: str) -> dict[str, Any]:
             if op is None:
                 continue
             responses = op.setdefault("responses", {})
-            for status in sorted(route_errors(route)):
+            for status in sorted(route_errors(route, DEPENDENCY_STATUSES)):
                 reason = REASONS.get(status) or HTTPStatus(status).phrase
                 documented = responses.setdefault(str(status), {"description": reason})
                 documented["content"] = error  # 422 too: a message or the list of errors
