@@ -218,9 +218,10 @@ class DetectorOptions(BaseModel):
     """Face detection before classification."""
 
     kind: Literal["haar", "yunet", "yunet_torch"] = Field(
-        "haar",
-        description="yunet: OpenCV's, needs yunet_model or `emostream models pull`; "
-        "yunet_torch: the same network in PyTorch, weights packaged (no file, no download)",
+        "yunet_torch",
+        description="yunet_torch: YuNet in PyTorch, weights packaged (no file, no download), "
+        "tracked faces searched in one batch per micro-batch; yunet: OpenCV's, needs "
+        "yunet_model or `emostream models pull`; haar: OpenCV's Viola-Jones cascade",
     )
     yunet_model: str | None = Field(
         None, description="YuNet ONNX file; default: the one `emostream models pull` fetched"

@@ -9,7 +9,7 @@ def test_defaults():
     assert s.kafka.frames_topic == "emostream.frames"
     assert s.kafka.events_topic == "emostream.events"
     assert s.kafka.dlq_topic == "emostream.dlq"
-    assert s.detector.kind == "haar"
+    assert s.detector.kind == "yunet_torch"
 
 
 def test_env_prefix_and_nesting(monkeypatch):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from emostream.config import WorkerSettings
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import EmotionEngine
 from emostream.models import untrained_model
@@ -15,6 +16,8 @@ from emostream.vision.detector import build_detector
 from emostream.vision.window_search import WindowSearch
 from emostream.vision.yunet_torch import TorchYuNetDetector
 from emostream.worker.detect_lockstep import LockstepDetectStage
+from emostream.worker.detect_stage import DetectStage
+from emostream.worker.factory import build_processor
 from emostream.worker.processing import FrameProcessor, RawFrame
 
 
@@ -160,3 +163,15 @@ def test_a_detection_that_raises_rejects_only_its_frame(astronaut_bgr, engine):
     assert [(r.stream_id, r.reason) for r in result.rejected] == [("cam-0", "processing_error")]
     assert "boom" in result.rejected[0].detail
     assert result.frames_ok == 5
+
+
+def test_the_worker_searches_track_windows_in_batches_by_default(engine):
+    default = build_processor(WorkerSettings(), split_threads=False, engine=engine)
+    haar = WorkerSettings.model_validate({"detector": {"kind": "haar"}})
+    threaded = build_processor(haar, split_threads=False, engine=engine)
+    try:
+        assert type(default.detect_stage) is LockstepDetectStage
+        assert type(threaded.detect_stage) is DetectStage
+    finally:
+        default.close()
+        threaded.close()
