@@ -18,7 +18,7 @@ from emostream.worker.detect_stage import detect_and_crop
 
 def predict_images(
     paths: list[str],
-    detector_kind: str = "haar",
+    detector_kind: str = "yunet_torch",
     yunet_model: str | None = None,
     checkpoint: str | None = None,
 ) -> tuple[list[dict], dict]:

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 
+from emostream.settings import DetectorOptions
+
 DETECTORS = ["haar", "yunet", "yunet_torch"]
+WORKER_DETECTOR = DetectorOptions.model_fields["kind"].default
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -118,7 +121,9 @@ def _register_models(subparsers) -> None:
 def _register_predict(subparsers) -> None:
     s = subparsers.add_parser("predict", help="faces and emotions in image files")
     s.add_argument("images", nargs="+")
-    s.add_argument("--detector", choices=DETECTORS, default="haar")
+    s.add_argument(
+        "--detector", choices=DETECTORS, default=WORKER_DETECTOR, help="default: the worker's"
+    )
     s.add_argument("--yunet-model", help="YuNet ONNX path (default: the pulled one)")
     s.add_argument("--checkpoint")
     s.add_argument("--json", action="store_true", help="one JSON list, one entry per image")
