@@ -10,7 +10,8 @@ import torch
 
 from emostream.settings import DetectorOptions
 from emostream.vision.yunet_decode import batched_nms
-from emostream.vision.yunet_torch import TorchYuNetDetector
+from emostream.vision.yunet_net import YuNet
+from emostream.vision.yunet_torch import WEIGHTS, TorchYuNetDetector
 from tests.conftest import REFERENCE_DATA
 
 YUNET_ONNX = REFERENCE_DATA / "models" / "face_detection_yunet_2026may.onnx"
@@ -126,3 +127,16 @@ def test_cuda_finds_what_the_cpu_finds(astronaut_bgr):
     for a, b in zip(on_cpu, on_gpu):
         assert a.shape == b.shape
         np.testing.assert_allclose(a, b, atol=0.05)
+
+
+def test_merged_heads_give_the_separate_heads_outputs():
+    net = YuNet()
+    net.load_state_dict(torch.load(WEIGHTS, map_location="cpu", weights_only=True))
+    net.eval()
+    x = torch.rand(3, 3, 96, 160) * 255
+    with torch.inference_mode():
+        separate = net(x)
+        merged = net.merge_heads()(x)
+    for a, b in zip(separate, merged):
+        assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5, rtol=1e-5)
+    assert set(net.state_dict()) == set(YuNet().state_dict())  # the file's layout, unchanged

@@ -51,7 +51,7 @@ def load_yunet(device: str = "cpu") -> YuNet:
     model = model.to(device).eval()
     if model_on_cpu(device):
         model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return model
+    return model.merge_heads()
 
 
 def model_on_cpu(device: str) -> bool:
