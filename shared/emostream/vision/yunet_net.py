@@ -130,7 +130,7 @@ class Head(nn.Module):
                     (unit.conv2, [p.conv2 for p in parts]),
                 ):
                     mine.weight.copy_(torch.cat([c.weight for c in theirs]))
-                    mine.bias.copy_(torch.cat([c.bias for c in theirs]))  # type: ignore[union-attr]
+                    mine.bias.copy_(torch.cat([c.bias for c in theirs]))  # type: ignore[union-attr,misc]
             if like.is_contiguous(memory_format=torch.channels_last):
                 unit = unit.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             levels.append(unit.eval())
