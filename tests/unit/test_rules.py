@@ -350,4 +350,8 @@ async def test_evaluating_many_rules_leaves_the_event_loop_free():
     took = time.monotonic() - t0
     task.cancel()
     assert took > 0.2, "too little work to show anything"  # 400,000 rule evaluations
-    assert max(lags) < 0.15, f"the loop stalled {max(lags):.2f} s while rules ran {took:.2f} s"
+    # Evaluated on the loop, one stall would last the whole run; in a thread the loop gets the
+    # GIL every few ms. A loaded machine can still deschedule the process for a moment (a 0.35 s
+    # stall in a 1.82 s run was seen under CI load), so the bound grows with the run.
+    bound = max(0.15, took / 4)
+    assert max(lags) < bound, f"the loop stalled {max(lags):.2f} s while rules ran {took:.2f} s"
