@@ -219,9 +219,8 @@ class DetectorOptions(BaseModel):
 
     kind: Literal["haar", "yunet", "yunet_torch"] = Field(
         "yunet_torch",
-        description="yunet_torch: YuNet in PyTorch, weights packaged (no file, no download), "
-        "tracked faces searched in one batch per micro-batch; yunet: OpenCV's, needs "
-        "yunet_model or `emostream models pull`; haar: OpenCV's Viola-Jones cascade",
+        description="yunet_torch: YuNet in PyTorch, weights packaged, tracked faces searched in "
+        "one batch; yunet: OpenCV's, needs yunet_model or `emostream models pull`; haar",
     )
     yunet_model: str | None = Field(
         None, description="YuNet ONNX file; default: the one `emostream models pull` fetched"

@@ -24,7 +24,9 @@ from tests.waiting import wait_until_sync
 
 pytestmark = pytest.mark.slow
 STREAMS = [f"kill-{i}" for i in range(4)]
-PER_STREAM = 4000  # 16,000 events in all: enough to outlast 12 short lives on a slow machine
+# 32,000 events in all: enough to outlast 12 short lives (a loaded CI machine stored ~1,450 a
+# life with the one-script store; 16,000 drained before the twelfth kill)
+PER_STREAM = 8000
 KILLS = 12
 
 
@@ -65,6 +67,7 @@ def test_sigkilled_aggregator_stores_every_event_exactly_once(
         proc = aggregator(kafka_settings, redis_settings, port, tmp_path).start(port)
         try:
             start = stored(r, prefix)
+            assert start < total, f"the backlog drained before kill {kills + 1}: {before_kill}"
             deadline = time.monotonic() + 60
             while stored(r, prefix) == start and time.monotonic() < deadline:
                 time.sleep(0.01)  # killed only while it is storing: mid-batch, mid-commit, anywhere

@@ -21,18 +21,18 @@ against 122-181 ms), the naive run's thread pools and backlog still weighing on 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import multiprocessing
 import os
 import platform
 import time
 import uuid
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 
 import numpy as np
 import torch
 
+from emostream.bench.pipeline_apart import results_apart
 from emostream.bench.pipeline_ingest import (
     CpuMeter,
     IngestProcess,
@@ -40,7 +40,6 @@ from emostream.bench.pipeline_ingest import (
     cpu_model,
     make_ingests,
 )
-from emostream.cli.logconfig import configure_logging
 from emostream.config import WorkerOptions, WorkerSettings
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import TansuBroker
@@ -249,39 +248,9 @@ async def bench_pipeline(
     return _summary(options, results, ingests)
 
 
-def _one_mode(
-    options: RunOptions, mode: str, ingests: tuple[str, ...], log_level: str, send: Connection
-) -> None:
-    """One mode's results, sent back through ``send`` (the body of a fresh process)."""
-    configure_logging(log_level)
-    send.send(asyncio.run(bench_pipeline(options, [mode], ingests))["results"])
-    send.close()
-
-
-def bench_modes_apart(
-    options: RunOptions,
-    modes: list[str],
-    ingests: tuple[str, ...] = ("kafka",),
-    log_level: str = "INFO",
-) -> dict:
-    """Each mode in a fresh process of its own, one after another; one summary."""
-    spawn = multiprocessing.get_context("spawn")
-    results: list[dict] = []
-    for mode in modes:
-        receive, send = spawn.Pipe(duplex=False)
-        child = spawn.Process(target=_one_mode, args=(options, mode, ingests, log_level, send))
-        child.start()
-        send.close()  # the child holds the only writer: its exit ends recv() below
-        try:
-            results += receive.recv()
-        except EOFError:
-            raise RuntimeError(
-                f"the {mode} run's process exited ({child.exitcode}) without its results; "
-                "its log above says why"
-            ) from None
-        finally:
-            child.join()
-    return _summary(options, results, ingests)
+def mode_results(options: RunOptions, ingests: tuple[str, ...], mode: str) -> list[dict]:
+    """One mode's results on a broker of its own (what each fresh process runs)."""
+    return asyncio.run(bench_pipeline(options, [mode], ingests))["results"]
 
 
 def _summary(options: RunOptions, results: list[dict], ingests: tuple[str, ...]) -> dict:
@@ -319,7 +288,9 @@ def run_bench_pipeline(args) -> int:
     )
     ingests = ("kafka", "http") if args.ingest == "both" else (args.ingest,)
     if len(modes) > 1:
-        result = bench_modes_apart(options, modes, ingests, getattr(args, "log_level", "INFO"))
+        run_one = functools.partial(mode_results, options, ingests)
+        results = results_apart(run_one, modes, getattr(args, "log_level", "INFO"))
+        result = _summary(options, results, ingests)
     else:
         result = asyncio.run(bench_pipeline(options, modes, ingests))
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
