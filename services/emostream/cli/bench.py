@@ -10,6 +10,7 @@ BENCH_MODULES = (
     "classify",
     "pipeline",
     "smoothing",
+    "onset",
     "fuzz",
     "soak",
     "detect",
