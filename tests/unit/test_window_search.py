@@ -131,6 +131,9 @@ def test_lockstep_stage_batches_streams_windows_and_matches_full_scans(astronaut
         got_x, got_w = boxes(result.events)[key]
         assert abs(got_x - x) <= 0.1 * w and abs(got_w - w) <= 0.15 * w, key
     assert len({e.face.track_id for e in result.events}) == 3
+    # Everything ran on the calling thread: the lockstep stage never starts a detection pool.
+    assert proc.detect_stage._pool is None
+    assert every.detect_stage._pool is not None  # the per-stream stage does
 
 
 def test_a_bad_frame_is_rejected_alone_and_the_streams_go_on(astronaut_bgr, engine):

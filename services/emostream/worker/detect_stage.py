@@ -134,14 +134,17 @@ class DetectStage:
         self.max_frame_age_ms = max_frame_age_ms
         self._detector_factory = detector_factory
         self._local = threading.local()
-        threads = (threads or os.cpu_count() or 1) if detector_factory else 1
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="detect")
+        self._threads = (threads or os.cpu_count() or 1) if detector_factory else 1
+        self._pool: ThreadPoolExecutor | None = None  # started by the first run that uses it
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def run(self, jobs: list[tuple[StreamState, list]]) -> list[Detected]:
         """Each job is one stream's state and its (meta, raw) frames in order."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="detect")
         return [d for out in self._pool.map(lambda job: self._stream(*job), jobs) for d in out]
 
     def _thread_detectors(self) -> tuple[FaceDetector, RegionDetector]:
