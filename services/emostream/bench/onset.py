@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from emostream.bench import add_bench
+from emostream.bench.smoothing import Observed
 from emostream.errors import ConfigError
 from emostream.labels import EMOTIONS
 
@@ -105,7 +106,7 @@ def summarise(clips: list[ClipSeen], label: str) -> dict:
 
 
 def _play(processor, name: str, frames: list[np.ndarray], fps: int, batch: int) -> ClipSeen:
-    """Feed one clip to ``processor``; keep the most confident face of each frame."""
+    """Feed one clip to ``processor`` in micro-batches of ``batch`` frames."""
     from emostream.frames import FrameMeta, encode_frame, frame_headers
     from emostream.worker.processing import RawFrame
 
@@ -120,18 +121,11 @@ def _play(processor, name: str, frames: list[np.ndarray], fps: int, batch: int) 
         )
         for i, img in enumerate(frames)
     ]
-    by_seq: dict[int, object] = {}
+    observed = Observed()  # the most confident face of each frame, in frame order
     for start in range(0, len(records), batch):
-        for ev in processor.process(records[start : start + batch]).events:
-            best = by_seq.get(ev.frame_seq)
-            if best is None or ev.face.detector_score > best.face.detector_score:  # type: ignore[attr-defined]
-                by_seq[ev.frame_seq] = ev
-    for seq in sorted(by_seq):
-        ev = by_seq[seq]
-        if seen.first_event_s is None:
-            seen.first_event_s = seq / fps
-        seen.raw.append(ev.emotion.label)  # type: ignore[attr-defined]
-        seen.smoothed.append(ev.smoothed.label)  # type: ignore[attr-defined]
+        observed.add(processor.process(records[start : start + batch]).events, fps)
+    seen.raw, seen.smoothed = observed.raw_labels, observed.smooth_labels
+    seen.first_event_s = observed.times[0] if observed.times else None
     return seen
 
 

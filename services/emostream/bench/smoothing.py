@@ -169,7 +169,7 @@ def _summary(name: str, times, labels, segments, minutes: float, seen: list[bool
 
 
 @dataclass
-class _Observed:
+class Observed:
     """Per frame with a face: its time and the raw and smoothed labels; the tracks seen."""
 
     times: list[float] = field(default_factory=list)
@@ -193,13 +193,13 @@ class _Observed:
 
 def _play(
     processor, segments: list[Segment], duration: float, fps: int, rng: np.random.Generator
-) -> _Observed:
+) -> Observed:
     """Feed the clip to ``processor`` in one-second batches, as the worker would."""
     from emostream.frames import FrameMeta, encode_frame, frame_headers
     from emostream.worker.processing import RawFrame
 
     n_frames = int(duration * fps)
-    seen = _Observed()
+    seen = Observed()
     seg_i = 0
     batch: list[RawFrame] = []
     for i in range(n_frames + 1):
@@ -247,7 +247,7 @@ def run_bench_smoothing(args) -> int:
     return 0
 
 
-def _report(args, model_name: str, segments: list[Segment], seen: _Observed, elapsed: float):
+def _report(args, model_name: str, segments: list[Segment], seen: Observed, elapsed: float):
     duration = args.segments * args.segment_seconds
     minutes = duration / 60
     ok = recognised(seen.times, seen.raw_labels, segments)
