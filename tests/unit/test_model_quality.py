@@ -163,6 +163,28 @@ def test_resume_continues_exactly(tmp_path):
     assert best.preprocessing.blur_sigma == 0.0  # trained on sharp faces: no blur in forward
 
 
+def test_init_warm_starts_from_a_checkpoint_and_refuses_another_architecture(tmp_path):
+    data = synthetic(4)
+    csv = tmp_path / "fer.csv"
+    write_csv(csv, data)
+    start = _model(seed=7)
+    init = save_checkpoint(
+        tmp_path / "start.pt", start.net, "rmn_compact", start.preprocessing, meta={"trained": True}
+    )
+    # lr ~0 and no weight average: after one step the weights are still the checkpoint's.
+    common = dict(data=str(csv), epochs=1, batch_size=16, threads=1, max_batches=1, ema_decay=0)
+    train(TrainConfig(out_dir=str(tmp_path / "warm"), init=str(init), lr=1e-12, **common))
+    train(TrainConfig(out_dir=str(tmp_path / "cold"), lr=1e-12, **common))
+    warm = torch.load(tmp_path / "warm" / "last.pt", weights_only=True)["net"]
+    cold = torch.load(tmp_path / "cold" / "last.pt", weights_only=True)["net"]
+    conv = next(k for k in warm if k.endswith("conv1.weight"))
+    assert torch.allclose(warm[conv], start.net.state_dict()[conv], atol=1e-6)
+    assert not torch.allclose(cold[conv], start.net.state_dict()[conv], atol=1e-3)
+    with pytest.raises(ValueError, match="not a 'rmn_small' checkpoint"):
+        other = dict(common, arch="rmn_small", init=str(init))
+        train(TrainConfig(out_dir=str(tmp_path / "other"), **other))
+
+
 def test_calibrate_and_eval_report_ece_and_nll(tmp_path, capsys):
     data = synthetic(12)
     csv = tmp_path / "fer.csv"

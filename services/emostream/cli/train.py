@@ -27,6 +27,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
             mix_alpha=args.mix_alpha,
             label_smoothing=args.label_smoothing,
             device=args.device,
+            init=args.init,
             teachers=tuple(p for arg in args.teacher for p in arg.split(",") if p),
             kd_alpha=args.kd_alpha,
             kd_temperature=args.kd_temperature,
@@ -75,6 +76,11 @@ def register(subparsers) -> None:
     s.add_argument("--mix-alpha", type=float, default=1.0)
     s.add_argument("--label-smoothing", type=float, default=0.1)
     s.add_argument("--device", default="cpu", help="cpu or cuda")
+    s.add_argument(
+        "--init",
+        help="start from this checkpoint's weights (a warm restart: fresh schedule, optimiser "
+        "and EMA); ignored when --out holds a last.pt to resume",
+    )
     s.add_argument(
         "--teacher",
         action="append",

@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 import torch
 
-from emostream.models.checkpoint import EmotionClassifier
+from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
 from emostream.models.registry import get_spec
 from emostream.training.distill import cached_soft_targets
 from emostream.training.ema import WeightEMA
@@ -51,6 +51,10 @@ class TrainConfig:
     evaluated, selected and saved. ``mix`` is ``off``, ``mixup`` or ``cutmix``
     (Beta(``mix_alpha``)), applied to a fraction ``mix_p`` of the batches.
 
+    ``init`` (a checkpoint path) starts the weights from that model instead of at random: a warm
+    restart, one more cosine cycle on a committed snapshot, so a model can grow over sessions
+    without any run depending on a machine surviving. The schedule, optimiser and EMA start fresh.
+
     ``teachers`` (checkpoint paths) turns on distillation (``training.distill``): the loss is
     ``(1 - kd_alpha) * label loss + kd_alpha * T^2 * soft-target loss`` at ``kd_temperature``.
     """
@@ -77,6 +81,7 @@ class TrainConfig:
     half_weights: bool = True
     amp: str = "off"  # "bf16": autocast forward and loss (CPU or CUDA); weights stay fp32
     device: str = "cpu"
+    init: str | None = None
     teachers: tuple[str, ...] = ()
     kd_alpha: float = 0.7
     kd_temperature: float = 4.0
@@ -132,11 +137,31 @@ def _validate(model: EmotionClassifier, images: np.ndarray, labels: np.ndarray) 
     return {"report": report, "nll": nll, "plain_acc": round(float((plain == labels).mean()), 4)}
 
 
-def _setup(cfg: TrainConfig, spec, train_set, device: torch.device) -> EpochSetup:
+def _init_weights(cfg: TrainConfig, spec) -> dict | None:
+    """The state dict of ``cfg.init`` (None without one), checked against ``spec``'s network."""
+    if not cfg.init:
+        return None
+    state = load_checkpoint(cfg.init).net.state_dict()
+    try:
+        spec.build().load_state_dict(state)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"--init {cfg.init} is not a {cfg.arch!r} checkpoint; pass --arch with its architecture"
+        ) from exc
+    return state
+
+
+def _setup(
+    cfg: TrainConfig, spec, train_set, device: torch.device, init: dict | None = None
+) -> EpochSetup:
     """Model, optimiser, schedule and EMA, seeded by ``cfg.seed``; the faces on ``device``."""
     batch_size, lr, wd, max_rot = _recipe_defaults(cfg)
     torch.manual_seed(cfg.seed)
-    net = spec.build().to(device, memory_format=torch.channels_last)
+    net = spec.build()
+    if init is not None:
+        net.load_state_dict(init)
+        log.info("weights initialised from a checkpoint", init=cfg.init)
+    net = net.to(device, memory_format=torch.channels_last)
     steps_per_epoch = (len(train_set) + batch_size - 1) // batch_size
     if cfg.max_batches:
         steps_per_epoch = min(steps_per_epoch, cfg.max_batches)
@@ -214,7 +239,8 @@ def train(cfg: TrainConfig) -> dict:
         The best epoch's metrics row, with its classification ``report``.
 
     Raises:
-        ValueError: An unknown ``amp`` or recipe, or a ``last.pt`` of another architecture.
+        ValueError: An unknown ``amp`` or recipe, or a ``last.pt`` or ``init`` of another
+            architecture.
     """
     if cfg.amp not in ("off", "bf16"):
         raise ValueError(f"amp must be 'off' or 'bf16', got {cfg.amp!r}")
@@ -226,8 +252,9 @@ def train(cfg: TrainConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     _recipe_defaults(cfg)  # an unknown recipe fails before the data loads
     spec = get_spec(cfg.arch)
+    init = _init_weights(cfg, spec)  # a wrong --init fails before the data loads
     train_set, val_set = _load_data(cfg)
-    run = _setup(cfg, spec, train_set, torch.device(cfg.device))
+    run = _setup(cfg, spec, train_set, torch.device(cfg.device), init)
     history: list[dict] = []
     best = {"val_acc": -1.0}
     start_epoch = 1
