@@ -27,15 +27,8 @@ from emostream.fleet_options import FleetOptions
 from emostream.metrics_options import ApiMetricsOptions, StreamMetricsOptions
 from emostream.retention import RetentionOptions
 from emostream.secret_files import SecretFilesSource
-from emostream.settings import (
-    DetectorOptions,
-    HttpServerOptions,
-    KafkaOptions,
-    LogOptions,
-    ModelOptions,
-    RedisOptions,
-    SmoothingOptions,
-)
+from emostream.settings import HttpServerOptions, KafkaOptions, LogOptions, RedisOptions
+from emostream.vision_options import DetectorOptions, ModelOptions, SmoothingOptions
 
 _CONFIG = SettingsConfigDict(
     env_prefix="EMOSTREAM_", env_nested_delimiter="__", env_file=".env", extra="ignore"

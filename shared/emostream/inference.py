@@ -18,7 +18,8 @@ from emostream.models.checkpoint import (
     load_models,
     untrained_model,
 )
-from emostream.settings import ModelOptions
+from emostream.onnx_cpu import OnnxCpuModule, cpu_network
+from emostream.vision_options import ModelOptions
 
 log = structlog.get_logger(__name__)
 _INTERP = {"bilinear": cv2.INTER_LINEAR, "area": cv2.INTER_AREA}
@@ -63,6 +64,7 @@ class EmotionEngine:
         max_batch: int = 64,
         channels_last: bool = True,
         flip_tta: bool = False,
+        runtime: str = "torch",
     ) -> None:
         self.device = pick_device(device)
         self.flip_tta = flip_tta
@@ -75,6 +77,20 @@ class EmotionEngine:
             # torch's stubs leave out Module.to(memory_format=...), which it has.
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         self.model = model
+        self._forward = self._network(runtime)
+        if isinstance(self._forward, OnnxCpuModule):
+            self.channels_last = False  # ONNX Runtime takes contiguous NCHW arrays
+
+    def _network(self, runtime: str):
+        """The model, or its ONNX Runtime twin (``emostream.onnx_cpu``) for float32 on the CPU."""
+        if self.device.type != "cpu" or self.dtype != torch.float32:
+            if runtime == "onnxruntime":
+                raise ConfigError("the onnxruntime runtime runs float32 models on the CPU only")
+            return self.model
+        size = self.preprocessing.input_size
+        example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
+        threads = torch.get_num_threads()
+        return cpu_network(self.model, example, (0,), runtime, threads, "classifier")
 
     @property
     def model_name(self) -> str:
@@ -127,13 +143,13 @@ class EmotionEngine:
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         """Softmax of one batch; with ``flip_tta`` the mean over it and its mirror image."""
         if not self.flip_tta:
-            return torch.softmax(self.model(x).float(), dim=1)
+            return torch.softmax(self._forward(x).float(), dim=1)
         # One forward over the batch and its mirror: the same outputs (eval mode, per-sample) for
         # about half the per-call overhead, which dominates the worker's small CPU batches.
         both = torch.cat([x, x.flip(-1)])
         if self.channels_last:
             both = both.contiguous(memory_format=torch.channels_last)
-        probs = torch.softmax(self.model(both).float(), dim=1)
+        probs = torch.softmax(self._forward(both).float(), dim=1)
         return (probs[: len(x)] + probs[len(x) :]) / 2
 
     @torch.inference_mode()
@@ -167,6 +183,7 @@ def engine_from_settings(settings: ModelOptions) -> EmotionEngine:
         settings.dtype,
         settings.max_batch_faces,
         flip_tta=settings.flip_tta,
+        runtime=settings.runtime,
     )
 
 

@@ -6,7 +6,7 @@ import torch
 
 from emostream.frames import FrameMeta, encode_frame, frame_headers
 from emostream.inference import engine_from_settings
-from emostream.settings import ModelOptions
+from emostream.vision_options import ModelOptions
 from emostream.worker.device_processing import DeviceFrameProcessor
 from emostream.worker.processing import RawFrame
 

@@ -5,7 +5,7 @@ import torch
 from emostream.errors import ConfigError
 from emostream.inference import EmotionEngine, load_model
 from emostream.models import untrained_model
-from emostream.settings import ModelOptions
+from emostream.vision_options import ModelOptions
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import cv2
 import torch
 
 from emostream.config import WorkerSettings
-from emostream.settings import ModelOptions
+from emostream.vision_options import ModelOptions
 from emostream.worker.factory import split_cpu_threads
 
 

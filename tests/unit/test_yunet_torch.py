@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from emostream.settings import DetectorOptions
 from emostream.vision.yunet_decode import batched_nms
 from emostream.vision.yunet_net import YuNet
 from emostream.vision.yunet_torch import WEIGHTS, TorchYuNetDetector
+from emostream.vision_options import DetectorOptions
 from tests.conftest import REFERENCE_DATA
 
 YUNET_ONNX = REFERENCE_DATA / "models" / "face_detection_yunet_2026may.onnx"

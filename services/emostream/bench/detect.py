@@ -73,8 +73,8 @@ def _generated(fer_path: str, n: int, seed: int) -> list[tuple[np.ndarray, str]]
 
 
 def run_bench_detect(args) -> int:
-    from emostream.settings import DetectorOptions
     from emostream.vision import build_detector, crop, official_crop_box
+    from emostream.vision_options import DetectorOptions
 
     if args.fer2013:
         samples = _generated(args.fer2013, args.limit or 300, args.seed)
@@ -93,7 +93,7 @@ def run_bench_detect(args) -> int:
     engine = None
     if any(label for _, label in samples) and not args.no_classify:
         from emostream.inference import engine_from_settings
-        from emostream.settings import ModelOptions
+        from emostream.vision_options import ModelOptions
 
         engine = engine_from_settings(ModelOptions())
     report = {"benchmark": "detect", "source": source, "detectors": {}}

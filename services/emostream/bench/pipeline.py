@@ -1,9 +1,11 @@
 """`emostream bench pipeline`: sustained throughput and end-to-end latency on the embedded stack,
 against a naive baseline in the same run.
 
-Modes: ``naive`` (one frame at a time, fp32, a full-frame face scan on every frame, one detection
-thread, no freshness policy); ``batched`` (the worker's defaults: micro-batches, detection threads,
-track-guided detection between full scans, the machine's best dtype, stale live frames dropped);
+Modes: ``naive`` (one frame at a time, fp32 on eager torch, a full-frame face scan on every frame,
+one detection thread, no freshness policy); ``batched`` (the worker's defaults: micro-batches,
+detection threads, track-guided detection between full scans, the machine's best dtype and
+runtime, stale live frames dropped: ``EMOSTREAM_MODEL__RUNTIME`` and ``EMOSTREAM_DETECTOR__RUNTIME``
+set to ``torch`` measure it as it ran before ONNX Runtime);
 ``fullscan`` (``batched`` but a full-frame scan on every frame, to show what tracking-guided
 detection contributes).
 
@@ -132,7 +134,9 @@ def _processor(settings: WorkerSettings, mode: str, max_age_ms: int) -> FramePro
     """The worker's processor as ``mode`` configures it (see the module docstring)."""
     naive = mode == "naive"
     if naive:
+        # The worker before batching: eager torch, fp32, one detection thread.
         settings.model.dtype = "fp32"
+        settings.model.runtime = settings.detector.runtime = "torch"
         settings.detector.threads = 1
     if mode in ("naive", "fullscan"):
         settings.detector.full_scan_interval_s = 0.0
@@ -193,6 +197,7 @@ async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str =
         "dtype": str(inner.engine.dtype).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
         "detector": settings.detector.kind,
+        "runtime": {"model": settings.model.runtime, "detector": settings.detector.runtime},
         "full_scan_interval_s": settings.detector.full_scan_interval_s,
         **measured,
         "ingest_process": not o.ingest_in_process,

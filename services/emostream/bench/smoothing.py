@@ -218,8 +218,8 @@ def _play(
 
 def run_bench_smoothing(args) -> int:
     from emostream.inference import engine_from_settings
-    from emostream.settings import DetectorOptions, ModelOptions, SmoothingOptions
     from emostream.training.fer2013 import load_fer2013
+    from emostream.vision_options import DetectorOptions, ModelOptions, SmoothingOptions
     from emostream.worker.main import detector_from_settings
     from emostream.worker.processing import FrameProcessor
 

@@ -8,6 +8,7 @@ import importlib
 # imported when the command line asks for a benchmark (see ``register``).
 BENCH_MODULES = (
     "classify",
+    "runtime",
     "pipeline",
     "smoothing",
     "onset",

@@ -10,8 +10,8 @@ import cv2
 from emostream.errors import ConfigError
 from emostream.images import is_image_path
 from emostream.inference import engine_from_settings
-from emostream.settings import ModelOptions
 from emostream.vision import build_detector
+from emostream.vision_options import ModelOptions
 from emostream.worker.classify_stage import ClassifyStage
 from emostream.worker.detect_stage import detect_and_crop
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from emostream.settings import DetectorOptions
+from emostream.vision_options import DetectorOptions
 
 DETECTORS = ["haar", "yunet", "yunet_torch"]
 WORKER_DETECTOR = DetectorOptions.model_fields["kind"].default

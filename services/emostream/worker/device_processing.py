@@ -30,9 +30,9 @@ import torch
 from emostream.errors import InvalidFrame
 from emostream.frames import FrameMeta
 from emostream.inference import EmotionEngine
-from emostream.settings import SmoothingOptions
 from emostream.vision import Detection
 from emostream.vision.device_ops import bgr_to_gray, crop_resize
+from emostream.vision_options import SmoothingOptions
 from emostream.worker.batch import BatchResult, Detected, RawFrame
 from emostream.worker.detect_stage import Box, admit, is_stale, kept_boxes, track_faces
 from emostream.worker.device_decode import DeviceDecoder

@@ -12,10 +12,10 @@ import torch
 
 from emostream.config import WorkerSettings
 from emostream.inference import EmotionEngine, engine_from_settings
-from emostream.settings import DetectorOptions
 from emostream.vision import FaceDetector, build_detector
 from emostream.vision.window_search import WindowSearch
 from emostream.vision.yunet_torch import TorchYuNetDetector
+from emostream.vision_options import DetectorOptions
 from emostream.worker.device_processing import DeviceFrameProcessor
 from emostream.worker.processing import FrameProcessor
 from emostream.worker.protocol import ProcessorBase
@@ -31,6 +31,7 @@ def detector_from_settings(det: DetectorOptions) -> FaceDetector:
         min_face_px=det.min_face_px,
         max_faces=det.max_faces,
         score_threshold=det.score_threshold,
+        runtime=det.runtime,
     )
 
 

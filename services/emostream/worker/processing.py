@@ -8,9 +8,9 @@ import time
 from collections.abc import Callable
 
 from emostream.inference import EmotionEngine
-from emostream.settings import SmoothingOptions
 from emostream.vision import FaceDetector
 from emostream.vision.window_search import WindowSearch
+from emostream.vision_options import SmoothingOptions
 from emostream.worker.batch import BatchResult, DetectedBatch, RawFrame, Rejected
 from emostream.worker.detect_lockstep import LockstepDetectStage
 from emostream.worker.detect_stage import DetectStage, admit

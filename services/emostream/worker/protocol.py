@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar, final, runtime_checkable
 
 from emostream.inference import EmotionEngine
 from emostream.schemas import ModelInfo
-from emostream.settings import SmoothingOptions
+from emostream.vision_options import SmoothingOptions
 from emostream.worker.batch import BatchResult, Detected, RawFrame
 from emostream.worker.classify_stage import ClassifyStage
 from emostream.worker.streams import StreamStates

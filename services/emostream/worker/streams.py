@@ -6,8 +6,8 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from emostream.settings import SmoothingOptions
 from emostream.tracking import EmotionSmoother, IoUTracker
+from emostream.vision_options import SmoothingOptions
 
 
 @dataclass

@@ -118,11 +118,13 @@ def build_detector(
     yunet_model: str | None = None,
     max_width_px: int | None = None,
     min_face_px: int = 32,
+    runtime: str = "torch",
     **kwargs,
 ) -> FaceDetector:
     """A detector by kind; ``max_width_px`` downscales wide frames before detection.
 
     ``yunet_torch`` needs no model file (weights ship in the package); ``yunet_model`` is ignored.
+    ``runtime`` (``emostream.onnx_cpu``) applies to ``yunet_torch`` only.
     """
     if kind == "haar":
         kwargs.pop("score_threshold", None)
@@ -141,7 +143,7 @@ def build_detector(
         from emostream.vision.yunet_torch import TorchYuNetDetector  # torch import only when asked
 
         def make(min_px: int) -> FaceDetector:
-            return TorchYuNetDetector(min_face_px=min_px, **kwargs)
+            return TorchYuNetDetector(min_face_px=min_px, runtime=runtime, **kwargs)
     else:
         raise ConfigError(f"unknown detector kind {kind!r}; use 'haar', 'yunet' or 'yunet_torch'")
     if not max_width_px:

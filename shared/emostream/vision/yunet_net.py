@@ -133,7 +133,7 @@ class Head(nn.Module):
                     mine.bias.copy_(torch.cat([c.bias for c in theirs]))  # type: ignore[union-attr,misc]
             if like.is_contiguous(memory_format=torch.channels_last):
                 unit = unit.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-            levels.append(unit.eval())
+            levels.append(unit.eval().requires_grad_(False))  # inference only
         return levels
 
 

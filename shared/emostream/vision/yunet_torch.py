@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from emostream.errors import ConfigError
+from emostream.onnx_cpu import cpu_network
 from emostream.vision.detection import Detection, yunet_rows_to_detections
 from emostream.vision.yunet_decode import batched_nms, decode
 from emostream.vision.yunet_net import INPUT_DIVISOR, YuNet
@@ -76,14 +77,25 @@ class TorchYuNetDetector:
         min_face_px: int = 32,
         max_faces: int = 16,
         device: str = "cpu",
+        runtime: str = "torch",
     ) -> None:
         self.device = torch.device(device)
         self.net = load_yunet(str(self.device))
+        self._forward = self._network(runtime)
         self.score_threshold = score_threshold
         self.nms_threshold = nms_threshold
         self.top_k = top_k
         self.min_face_px = min_face_px
         self.max_faces = max_faces
+
+    def _network(self, runtime: str):
+        """The network, or its ONNX Runtime twin on the CPU (``emostream.onnx_cpu``)."""
+        if self.device.type != "cpu":
+            if runtime == "onnxruntime":
+                raise ConfigError("the onnxruntime runtime runs YuNet on the CPU only")
+            return self.net
+        example = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0)) * 255
+        return cpu_network(self.net, example, (0, 2, 3), runtime, torch.get_num_threads(), "yunet")
 
     @torch.inference_mode()
     def detect_tensor(self, batch_bgr: torch.Tensor) -> list[torch.Tensor]:
@@ -99,9 +111,9 @@ class TorchYuNetDetector:
         ph, pw = padded(h), padded(w)
         if (ph, pw) != (h, w):
             x = F.pad(x, (0, pw - w, 0, ph - h))
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and self._forward is self.net:
             x = x.contiguous(memory_format=torch.channels_last)
-        cls, obj, bbox, kps = self.net(x)
+        cls, obj, bbox, kps = self._forward(x)
         faces, scores = decode(cls, obj, bbox, kps, ph, pw)
         return batched_nms(faces, scores, self.score_threshold, self.nms_threshold, self.top_k)
 
