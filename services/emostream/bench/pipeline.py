@@ -1,13 +1,11 @@
 """`emostream bench pipeline`: sustained throughput and end-to-end latency on the embedded stack,
 against a naive baseline in the same run.
 
-Modes: ``naive`` (one frame at a time, fp32 on eager torch, a full-frame face scan on every frame,
-one detection thread, no freshness policy); ``batched`` (the worker's defaults: micro-batches,
-detection threads, track-guided detection between full scans, the machine's best dtype and
-runtime, stale live frames dropped: ``EMOSTREAM_MODEL__RUNTIME`` and ``EMOSTREAM_DETECTOR__RUNTIME``
-set to ``torch`` measure it as it ran before ONNX Runtime);
-``fullscan`` (``batched`` but a full-frame scan on every frame, to show what tracking-guided
-detection contributes).
+Modes: ``naive`` (one frame at a time, fp32 on eager torch, a full-frame scan on every frame, one
+detection thread, no freshness policy); ``batched`` (the worker's defaults: micro-batches, track-
+guided detection between full scans, the best dtype and runtime, stale live frames dropped;
+``EMOSTREAM_{MODEL,DETECTOR}__RUNTIME=torch`` measures it before ONNX Runtime); ``fullscan``
+(``batched`` with a full-frame scan on every frame: what tracking-guided detection contributes).
 
 The cameras run in a process of their own (``pipeline_ingest``; ``--ingest-in-process`` for the
 old setup) so their rendering and encoding do not share the worker's GIL; each result says how
