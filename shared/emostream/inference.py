@@ -93,6 +93,11 @@ class EmotionEngine:
         return cpu_network(self.model, example, (0,), runtime, threads, "classifier")
 
     @property
+    def runtime(self) -> str:
+        """What runs the model: ``onnxruntime`` or ``torch``."""
+        return "onnxruntime" if isinstance(self._forward, OnnxCpuModule) else "torch"
+
+    @property
     def model_name(self) -> str:
         return self.model.name
 

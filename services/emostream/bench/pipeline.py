@@ -40,12 +40,15 @@ from emostream.bench.pipeline_ingest import (
     cpu_model,
     make_ingests,
 )
+from emostream.bench.pipeline_worker import (
+    RecordingProcessor,
+    kafka_options,
+    mode_processor,
+    runtimes,
+)
 from emostream.config import WorkerOptions, WorkerSettings
 from emostream.kafka.clients import ensure_topics
 from emostream.local.servers import TansuBroker
-from emostream.settings import KafkaOptions
-from emostream.worker.main import build_processor
-from emostream.worker.processing import FrameProcessor
 from emostream.worker.runner import Worker
 
 
@@ -85,65 +88,6 @@ def register(subparsers) -> None:
     b.set_defaults(func=run_bench_pipeline)
 
 
-class RecordingProcessor:
-    """Wraps the worker's processor; records each event's end-to-end latency and the frames."""
-
-    def __init__(self, inner: FrameProcessor) -> None:
-        self.inner = inner
-        self.latencies_ms: list[int] = []
-        self.frames_done = 0
-        self.recording = True
-
-    @property
-    def model_info(self):
-        return self.inner.model_info
-
-    def process(self, frames):
-        return self.finish(self.prepare(frames))
-
-    def prepare(self, frames):
-        return self.inner.prepare(frames)
-
-    def finish(self, prepared):
-        result = self.inner.finish(prepared)
-        if self.recording:
-            self.latencies_ms += [e.latency_ms for e in result.events if e.latency_ms is not None]
-            self.frames_done += result.frames_ok
-        return result
-
-    def close(self) -> None:
-        self.inner.close()
-
-
-def _kafka(broker: TansuBroker, tag: str, streams: int) -> KafkaOptions:
-    """Topics of this run's own."""
-    return KafkaOptions(
-        bootstrap_servers=broker.bootstrap,
-        frames_topic=f"bench-frames-{tag}",
-        events_topic=f"bench-events-{tag}",
-        dlq_topic=f"bench-dlq-{tag}",
-        topic_partitions=max(streams, 1),
-        session_timeout_ms=6000,
-        heartbeat_interval_ms=1000,
-    )
-
-
-def _processor(settings: WorkerSettings, mode: str, max_age_ms: int) -> FrameProcessor:
-    """The worker's processor as ``mode`` configures it (see the module docstring)."""
-    naive = mode == "naive"
-    if naive:
-        # The worker before batching: eager torch, fp32, one detection thread.
-        settings.model.dtype = "fp32"
-        settings.model.runtime = settings.detector.runtime = "torch"
-        settings.detector.threads = 1
-    if mode in ("naive", "fullscan"):
-        settings.detector.full_scan_interval_s = 0.0
-    # naive: the libraries' own thread defaults, as the worker ran before it split the CPU
-    inner = build_processor(settings, split_threads=not naive)
-    inner.max_frame_age_ms = None if naive else max_age_ms
-    return inner
-
-
 @dataclass
 class RunOptions:
     """One configuration's run (the command line's arguments)."""
@@ -159,11 +103,11 @@ class RunOptions:
 
 async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str = "kafka") -> dict:
     tag = uuid.uuid4().hex[:6]
-    kafka = _kafka(broker, tag, o.streams)
+    kafka = kafka_options(broker, tag, o.streams)
     await ensure_topics(kafka)
     naive = mode == "naive"
     settings = WorkerSettings(kafka=kafka)
-    inner = _processor(settings, mode, o.max_age_ms)
+    inner = mode_processor(settings, mode, o.max_age_ms)
     processor = RecordingProcessor(inner)
     opts = WorkerOptions(
         group_id=f"bench-{tag}",
@@ -195,7 +139,7 @@ async def _run_mode(broker: TansuBroker, mode: str, o: RunOptions, ingest: str =
         "dtype": str(inner.engine.dtype).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
         "detector": settings.detector.kind,
-        "runtime": {"model": settings.model.runtime, "detector": settings.detector.runtime},
+        "runtime": runtimes(inner),
         "full_scan_interval_s": settings.detector.full_scan_interval_s,
         **measured,
         "ingest_process": not o.ingest_in_process,

@@ -88,6 +88,11 @@ class TorchYuNetDetector:
         self.min_face_px = min_face_px
         self.max_faces = max_faces
 
+    @property
+    def runtime(self) -> str:
+        """What runs the network: ``onnxruntime`` or ``torch``."""
+        return "torch" if self._forward is self.net else "onnxruntime"
+
     def _network(self, runtime: str):
         """The network, or its ONNX Runtime twin on the CPU (``emostream.onnx_cpu``)."""
         if self.device.type != "cpu":
