@@ -3,10 +3,10 @@
 The worker's CPU inputs are small (a few faces, a few 64 px track windows, one 480 px frame), and
 on them PyTorch's eager mode spends most of a call dispatching operators one by one. ONNX Runtime
 runs the same graph, exported once at start-up, without that overhead. Measured on the 2-vCPU
-dev machine, one thread (BENCHMARKS.md "ONNX Runtime on the CPU path"): YuNet on a 480 x 288 frame
-15.9 -> 4.2 ms, on two 64 px windows 2.9 -> 0.4 ms; the packaged classifier 5.3 -> 2.3 ms a face in
-a batch of 2, 2.8 -> 2.2 ms in a batch of 16. Outputs agree with torch's to ~1e-5; each session is
-checked against torch on its example input before it is used.
+dev machine, one thread, both runtimes in one run (`emostream bench runtime`, BENCHMARKS.md): YuNet
+on a 480 x 288 frame 8.6 -> 3.9 ms, on one 64 px window 2.6 -> 0.21 ms, on 16 windows 5.7 -> 2.0;
+the packaged classifier on a face and its mirror 11.4 -> 5.3 ms, on 16 faces 92 -> 64 ms. Outputs
+agree with torch's to ~1e-6; each session is checked against torch on an example input first.
 
 ``runtime`` is ``torch``, ``onnxruntime`` or ``auto`` (ONNX Runtime where it applies: a float32
 network on the CPU; torch otherwise, and torch with a warning if the export fails).

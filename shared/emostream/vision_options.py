@@ -37,7 +37,7 @@ class DetectorOptions(BaseModel):
     )
     runtime: Literal["auto", "torch", "onnxruntime"] = Field(
         "auto",
-        description="Runs yunet_torch on the CPU; auto: ONNX Runtime (exported at start, 3-10x "
+        description="Runs yunet_torch on the CPU; auto: ONNX Runtime (exported at start, 2-12x "
         "faster), torch on a GPU",
     )
 
@@ -94,7 +94,7 @@ class ModelOptions(BaseModel):
     runtime: Literal["auto", "torch", "onnxruntime"] = Field(
         "auto",
         description="Runs the classifier on the CPU; auto: ONNX Runtime for float32 (exported at "
-        "start, 1.3-2.4x faster on small batches), torch otherwise",
+        "start, 1.4-2.2x faster), torch otherwise",
     )
     threads: int | None = Field(
         None,
