@@ -83,10 +83,6 @@ class EmotionEngine:
 
     def _network(self, runtime: str):
         """The model, or its ONNX Runtime twin (``emostream.onnx_cpu``) for float32 on the CPU."""
-        if self.device.type != "cpu" or self.dtype != torch.float32:
-            if runtime == "onnxruntime":
-                raise ConfigError("the onnxruntime runtime runs float32 models on the CPU only")
-            return self.model
         size = self.preprocessing.input_size
         example = torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0))
         threads = torch.get_num_threads()

@@ -73,6 +73,11 @@ def cpu_network(
         raise ConfigError(f"runtime must be one of {RUNTIMES}, got {runtime!r}")
     if runtime == "torch":
         return module
+    floats = [t for t in module.state_dict().values() if t.is_floating_point()]
+    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in floats):
+        if runtime == "onnxruntime":
+            raise ConfigError("the onnxruntime runtime runs float32 models on the CPU only")
+        return module  # auto: a GPU or bf16 network stays on torch, as intended
     try:
         twin = _twin(module, example, tuple(dynamic_dims), threads)
     except ConfigError as exc:
@@ -87,10 +92,6 @@ def cpu_network(
 def _twin(
     module: torch.nn.Module, example: torch.Tensor, dynamic_dims: tuple[int, ...], threads: int
 ) -> OnnxCpuModule:
-    tensors = list(module.state_dict().values())
-    floats = [t for t in tensors if t.is_floating_point()]
-    if any(t.device.type != "cpu" or t.dtype != torch.float32 for t in floats):
-        raise ConfigError("ONNX Runtime runs float32 networks on the CPU only")
     key = _fingerprint(module, example, dynamic_dims, threads)
     session, outputs = _session(key, module, example, dynamic_dims, threads)
     twin = OnnxCpuModule(session, outputs)

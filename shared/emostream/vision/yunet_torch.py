@@ -95,10 +95,6 @@ class TorchYuNetDetector:
 
     def _network(self, runtime: str):
         """The network, or its ONNX Runtime twin on the CPU (``emostream.onnx_cpu``)."""
-        if self.device.type != "cpu":
-            if runtime == "onnxruntime":
-                raise ConfigError("the onnxruntime runtime runs YuNet on the CPU only")
-            return self.net
         example = torch.rand(2, 3, 64, 96, generator=torch.Generator().manual_seed(0)) * 255
         return cpu_network(self.net, example, (0, 2, 3), runtime, torch.get_num_threads(), "yunet")
 
@@ -116,7 +112,7 @@ class TorchYuNetDetector:
         ph, pw = padded(h), padded(w)
         if (ph, pw) != (h, w):
             x = F.pad(x, (0, pw - w, 0, ph - h))
-        if self.device.type == "cpu" and self._forward is self.net:
+        if self.device.type == "cpu" and self.runtime == "torch":
             x = x.contiguous(memory_format=torch.channels_last)
         cls, obj, bbox, kps = self._forward(x)
         faces, scores = decode(cls, obj, bbox, kps, ph, pw)
