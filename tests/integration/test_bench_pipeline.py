@@ -7,6 +7,9 @@ from emostream.cli.main import main
 
 
 def test_batched_and_naive_runs_report_their_runtimes(capsys, monkeypatch):
+    # fp32 as on an AVX2-only CPU: where the CPU has native bf16, dtype auto picks bf16 and the
+    # classifier stays on torch by design (emostream.onnx_cpu.cpu_network).
+    monkeypatch.setenv("EMOSTREAM_MODEL__DTYPE", "fp32")
     argv = ["bench", "pipeline", "--mode", "both", "--streams", "1", "--fps", "4"]
     assert main([*argv, "--duration", "3", "--ingest-in-process", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
