@@ -17,7 +17,9 @@ import structlog
 import torch
 
 from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
+from emostream.models.deepen import can_deepen, deepen_state_dict
 from emostream.models.registry import get_spec
+from emostream.models.rmn import RMNConfig
 from emostream.training.distill import cached_soft_targets
 from emostream.training.ema import WeightEMA
 from emostream.training.epoch import EpochResult, EpochSetup, train_epoch
@@ -141,12 +143,21 @@ def _init_weights(cfg: TrainConfig, spec) -> dict | None:
     """The state dict of ``cfg.init`` (None without one), checked against ``spec``'s network."""
     if not cfg.init:
         return None
-    state = load_checkpoint(cfg.init).net.state_dict()
+    source = load_checkpoint(cfg.init).net
+    state = source.state_dict()
+    target = spec.build()
+    source_cfg = getattr(source, "config", None)
+    if isinstance(source_cfg, RMNConfig) and source_cfg != spec.config:
+        if can_deepen(source_cfg, spec.config):
+            # A shallower RMN of the same widths grows into this one, same function at start.
+            log.info("deepening the --init model", init=cfg.init, arch=cfg.arch)
+            return deepen_state_dict(state, source_cfg, target)
     try:
-        spec.build().load_state_dict(state)
+        target.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(
-            f"--init {cfg.init} is not a {cfg.arch!r} checkpoint; pass --arch with its architecture"
+            f"--init {cfg.init} is not a {cfg.arch!r} checkpoint, nor a shallower RMN of the "
+            "same widths; pass --arch with its architecture"
         ) from exc
     return state
 
