@@ -79,7 +79,9 @@ def register(subparsers) -> None:
     s.add_argument(
         "--init",
         help="start from this checkpoint's weights (a warm restart: fresh schedule, optimiser "
-        "and EMA); ignored when --out holds a last.pt to resume",
+        "and EMA); a shallower RMN of the same widths grows into --arch (rmn_compact into "
+        "rmn_medium), its added blocks starting as the identity; ignored when --out holds a "
+        "last.pt to resume",
     )
     s.add_argument(
         "--teacher",
