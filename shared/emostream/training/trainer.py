@@ -147,11 +147,14 @@ def _init_weights(cfg: TrainConfig, spec) -> dict | None:
     state = source.state_dict()
     target = spec.build()
     source_cfg = getattr(source, "config", None)
-    if isinstance(source_cfg, RMNConfig) and source_cfg != spec.config:
-        if can_deepen(source_cfg, spec.config):
-            # A shallower RMN of the same widths grows into this one, same function at start.
-            log.info("deepening the --init model", init=cfg.init, arch=cfg.arch)
-            return deepen_state_dict(state, source_cfg, target)
+    if (
+        isinstance(source_cfg, RMNConfig)
+        and source_cfg != spec.config
+        and can_deepen(source_cfg, spec.config)
+    ):
+        # A shallower RMN of the same widths grows into this one, same function at start.
+        log.info("deepening the --init model", init=cfg.init, arch=cfg.arch)
+        return deepen_state_dict(state, source_cfg, target)
     try:
         target.load_state_dict(state)
     except RuntimeError as exc:
