@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
 
 from emostream.config import WorkerSettings
 from emostream.inference import engine_from_settings
 from emostream.labels import EMOTIONS
+from emostream.training.evaluate import classification_report
 from emostream.training.fer2013 import load_fer2013
 
 
@@ -33,17 +33,13 @@ def main() -> int:
     data = load_fer2013(args.data, args.usage)
     # the engine's outputs follow its preprocessing labels; FER2013 rows follow EMOTIONS
     order = [list(engine.preprocessing.labels).index(name) for name in EMOTIONS]
-    started = time.perf_counter()
     probs = np.concatenate(
         [
             engine.classify(list(data.images[i : i + 256]))[:, order]
             for i in range(0, len(data.labels), 256)
         ]
     )
-    seconds = time.perf_counter() - started
-    pred = probs.argmax(1)
-    neutral = EMOTIONS.index("neutral")
-    is_neutral = data.labels == neutral
+    report = classification_report(data.labels, probs.argmax(1))
     print(
         json.dumps(
             {
@@ -54,10 +50,9 @@ def main() -> int:
                 "runtime": engine.runtime,
                 "flip_tta": settings.model.flip_tta,
                 "usage": args.usage,
-                "n": int(len(pred)),
-                "accuracy": round(float((pred == data.labels).mean()), 4),
-                "neutral_recall": round(float((pred[is_neutral] == neutral).mean()), 4),
-                "faces_per_s": round(len(pred) / seconds, 1),
+                "n": report["n"],
+                "accuracy": report["accuracy"],
+                "neutral_recall": report["per_class"]["neutral"]["recall"],
             }
         )
     )
