@@ -1,10 +1,16 @@
-"""Growing a trained compact RMN into a deeper one (``--arch rmn_medium --init compact.pt``)."""
+"""Reshaping a trained RMN: growing a compact one into a deeper one (``--arch rmn_medium --init
+compact.pt``) and dropping a deep teacher's blocks to seed a fast student."""
 
 import pytest
 import torch
 
 from emostream.models import get_spec, save_checkpoint
-from emostream.models.deepen import can_deepen, deepen_state_dict
+from emostream.models.deepen import (
+    can_deepen,
+    can_reshape,
+    deepen_state_dict,
+    reshape_state_dict,
+)
 from emostream.training import TrainConfig, train
 from emostream.training.fer2013 import write_csv
 from tests.faces import synthetic
@@ -48,6 +54,22 @@ def test_only_more_blocks_of_the_same_widths_can_deepen():
     net = _trained_looking_compact()
     with pytest.raises(ValueError, match="cannot deepen"):
         deepen_state_dict(net.state_dict(), compact, get_spec("rmn_small").build())
+
+
+def test_a_shallower_target_keeps_the_blocks_it_has_and_drops_the_rest():
+    medium = get_spec("rmn_medium").build()
+    student = get_spec("rmn_compact_deep3").build()  # blocks (1, 1, 2, 1)
+    assert can_reshape(medium.config, student.config)
+    assert not can_deepen(medium.config, student.config)
+    state = reshape_state_dict(medium.state_dict(), medium.config, student)
+    student.load_state_dict(state)  # strict: every key the student has, no other
+    for key in ("layer3.1.conv1.weight", "layer4.0.conv2.weight", "fc.1.weight"):
+        assert torch.equal(student.state_dict()[key], medium.state_dict()[key])
+    assert "layer4.1.conv1.weight" not in state and "layer1.1.bn2.weight" not in state
+    with pytest.raises(ValueError, match="cannot deepen"):
+        deepen_state_dict(medium.state_dict(), medium.config, student)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        reshape_state_dict(medium.state_dict(), medium.config, get_spec("rmn_small").build())
 
 
 def test_training_a_medium_model_from_a_compact_checkpoint_keeps_its_weights(tmp_path):

@@ -79,8 +79,9 @@ def register(subparsers) -> None:
     s.add_argument(
         "--init",
         help="start from this checkpoint's weights (a warm restart: fresh schedule, optimiser "
-        "and EMA); a shallower RMN of the same widths grows into --arch (rmn_compact into "
-        "rmn_medium), its added blocks starting as the identity; ignored when --out holds a "
+        "and EMA); an RMN of the same widths with other block counts is reshaped into --arch "
+        "(rmn_compact into rmn_medium: added blocks start as the identity; rmn_medium into "
+        "rmn_compact_deep3: the blocks it lacks are dropped); ignored when --out holds a "
         "last.pt to resume",
     )
     s.add_argument(

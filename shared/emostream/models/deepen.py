@@ -1,9 +1,13 @@
-"""Grow a trained RMN into a deeper one that computes the same function (Net2DeeperNet).
+"""Move a trained RMN's weights into one with more or fewer residual blocks per stage.
 
-A warm start for a larger model: the deeper network keeps every trained weight of the shallower
-one, and each added residual block starts as the identity (its last batch norm's scale and shift
-at zero, so the block adds nothing: ``relu(0 + x) = x`` for the non-negative ``x`` a block
-receives). Training then begins from the trained model's accuracy instead of from scratch.
+Deeper (Net2DeeperNet): the target keeps every trained weight of the source, and each added
+residual block starts as the identity (its last batch norm's scale and shift at zero, so the
+block adds nothing: ``relu(0 + x) = x`` for the non-negative ``x`` a block receives). Training
+then begins from the trained model's accuracy instead of from scratch.
+
+Shallower: a stage's trailing blocks are dropped (residual blocks, so the rest still computes a
+close function; how close is measured, not assumed). This is how a deep teacher seeds a student
+that must stay fast: keep the blocks that matter, then fine-tune with the teacher distilled in.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from emostream.models.rmn import RMNConfig
 _BLOCK_KEY = re.compile(r"^layer(\d+)\.(\d+)\.")
 
 
-def can_deepen(source: RMNConfig, target: RMNConfig) -> bool:
-    """True when ``target`` is ``source`` with the same or more residual blocks in every stage."""
+def can_reshape(source: RMNConfig, target: RMNConfig) -> bool:
+    """True when ``target`` is ``source`` with only the number of blocks per stage changed."""
     same = (
         source.widths == target.widths
         and source.mask_depths == target.mask_depths
@@ -28,13 +32,52 @@ def can_deepen(source: RMNConfig, target: RMNConfig) -> bool:
         and source.in_channels == target.in_channels
         and len(source.blocks) == len(target.blocks)
     )
-    return same and all(t >= s for s, t in zip(source.blocks, target.blocks))
+    return same and all(t >= 1 for t in target.blocks)
+
+
+def can_deepen(source: RMNConfig, target: RMNConfig) -> bool:
+    """True when ``target`` is ``source`` with the same or more residual blocks in every stage."""
+    return can_reshape(source, target) and all(t >= s for s, t in zip(source.blocks, target.blocks))
+
+
+def reshape_state_dict(
+    state: dict[str, torch.Tensor], source: RMNConfig, target: nn.Module
+) -> dict[str, torch.Tensor]:
+    """``target``'s state dict holding ``state`` (a ``source``-shaped RMN's): blocks the target
+    lacks are dropped, blocks the source lacks start as the identity.
+
+    Raises:
+        ValueError: ``target`` differs from ``source`` in more than blocks per stage.
+    """
+    config = getattr(target, "config", None)
+    if not isinstance(config, RMNConfig) or not can_reshape(source, config):
+        raise ValueError(
+            f"cannot reshape an RMN with blocks {source.blocks}, widths {source.widths} into "
+            f"{getattr(config, 'blocks', None)}, widths {getattr(config, 'widths', None)}: "
+            "only the number of blocks per stage may change (widths, masks and stem unchanged)"
+        )
+    reshaped = target.state_dict()
+    for key, value in state.items():
+        match = _BLOCK_KEY.match(key)
+        if match and int(match.group(2)) >= config.blocks[int(match.group(1)) - 1]:
+            continue  # a block the target does not have
+        if key not in reshaped or reshaped[key].shape != value.shape:
+            raise ValueError(f"weight {key!r} has no place in the target model")
+        reshaped[key] = value.clone()
+    for key in reshaped:
+        match = _BLOCK_KEY.match(key)
+        if match is None:
+            continue
+        stage, index = int(match.group(1)), int(match.group(2))
+        if index >= source.blocks[stage - 1] and key.endswith((".bn2.weight", ".bn2.bias")):
+            reshaped[key] = torch.zeros_like(reshaped[key])
+    return reshaped
 
 
 def deepen_state_dict(
     state: dict[str, torch.Tensor], source: RMNConfig, target: nn.Module
 ) -> dict[str, torch.Tensor]:
-    """``target``'s state dict holding ``state`` (a ``source``-shaped RMN's) and identity blocks.
+    """``reshape_state_dict`` restricted to growing: the target computes the source's function.
 
     Raises:
         ValueError: ``target`` is not ``source`` deepened (see ``can_deepen``).
@@ -46,16 +89,4 @@ def deepen_state_dict(
             f"{getattr(config, 'blocks', None)}, widths {getattr(config, 'widths', None)}: "
             "only more blocks per stage, with widths, masks and stem unchanged"
         )
-    grown = target.state_dict()
-    for key, value in state.items():
-        if key not in grown or grown[key].shape != value.shape:
-            raise ValueError(f"weight {key!r} has no place in the deeper model")
-        grown[key] = value.clone()
-    for key in grown:
-        match = _BLOCK_KEY.match(key)
-        if match is None:
-            continue
-        stage, index = int(match.group(1)), int(match.group(2))
-        if index >= source.blocks[stage - 1] and key.endswith((".bn2.weight", ".bn2.bias")):
-            grown[key] = torch.zeros_like(grown[key])
-    return grown
+    return reshape_state_dict(state, source, target)

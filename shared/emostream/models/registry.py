@@ -126,6 +126,21 @@ register(
 )
 register(
     ModelSpec(
+        name="rmn_compact_deep3",
+        description="rmn_compact with a second block in stage 3 (the block a deep teacher "
+        "leans on most), widths 24-192, masks on stages 3-4, 48 px; within 10% of its faces/s",
+        config=RMNConfig(
+            blocks=(1, 1, 2, 1),
+            widths=(24, 48, 96, 192),
+            mask_depths=(0, 0, 1, 1),
+            stem="small",
+            dropout=0.3,
+        ),
+        preprocessing=Preprocessing(input_size=48),
+    )
+)
+register(
+    ModelSpec(
         name="rmn_small",
         description="Small RMN: 2 blocks per stage, widths 32-256, masks 2/1/1/1, 64 px",
         config=RMNConfig(

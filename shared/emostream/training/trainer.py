@@ -17,7 +17,7 @@ import structlog
 import torch
 
 from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
-from emostream.models.deepen import can_deepen, deepen_state_dict
+from emostream.models.deepen import can_reshape, reshape_state_dict
 from emostream.models.registry import get_spec
 from emostream.models.rmn import RMNConfig
 from emostream.training.distill import cached_soft_targets
@@ -150,17 +150,17 @@ def _init_weights(cfg: TrainConfig, spec) -> dict | None:
     if (
         isinstance(source_cfg, RMNConfig)
         and source_cfg != spec.config
-        and can_deepen(source_cfg, spec.config)
+        and can_reshape(source_cfg, spec.config)
     ):
-        # A shallower RMN of the same widths grows into this one, same function at start.
-        log.info("deepening the --init model", init=cfg.init, arch=cfg.arch)
-        return deepen_state_dict(state, source_cfg, target)
+        # Same widths, other block counts: added blocks start as the identity, dropped ones go.
+        log.info("reshaping the --init model", init=cfg.init, blocks=spec.config.blocks)
+        return reshape_state_dict(state, source_cfg, target)
     try:
         target.load_state_dict(state)
     except RuntimeError as exc:
         raise ValueError(
-            f"--init {cfg.init} is not a {cfg.arch!r} checkpoint, nor a shallower RMN of the "
-            "same widths; pass --arch with its architecture"
+            f"--init {cfg.init} is not a {cfg.arch!r} checkpoint, nor an RMN of the same widths "
+            "with other block counts; pass --arch with its architecture"
         ) from exc
     return state
 
