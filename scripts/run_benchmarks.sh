@@ -11,7 +11,7 @@ mkdir -p "$OUT"
 run() { local name=$1; shift; echo "== $name: emostream $*" >&2; "$BIN" "$@" | tail -1 | tee "$OUT/$name.json"; }
 
 PHOTOS=${PHOTOS:-../shared/data/photos}
-W=shared/emostream/models/weights/rmn_compact_fer2013.pt
+W=shared/emostream/models/weights/rmn_fer2013_default.pt
 run eval_publictest eval --data "$FER" --usage PublicTest --confusion-png docs/confusion_publictest.png --near-duplicates --json
 run eval_publictest_flip eval --data "$FER" --usage PublicTest --flip --near-duplicates --json
 run eval_publictest_bf16 eval --data "$FER" --usage PublicTest --dtype bf16 --json
@@ -19,7 +19,8 @@ if [ -d "$PHOTOS" ]; then
   run eval_photos eval-photos --photos "$PHOTOS" --json
 fi
 run classify_default bench classify --model default --batch-sizes 1,16,64,128,256 --dtypes fp32,bf16 --seconds 8 --json
-# An ensemble of three rmn_compact members costs three models' compute whatever their weights:
+# An ensemble of three members of the packaged architecture costs three models' compute
+# whatever their weights:
 # the packaged file three times measures what EMOSTREAM_MODEL__CHECKPOINT=a.pt,b.pt,c.pt costs.
 run classify_ensemble3 bench classify --model "$W,$W,$W" --batch-sizes 1,64,128 --dtypes fp32,bf16 --seconds 8 --json
 run classify_rmn34 bench classify --model resmasking_dropout1 --batch-sizes 1,8,32 --dtypes fp32,bf16 --seconds 10 --json

@@ -17,7 +17,7 @@ from emostream.models.rmn import ResMasking, RMNConfig
 
 FORMAT = "emostream.rmn/1"
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-DEFAULT_CHECKPOINT = WEIGHTS_DIR / "rmn_compact_fer2013.pt"
+DEFAULT_CHECKPOINT = WEIGHTS_DIR / "rmn_fer2013_default.pt"
 
 
 class EmotionClassifier(nn.Module):
