@@ -1,0 +1,68 @@
+"""PublicTest accuracy (flip TTA) of a deep RMN with single residual blocks dropped.
+
+Which of a deep teacher's blocks matter, and so which one a fast student should keep
+(MODEL_CARD.md, "Recipe of this model"):
+
+    .venv/bin/python scripts/eval_dropped_blocks.py --data $FER \
+        --checkpoint models/teachers/rmn_medium_sharp_deepened_s9_e20.pt
+
+Prints one JSON object: accuracy and neutral recall for the full model and for each block layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+
+from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
+from emostream.models.deepen import reshape_state_dict
+from emostream.models.rmn import ResMasking, RMNConfig
+from emostream.training.evaluate import predict_proba
+from emostream.training.fer2013 import load_fer2013
+
+NEUTRAL = 6
+
+
+def _layouts(blocks: tuple[int, ...]) -> list[tuple[int, ...]]:
+    """Each stage with one block fewer, then every stage at one block but one (kept at its own)."""
+    one_fewer = [
+        tuple(b - (i == j) for j, b in enumerate(blocks))
+        for i in range(len(blocks))
+        if blocks[i] > 1
+    ]
+    one_kept = [tuple(b if j == i else 1 for j, b in enumerate(blocks)) for i in range(len(blocks))]
+    return list(dict.fromkeys(one_fewer + one_kept))
+
+
+def _scores(model: EmotionClassifier, images: np.ndarray, labels: np.ndarray) -> dict:
+    pred = predict_proba([model], images, flip_tta=True).argmax(1)
+    neutral = labels == NEUTRAL
+    return {
+        "accuracy": round(float((pred == labels).mean()), 4),
+        "neutral_recall": round(float((pred[neutral] == NEUTRAL).mean()), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="FER2013 CSV with a PublicTest split")
+    parser.add_argument("--checkpoint", required=True, help="a deep RMN (e.g. rmn_medium)")
+    args = parser.parse_args()
+    data = load_fer2013(args.data, usage="PublicTest")
+    source = load_checkpoint(args.checkpoint)
+    config = source.net.config
+    out: dict = {"checkpoint": args.checkpoint, "blocks": list(config.blocks)}
+    out["full"] = _scores(source, data.images, data.labels)
+    out["dropped"] = []
+    for blocks in _layouts(tuple(config.blocks)):
+        net = ResMasking(RMNConfig.from_dict({**config.to_dict(), "blocks": list(blocks)}))
+        net.load_state_dict(reshape_state_dict(source.net.state_dict(), config, net))
+        model = EmotionClassifier(net, source.preprocessing, name="dropped").eval()
+        out["dropped"].append({"blocks": list(blocks), **_scores(model, data.images, data.labels)})
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
