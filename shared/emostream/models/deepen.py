@@ -13,6 +13,7 @@ that must stay fast: keep the blocks that matter, then fine-tune with the teache
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -40,6 +41,27 @@ def can_deepen(source: RMNConfig, target: RMNConfig) -> bool:
     return can_reshape(source, target) and all(t >= s for s, t in zip(source.blocks, target.blocks))
 
 
+_RESHAPE_RULE = "only the number of blocks per stage may change (widths, masks and stem unchanged)"
+_DEEPEN_RULE = "only more blocks per stage, with widths, masks and stem unchanged"
+
+
+def _target_config(
+    source: RMNConfig,
+    target: nn.Module,
+    allowed: Callable[[RMNConfig, RMNConfig], bool],
+    verb: str,
+    rule: str,
+) -> RMNConfig:
+    """``target``'s RMN config, or a ValueError naming both shapes when ``allowed`` refuses it."""
+    config = getattr(target, "config", None)
+    if not isinstance(config, RMNConfig) or not allowed(source, config):
+        raise ValueError(
+            f"cannot {verb} an RMN with blocks {source.blocks}, widths {source.widths} into "
+            f"{getattr(config, 'blocks', None)}, widths {getattr(config, 'widths', None)}: {rule}"
+        )
+    return config
+
+
 def reshape_state_dict(
     state: dict[str, torch.Tensor], source: RMNConfig, target: nn.Module
 ) -> dict[str, torch.Tensor]:
@@ -49,13 +71,7 @@ def reshape_state_dict(
     Raises:
         ValueError: ``target`` differs from ``source`` in more than blocks per stage.
     """
-    config = getattr(target, "config", None)
-    if not isinstance(config, RMNConfig) or not can_reshape(source, config):
-        raise ValueError(
-            f"cannot reshape an RMN with blocks {source.blocks}, widths {source.widths} into "
-            f"{getattr(config, 'blocks', None)}, widths {getattr(config, 'widths', None)}: "
-            "only the number of blocks per stage may change (widths, masks and stem unchanged)"
-        )
+    config = _target_config(source, target, can_reshape, "reshape", _RESHAPE_RULE)
     reshaped = target.state_dict()
     for key, value in state.items():
         match = _BLOCK_KEY.match(key)
@@ -82,11 +98,5 @@ def deepen_state_dict(
     Raises:
         ValueError: ``target`` is not ``source`` deepened (see ``can_deepen``).
     """
-    config = getattr(target, "config", None)
-    if not isinstance(config, RMNConfig) or not can_deepen(source, config):
-        raise ValueError(
-            f"cannot deepen an RMN with blocks {source.blocks}, widths {source.widths} into "
-            f"{getattr(config, 'blocks', None)}, widths {getattr(config, 'widths', None)}: "
-            "only more blocks per stage, with widths, masks and stem unchanged"
-        )
+    _target_config(source, target, can_deepen, "deepen", _DEEPEN_RULE)
     return reshape_state_dict(state, source, target)
