@@ -18,11 +18,12 @@ import numpy as np
 
 from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
 from emostream.models.deepen import reshape_state_dict
+from emostream.models.registry import EMOTIONS
 from emostream.models.rmn import ResMasking, RMNConfig
 from emostream.training.evaluate import predict_proba
 from emostream.training.fer2013 import load_fer2013
 
-NEUTRAL = 6
+NEUTRAL = EMOTIONS.index("neutral")
 
 
 def _layouts(blocks: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -59,7 +60,9 @@ def main() -> None:
     for blocks in _layouts(tuple(config.blocks)):
         net = ResMasking(RMNConfig.from_dict({**config.to_dict(), "blocks": list(blocks)}))
         net.load_state_dict(reshape_state_dict(source.net.state_dict(), config, net))
-        model = EmotionClassifier(net, source.preprocessing, name="dropped").eval()
+        model = EmotionClassifier(
+            net, source.preprocessing, name="dropped", temperature=source.temperature
+        ).eval()
         out["dropped"].append({"blocks": list(blocks), **_scores(model, data.images, data.labels)})
     print(json.dumps(out))
 
