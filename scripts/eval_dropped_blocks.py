@@ -14,16 +14,11 @@ from __future__ import annotations
 import argparse
 import json
 
-import numpy as np
-
 from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
 from emostream.models.deepen import reshape_state_dict
-from emostream.models.registry import EMOTIONS
 from emostream.models.rmn import ResMasking, RMNConfig
-from emostream.training.evaluate import predict_proba
+from emostream.training.evaluate import flip_accuracy_and_neutral_recall as flip_scores
 from emostream.training.fer2013 import load_fer2013
-
-NEUTRAL = EMOTIONS.index("neutral")
 
 
 def _layouts(blocks: tuple[int, ...]) -> list[tuple[int, ...]]:
@@ -37,15 +32,6 @@ def _layouts(blocks: tuple[int, ...]) -> list[tuple[int, ...]]:
     return list(dict.fromkeys(one_fewer + one_kept))
 
 
-def _scores(model: EmotionClassifier, images: np.ndarray, labels: np.ndarray) -> dict:
-    pred = predict_proba([model], images, flip_tta=True).argmax(1)
-    neutral = labels == NEUTRAL
-    return {
-        "accuracy": round(float((pred == labels).mean()), 4),
-        "neutral_recall": round(float((pred[neutral] == NEUTRAL).mean()), 4),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="FER2013 CSV with a PublicTest split")
@@ -55,7 +41,7 @@ def main() -> None:
     source = load_checkpoint(args.checkpoint)
     config = source.net.config
     out: dict = {"checkpoint": args.checkpoint, "blocks": list(config.blocks)}
-    out["full"] = _scores(source, data.images, data.labels)
+    out["full"] = flip_scores(source, data.images, data.labels)
     out["dropped"] = []
     for blocks in _layouts(tuple(config.blocks)):
         net = ResMasking(RMNConfig.from_dict({**config.to_dict(), "blocks": list(blocks)}))
@@ -63,7 +49,9 @@ def main() -> None:
         model = EmotionClassifier(
             net, source.preprocessing, name="dropped", temperature=source.temperature
         ).eval()
-        out["dropped"].append({"blocks": list(blocks), **_scores(model, data.images, data.labels)})
+        out["dropped"].append(
+            {"blocks": list(blocks), **flip_scores(model, data.images, data.labels)}
+        )
     print(json.dumps(out))
 
 

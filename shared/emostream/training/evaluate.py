@@ -44,6 +44,19 @@ def predict_proba(
     return total / len(models)
 
 
+def flip_accuracy_and_neutral_recall(
+    model: EmotionClassifier, images_u8: np.ndarray, labels: np.ndarray
+) -> dict:
+    """Accuracy and neutral recall with flip TTA, as the worker reads faces (issue 38's figures)."""
+    pred = predict_proba([model], images_u8, flip_tta=True).argmax(1)
+    neutral_index = EMOTIONS.index("neutral")
+    neutral = labels == neutral_index
+    return {
+        "accuracy": round(float((pred == labels).mean()), 4),
+        "neutral_recall": round(float((pred[neutral] == neutral_index).mean()), 4),
+    }
+
+
 @torch.inference_mode()
 def predict_logits(
     model: EmotionClassifier | EnsembleClassifier,
