@@ -80,3 +80,21 @@ def test_flip_scores_count_accuracy_and_neutral_recall():
         head.bias[neutral] = 5.0
     scores = flip_accuracy_and_neutral_recall(model, faces, labels)
     assert scores == {"accuracy": 0.4, "neutral_recall": 1.0}
+
+
+def test_a_deeper_model_is_reshaped_to_the_first_before_souping():
+    from emostream.training.soup import reshape_like_first
+
+    student, teacher = _model(7, "rmn_compact_deep3"), _model(8, "rmn_medium")
+    same = _model(9, "rmn_compact_deep3")
+    aligned = reshape_like_first([student, teacher, same])
+    assert aligned[0] is student and aligned[2] is same
+    assert aligned[1].net.state_dict().keys() == student.net.state_dict().keys()
+    # Weights the two share (the stem) are carried over unchanged.
+    assert torch.equal(
+        aligned[1].net.state_dict()["conv1.weight"], teacher.net.state_dict()["conv1.weight"]
+    )
+    soup = make_soup(aligned, _faces())
+    assert soup.net.state_dict().keys() == student.net.state_dict().keys()
+    with pytest.raises(ValueError):
+        reshape_like_first([student, _model(10, "rmn_small")])

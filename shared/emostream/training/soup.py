@@ -15,6 +15,8 @@ import torch
 from torch import nn
 
 from emostream.models.checkpoint import EmotionClassifier
+from emostream.models.deepen import reshape_state_dict
+from emostream.models.rmn import ResMasking, RMNConfig
 from emostream.training.augment import to_input
 
 
@@ -64,6 +66,41 @@ def recompute_batch_norm(
             norm.momentum = momentum
         model.eval()
     return len(norms)
+
+
+def _shapes(model: EmotionClassifier) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in model.net.state_dict().items()}
+
+
+def _config(model: EmotionClassifier) -> RMNConfig:
+    if not isinstance(model.net, ResMasking):
+        raise SoupError(f"{model.name}: only Residual Masking Networks can be souped")
+    return model.net.config
+
+
+def reshape_like_first(models: Sequence[EmotionClassifier]) -> list[EmotionClassifier]:
+    """Each model with the first's blocks per stage (``emostream.models.deepen``): a deeper one
+    loses the blocks the first lacks, a shallower one gains identity blocks. So a fine-tuned
+    student can be souped with the deep teacher it was cut from (its start).
+
+    Raises:
+        ValueError: a model differs from the first in more than blocks per stage.
+    """
+    first = models[0]
+    shapes = _shapes(first)
+    out = [first]
+    for model in models[1:]:
+        if _shapes(model) == shapes:
+            out.append(model)
+            continue
+        net = ResMasking(_config(first))
+        net.load_state_dict(reshape_state_dict(model.net.state_dict(), _config(model), net))
+        out.append(
+            EmotionClassifier(
+                net, first.preprocessing, name=first.name, version=model.version
+            ).eval()
+        )
+    return out
 
 
 def make_soup(models: Sequence[EmotionClassifier], images_u8: np.ndarray) -> EmotionClassifier:
