@@ -14,9 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from emostream.models.checkpoint import EmotionClassifier, load_checkpoint
-from emostream.models.deepen import reshape_state_dict
-from emostream.models.rmn import ResMasking, RMNConfig
+from emostream.models.checkpoint import load_checkpoint
+from emostream.models.deepen import reshape_classifier
 from emostream.training.evaluate import flip_accuracy_and_neutral_recall as flip_scores
 from emostream.training.fer2013 import load_fer2013
 
@@ -44,11 +43,7 @@ def main() -> None:
     out["full"] = flip_scores(source, data.images, data.labels)
     out["dropped"] = []
     for blocks in _layouts(tuple(config.blocks)):
-        net = ResMasking(RMNConfig.from_dict({**config.to_dict(), "blocks": list(blocks)}))
-        net.load_state_dict(reshape_state_dict(source.net.state_dict(), config, net))
-        model = EmotionClassifier(
-            net, source.preprocessing, name="dropped", temperature=source.temperature
-        ).eval()
+        model = reshape_classifier(source, blocks)
         out["dropped"].append(
             {"blocks": list(blocks), **flip_scores(model, data.images, data.labels)}
         )

@@ -43,11 +43,14 @@ def main() -> None:
     parser.add_argument("--version", help="model version the soup reports (default: derived)")
     args = parser.parse_args()
     models = [load_checkpoint(p) for p in args.checkpoints]
-    test = load_fer2013(args.data, usage="PublicTest")
+    data = load_fer2013(args.data)  # read once: PublicTest scores, Training batch-norm statistics
+    test, train = data.select("PublicTest"), data.select("Training")
+    if not len(test) or not len(train):
+        raise SystemExit(f"{args.data} needs both Training and PublicTest faces")
     scores = {p: flip_scores(m, test.images, test.labels) for p, m in zip(args.checkpoints, models)}
     models = reshape_like_first(models)
     versions = [m.version for m in models]
-    soup = make_soup(models, load_fer2013(args.data, usage="Training").images)
+    soup = make_soup(models, train.images)
     meta = {
         "version": args.version or "soup(" + "+".join(versions) + ")",
         "trained": True,

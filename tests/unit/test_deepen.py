@@ -91,3 +91,22 @@ def test_training_a_medium_model_from_a_compact_checkpoint_keeps_its_weights(tmp
     key = "layer2.0.conv1.weight"
     assert torch.allclose(net[key], compact.state_dict()[key].half().float(), atol=1e-3)
     assert float(net["layer2.1.bn2.weight"].abs().max()) < 1e-6
+
+
+def test_reshaped_classifier_keeps_its_reading_settings_and_computes_the_same_when_grown():
+    from emostream.models.checkpoint import EmotionClassifier
+    from emostream.models.deepen import reshape_classifier
+
+    spec = get_spec("rmn_compact")
+    compact = EmotionClassifier(
+        _trained_looking_compact(), spec.preprocessing, name="c", version="v1", temperature=0.8
+    ).eval()
+    grown = reshape_classifier(compact, (1, 1, 2, 1))
+    assert grown.net.config.blocks == (1, 1, 2, 1)
+    assert (grown.temperature, grown.version, grown.name) == (0.8, "v1", "c")
+    assert not grown.training
+    x = torch.rand(2, 3, 48, 48)
+    with torch.no_grad():
+        assert torch.allclose(compact(x), grown(x), atol=1e-5)
+    with pytest.raises(ValueError):
+        reshape_classifier(compact, (1, 1, 1))

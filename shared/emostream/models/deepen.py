@@ -13,12 +13,13 @@ that must stay fast: keep the blocks that matter, then fine-tune with the teache
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from emostream.models.rmn import RMNConfig
+from emostream.models.checkpoint import EmotionClassifier
+from emostream.models.rmn import ResMasking, RMNConfig
 
 _BLOCK_KEY = re.compile(r"^layer(\d+)\.(\d+)\.")
 
@@ -100,3 +101,24 @@ def deepen_state_dict(
     """
     _target_config(source, target, can_deepen, "deepen", _DEEPEN_RULE)
     return reshape_state_dict(state, source, target)
+
+
+def reshape_classifier(model: EmotionClassifier, blocks: Sequence[int]) -> EmotionClassifier:
+    """``model`` with ``blocks`` residual blocks per stage (``reshape_state_dict``), keeping its
+    preprocessing, name, version and temperature; in eval mode.
+
+    Raises:
+        ValueError: ``model`` is not an RMN, or ``blocks`` is not one count per stage.
+    """
+    if not isinstance(model.net, ResMasking):
+        raise ValueError(f"{model.name}: only a Residual Masking Network can be reshaped")
+    source = model.net.config
+    net = ResMasking(RMNConfig.from_dict({**source.to_dict(), "blocks": list(blocks)}))
+    net.load_state_dict(reshape_state_dict(model.net.state_dict(), source, net))
+    return EmotionClassifier(
+        net,
+        model.preprocessing,
+        name=model.name,
+        version=model.version,
+        temperature=model.temperature,
+    ).eval()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from emostream.models.checkpoint import EmotionClassifier
-from emostream.models.deepen import reshape_state_dict
+from emostream.models.deepen import reshape_classifier
 from emostream.models.rmn import ResMasking, RMNConfig
 from emostream.training.augment import to_input
 
@@ -88,18 +88,14 @@ def reshape_like_first(models: Sequence[EmotionClassifier]) -> list[EmotionClass
     """
     first = models[0]
     shapes = _shapes(first)
+    blocks = _config(first).blocks
     out = [first]
-    for model in models[1:]:
-        if _shapes(model) == shapes:
-            out.append(model)
-            continue
-        net = ResMasking(_config(first))
-        net.load_state_dict(reshape_state_dict(model.net.state_dict(), _config(model), net))
-        out.append(
-            EmotionClassifier(
-                net, first.preprocessing, name=first.name, version=model.version
-            ).eval()
-        )
+    for i, model in enumerate(models[1:], start=2):
+        if _shapes(model) != shapes:
+            model = reshape_classifier(model, blocks)
+            if _shapes(model) != shapes:
+                raise SoupError(f"model {i} differs from model 1 in more than blocks per stage")
+        out.append(model)
     return out
 
 
